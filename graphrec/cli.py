@@ -1,0 +1,134 @@
+"""The ``graphrec`` command: train, evaluate, compare, data inspect."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Optional, Sequence
+
+DEFAULT_COMPARE = "popularity,bpr_mf,lightgcn,sasrec"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", default=None,
+                   help="folder with the raw data folders (default: $GRAPHREC_DATA)")
+    p.add_argument("--config", default=None, help="YAML file with model/train/data sections")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. train.epochs=20 or model.dim=64 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or epoch logs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from graphrec import __version__
+
+    parser = argparse.ArgumentParser(prog="graphrec", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"graphrec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one model and evaluate it")
+    p.add_argument("--model", required=True)
+    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--output", default=None, help="output folder (default: runs/DATASET/MODEL)")
+    _common(p)
+
+    p = sub.add_parser("compare", help="train several models on one dataset; table + JSON + plot")
+    p.add_argument("--models", default=DEFAULT_COMPARE, help=f"comma-separated (default: {DEFAULT_COMPARE})")
+    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--output", default=None, help="output folder (default: runs/compare-DATASET)")
+    _common(p)
+
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint written by train/compare")
+    p.add_argument("checkpoint")
+    p.add_argument("--root", default=None)
+    p.add_argument("--split", default="valid,test")
+    p.add_argument("--output", default=None, help="also write the metrics as JSON here")
+
+    p = sub.add_parser("data", help="dataset utilities")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    q = dsub.add_parser("inspect", help="statistics of a dataset")
+    q.add_argument("dataset", nargs="?", default="synthetic")
+    q.add_argument("--root", default=None)
+    q.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    sub.add_parser("list", help="list the registered models and datasets")
+    return parser
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "quiet", False))
+    try:
+        return _dispatch(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"graphrec: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from graphrec.metrics import markdown_table
+    from graphrec.train import run
+
+    if args.command == "list":
+        from graphrec.resolver import dataset_names, model_names
+        print("models:  ", ", ".join(model_names()))
+        print("datasets:", ", ".join(dataset_names()))
+        return 0
+
+    if args.command == "data":
+        data_args = {k.removeprefix("data."): v for k, v in run.parse_overrides(args.overrides)}
+        ds = run.load_dataset(args.dataset, args.root, **data_args)
+        stats = ds.logs.statistics()
+        if args.json:
+            print(json.dumps(stats, indent=2, default=str))
+        else:
+            print(markdown_table({args.dataset: stats}, list(stats), floatfmt=".6g", index_name="dataset"))
+        return 0
+
+    if args.command == "evaluate":
+        out = run.evaluate_checkpoint(args.checkpoint, tuple(args.split.split(",")), args.root)
+        rows = {s: out[s] for s in ("valid", "test") if s in out}
+        cols = [k for k in next(iter(rows.values()), {}) if k != "users"]
+        print(markdown_table(rows, cols, title=f"{out['model']} on {out['dataset']} ({out['protocol']})",
+                             index_name="split"))
+        if args.output:
+            from graphrec.metrics import atomic_write_json
+            atomic_write_json(args.output, out)
+        return 0
+
+    yaml_cfg = run.load_yaml(args.config)
+    overrides = run.parse_overrides(args.overrides)
+    if args.quiet:
+        overrides.append(("train.progress", "false"))
+    if args.command == "train":
+        spec = run.build_spec(args.model, args.dataset, yaml_cfg, overrides, args.root)
+        out_dir = args.output or os.path.join("runs", spec.dataset, spec.model)
+        doc = run.run_one(spec, out_dir, resume=args.resume)
+        with open(os.path.join(out_dir, "results.md")) as f:
+            print(f.read())
+        print(f"results: {out_dir}/results.json, checkpoint: {out_dir}/checkpoint.pt")
+        del doc
+        return 0
+
+    if args.command == "compare":
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        dataset = yaml_cfg.get("dataset", args.dataset)
+        out_dir = args.output or os.path.join("runs", f"compare-{dataset}")
+        run.compare(models, dataset, out_dir, yaml_cfg, overrides, args.root, resume=args.resume)
+        with open(os.path.join(out_dir, "results.md")) as f:
+            print(f.read())
+        print(f"results: {out_dir}/results.json, {out_dir}/results.md, {out_dir}/results.png")
+        return 0
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Logs -> validated tables -> splits -> HeteroData -> batches."""
+from graphrec.data.hetero import (CLICKS, HAS_ATTR, LEADS_TO, SEARCHES, add_edge_type,
+                                  build_hetero_data, eval_targets, history, train_history)
+from graphrec.data.loader import BPRLoader, NegativeSampler, SearchSessionLoader, SequenceLoader
+from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, LogError, RecLog, SearchLog
+from graphrec.data.ragged import Ragged
+from graphrec.data.split import Split, given_split, leave_one_out, ratio_split, temporal_split
+
+__all__ = [
+    "Ragged", "LogError", "IdMap", "RecLog", "SearchLog", "ItemInfo", "BehaviourLogs",
+    "Split", "leave_one_out", "temporal_split", "ratio_split", "given_split",
+    "CLICKS", "SEARCHES", "LEADS_TO", "HAS_ATTR", "add_edge_type", "build_hetero_data",
+    "train_history", "history", "eval_targets",
+    "NegativeSampler", "BPRLoader", "SequenceLoader", "SearchSessionLoader",
+]

@@ -1,0 +1,142 @@
+"""Base class of graphrec's datasets, in PyG's ``InMemoryDataset`` style.
+
+Raw files live under ``root`` laid out as in the project's shared data folder
+(``root/amazon_seq/Beauty.txt.gz``, ``root/gowalla/train.txt.gz``, ...); ``root``
+defaults to the ``GRAPHREC_DATA`` environment variable. Raw folders may be
+read-only, so processed files go to a separate cache
+(``GRAPHREC_CACHE``, default ``~/.cache/graphrec``), keyed by the dataset's
+parameters so two configurations never share a cache entry.
+
+Subclasses implement :meth:`load_logs` (parse raw files into
+:class:`~graphrec.data.logs.BehaviourLogs`) and may override :meth:`make_split`
+(default: leave-one-out). ``dataset[0]`` is the split
+:class:`~torch_geometric.data.HeteroData`; ``dataset.logs`` the parsed tables.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import os.path as osp
+from typing import Any, Callable, ClassVar, Optional
+
+import torch
+from torch_geometric.data import HeteroData, InMemoryDataset
+
+from graphrec.data.hetero import build_hetero_data
+from graphrec.data.logs import BehaviourLogs
+from graphrec.data.split import Split, leave_one_out
+
+CACHE_VERSION = 1
+
+
+def default_root() -> Optional[str]:
+    return os.environ.get("GRAPHREC_DATA")
+
+
+def default_cache() -> str:
+    return os.environ.get("GRAPHREC_CACHE", osp.join(osp.expanduser("~"), ".cache", "graphrec"))
+
+
+class RecDataset(InMemoryDataset):
+    """A recommendation dataset read from raw files, processed into one HeteroData.
+
+    Args:
+        root: folder holding the raw folders (``GRAPHREC_DATA`` when ``None``).
+        cache_dir: where processed files go (``GRAPHREC_CACHE`` or ``~/.cache/graphrec``).
+        force_reload: re-process even if a cached copy exists.
+        transform: applied to the HeteroData on access.
+    """
+
+    #: folder under ``root`` with this dataset's raw files
+    raw_folder: ClassVar[str] = ""
+    #: where the original files can be obtained (shown when they are missing)
+    source_url: ClassVar[str] = ""
+    #: CLI name(s)
+    names: ClassVar[tuple[str, ...]] = ()
+    #: needs no raw files (generated datasets)
+    generated: ClassVar[bool] = False
+
+    def __init__(self, root: Optional[str] = None, *, cache_dir: Optional[str] = None,
+                 force_reload: bool = False, transform: Optional[Callable] = None) -> None:
+        root = root if root is not None else default_root()
+        if root is None and not self.generated:
+            raise FileNotFoundError(
+                f"{type(self).__name__}: no data root given; pass root=... (or --root) or set "
+                f"GRAPHREC_DATA to the folder that holds '{self.raw_folder}/'")
+        self._cache_dir = cache_dir or default_cache()
+        self._logs: Optional[BehaviourLogs] = None
+        super().__init__(root or self._cache_dir, transform, force_reload=force_reload)
+        self.load(self.processed_paths[0], data_cls=HeteroData)
+
+    # ---- parameters that define a distinct processed file ---------------------------
+    def params(self) -> dict[str, Any]:
+        """Parameters that change the processed output (hashed into the cache key)."""
+        return {}
+
+    @property
+    def cache_key(self) -> str:
+        blob = json.dumps({"v": CACHE_VERSION, **self.params()}, sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    @property
+    def raw_dir(self) -> str:
+        return osp.join(self.root, self.raw_folder) if self.raw_folder else self.root
+
+    @property
+    def processed_dir(self) -> str:
+        return osp.join(self._cache_dir, "processed", type(self).__name__.lower(), self.cache_key)
+
+    @property
+    def processed_file_names(self) -> list[str]:
+        return ["data.pt"]
+
+    @property
+    def raw_file_names(self) -> list[str]:
+        return []
+
+    def download(self) -> None:
+        missing = [f for f in self.raw_file_names if not osp.exists(osp.join(self.raw_dir, f))]
+        raise FileNotFoundError(
+            f"{type(self).__name__}: raw files missing in '{self.raw_dir}': {missing}. "
+            f"graphrec never downloads at run time; obtain them from {self.source_url} and place "
+            f"them there (gzip-compressed '<name>.gz' copies are accepted where noted).")
+
+    # ---- processing -------------------------------------------------------------------
+    def load_logs(self) -> BehaviourLogs:
+        raise NotImplementedError
+
+    def make_split(self, logs: BehaviourLogs) -> Split:
+        return leave_one_out(logs)
+
+    @property
+    def logs(self) -> BehaviourLogs:
+        """The parsed raw tables (parsed on first access, not cached on disk)."""
+        if self._logs is None:
+            self._logs = self.load_logs()
+        return self._logs
+
+    def process(self) -> None:
+        logs = self.logs
+        data = build_hetero_data(logs, self.make_split(logs))
+        os.makedirs(self.processed_dir, exist_ok=True)
+        # InMemoryDataset.save writes with torch.save; write to a temp name and rename
+        # so an interrupted run never leaves a truncated cache file.
+        tmp = self.processed_paths[0] + ".tmp"
+        self.save([data], tmp)
+        os.replace(tmp, self.processed_paths[0])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params() or ''})"
+
+
+def find_raw(raw_dir: str, name: str) -> str:
+    """Path of ``name`` or its gzip copy ``name.gz`` in ``raw_dir``."""
+    for cand in (name, name + ".gz"):
+        path = osp.join(raw_dir, cand)
+        if osp.exists(path):
+            return path
+    raise FileNotFoundError(f"'{name}' (or '{name}.gz') not found in '{raw_dir}'")
+
+
+__all__ = ["RecDataset", "find_raw", "default_root", "default_cache"]

@@ -1,0 +1,331 @@
+"""Validated behaviour-log tables.
+
+Three tables describe everything graphrec learns from:
+
+* :class:`RecLog` -- recommendation interactions ``(user, item, time)``: what the
+  platform showed and the user engaged with.
+* :class:`SearchLog` -- search interactions ``(user, query, item, time)``: what the
+  user asked for and clicked.
+* :class:`ItemInfo` -- item side information (attribute ids, titles).
+
+:class:`BehaviourLogs` bundles them with shared id maps. Raw ids are remapped to
+contiguous ``0..n-1`` indices; :class:`IdMap` keeps both directions. Errors raised
+while building a table are :class:`LogError` and name the file, row and field.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from graphrec.data.ragged import Ragged
+
+log = logging.getLogger("graphrec.data")
+
+
+class LogError(ValueError):
+    """Bad input in a behaviour log. The message names file, row and field.
+
+    Args:
+        message: what is wrong.
+        file: the file (or table name) at fault.
+        row: 1-based data row (header not counted), or ``None`` for the whole file.
+        field: the column at fault.
+        value: the offending value.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        file: Optional[str] = None,
+        row: Optional[int] = None,
+        field: Optional[str] = None,
+        value: Any = None,
+    ) -> None:
+        self.file, self.row, self.field, self.value = file, row, field, value
+        where = []
+        if file is not None:
+            where.append(str(file))
+        if row is not None:
+            where.append(f"row {row}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        prefix = ", ".join(where)
+        detail = f" (value: {value!r})" if value is not None else ""
+        super().__init__(f"{prefix}: {message}{detail}" if prefix else f"{message}{detail}")
+
+
+class IdMap:
+    """Bidirectional map between raw ids (any hashable) and contiguous indices.
+
+    ``raw[i]`` is the raw id of index ``i``; :meth:`lookup` maps raw ids to indices.
+    """
+
+    def __init__(self, raw: Sequence[Any] | np.ndarray) -> None:
+        self.raw = np.asarray(raw)
+        self._index = {v: i for i, v in enumerate(self.raw.tolist())}
+        if len(self._index) != len(self.raw):
+            raise ValueError("IdMap raw ids must be unique")
+
+    @classmethod
+    def build(cls, values: Sequence[Any] | np.ndarray) -> tuple[IdMap, np.ndarray]:
+        """Map ids in order of first appearance; returns the map and the codes."""
+        arr = np.asarray(values)
+        uniq, first, codes = np.unique(arr, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")  # first-appearance order
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        return cls(uniq[order]), rank[codes.reshape(-1)].astype(np.int64)
+
+    @classmethod
+    def identity(cls, n: int) -> IdMap:
+        return cls(np.arange(n))
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._index
+
+    def lookup(self, values: Iterable[Any], *, file: Optional[str] = None,
+               field: Optional[str] = None, row_offset: int = 1) -> np.ndarray:
+        """Indices of ``values``; an unknown id raises :class:`LogError` naming its row."""
+        out = []
+        for r, v in enumerate(values):
+            i = self._index.get(v.item() if hasattr(v, "item") else v)
+            if i is None:
+                raise LogError("unknown id, not in the id map", file, r + row_offset, field, v)
+            out.append(i)
+        return np.asarray(out, dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return f"IdMap(size={len(self)})"
+
+
+def _check_index(t: Tensor, n: int, name: str, source: Optional[str]) -> None:
+    if t.numel() == 0:
+        return
+    bad = (t < 0) | (t >= n)
+    if bool(bad.any()):
+        r = int(bad.nonzero()[0])
+        raise LogError(f"index out of range [0, {n})", source, r + 1, name, int(t[r]))
+
+
+def _check_time(t: Tensor, source: Optional[str]) -> None:
+    if t.numel() and t.is_floating_point():
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            r = int(bad.nonzero()[0])
+            raise LogError("timestamp is NaN or infinite", source, r + 1, "time", float(t[r]))
+
+
+@dataclass
+class RecLog:
+    """Recommendation interactions ``(user, item, time)``, one row each.
+
+    Args:
+        user: ``(N,)`` int64 user indices in ``[0, num_users)``.
+        item: ``(N,)`` int64 item indices in ``[0, num_items)``.
+        time: ``(N,)`` timestamps (float64 seconds, or an ordinal position when the
+            source has no clock, as the Amazon sequence files).
+        num_users, num_items: sizes of the index spaces.
+        source: where the rows came from (used in error messages).
+    """
+
+    user: Tensor
+    item: Tensor
+    time: Tensor
+    num_users: int
+    num_items: int
+    source: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        self.user = torch.as_tensor(self.user, dtype=torch.long)
+        self.item = torch.as_tensor(self.item, dtype=torch.long)
+        self.time = torch.as_tensor(self.time, dtype=torch.float64)
+        self.validate()
+
+    def validate(self) -> None:
+        n = self.user.numel()
+        if self.item.numel() != n or self.time.numel() != n:
+            raise LogError(
+                f"columns differ in length: user={n}, item={self.item.numel()}, "
+                f"time={self.time.numel()}", self.source)
+        _check_index(self.user, self.num_users, "user", self.source)
+        _check_index(self.item, self.num_items, "item", self.source)
+        _check_time(self.time, self.source)
+
+    def __len__(self) -> int:
+        return self.user.numel()
+
+    def subset(self, index: Tensor) -> RecLog:
+        return RecLog(self.user[index], self.item[index], self.time[index],
+                      self.num_users, self.num_items, self.source)
+
+    def chronological_order(self) -> Tensor:
+        """Permutation sorting rows by (user, time); ties keep file order."""
+        perm = torch.argsort(self.time, stable=True)
+        return perm[torch.argsort(self.user[perm], stable=True)]
+
+    def sequences(self) -> Ragged:
+        """Each user's items in chronological order."""
+        return Ragged.from_coo(self.user, self.item, self.num_users, order=self.time)
+
+
+@dataclass
+class SearchLog:
+    """Search interactions ``(user, query, item, time)``: user issued ``query`` and
+    clicked ``item`` at ``time``.
+
+    Args:
+        user, query, item, time: ``(N,)`` columns.
+        num_users, num_items: shared with the :class:`RecLog`.
+        query_tokens: word ids of each distinct query (row ``q`` = query ``q``).
+        num_words: size of the query-word vocabulary.
+        query_text: optional raw text of each distinct query.
+        source: where the rows came from.
+    """
+
+    user: Tensor
+    query: Tensor
+    item: Tensor
+    time: Tensor
+    num_users: int
+    num_items: int
+    query_tokens: Ragged
+    num_words: int
+    query_text: Optional[list[str]] = None
+    source: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        self.user = torch.as_tensor(self.user, dtype=torch.long)
+        self.query = torch.as_tensor(self.query, dtype=torch.long)
+        self.item = torch.as_tensor(self.item, dtype=torch.long)
+        self.time = torch.as_tensor(self.time, dtype=torch.float64)
+        self.validate()
+
+    @property
+    def num_queries(self) -> int:
+        return self.query_tokens.num_rows
+
+    def validate(self) -> None:
+        n = self.user.numel()
+        for name in ("query", "item", "time"):
+            if getattr(self, name).numel() != n:
+                raise LogError(f"column '{name}' has {getattr(self, name).numel()} rows, "
+                               f"expected {n}", self.source)
+        _check_index(self.user, self.num_users, "user", self.source)
+        _check_index(self.query, self.num_queries, "query", self.source)
+        _check_index(self.item, self.num_items, "item", self.source)
+        _check_index(self.query_tokens.values, max(self.num_words, 0), "query_tokens", self.source)
+        _check_time(self.time, self.source)
+        if self.query_text is not None and len(self.query_text) != self.num_queries:
+            raise LogError(f"query_text has {len(self.query_text)} entries, expected "
+                           f"{self.num_queries}", self.source, field="query_text")
+
+    def __len__(self) -> int:
+        return self.user.numel()
+
+    def subset(self, index: Tensor) -> SearchLog:
+        return SearchLog(self.user[index], self.query[index], self.item[index], self.time[index],
+                         self.num_users, self.num_items, self.query_tokens, self.num_words,
+                         self.query_text, self.source)
+
+
+@dataclass
+class ItemInfo:
+    """Item side information.
+
+    Args:
+        num_items: number of items.
+        attrs: attribute ids of each item (categories, brand, ...); row ``i`` = item ``i``.
+        num_attrs: size of the attribute vocabulary.
+        title: optional title text per item.
+        attr_names: optional name of each attribute id.
+    """
+
+    num_items: int
+    attrs: Optional[Ragged] = None
+    num_attrs: int = 0
+    title: Optional[list[str]] = None
+    attr_names: Optional[list[str]] = None
+
+    def __post_init__(self) -> None:
+        if self.attrs is not None:
+            if self.attrs.num_rows != self.num_items:
+                raise LogError(f"attribute table has {self.attrs.num_rows} rows, expected "
+                               f"{self.num_items} items", field="attrs")
+            _check_index(self.attrs.values, self.num_attrs, "attrs", None)
+        if self.title is not None and len(self.title) != self.num_items:
+            raise LogError(f"title list has {len(self.title)} entries, expected {self.num_items}",
+                           field="title")
+
+
+@dataclass
+class BehaviourLogs:
+    """Everything a dataset provides: the tables plus the raw-id maps.
+
+    ``meta`` carries provenance, e.g. ``{"semi_synthetic": True, "time_unit": "ordinal"}``;
+    result writers copy it into every report. ``extras`` carries dataset-specific
+    tensors (the synthetic world's ground-truth latents, user features, ...).
+    """
+
+    rec: RecLog
+    search: Optional[SearchLog] = None
+    items: Optional[ItemInfo] = None
+    user_map: Optional[IdMap] = None
+    item_map: Optional[IdMap] = None
+    query_map: Optional[IdMap] = None
+    name: str = "logs"
+    meta: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.search is not None:
+            if self.search.num_users != self.rec.num_users or self.search.num_items != self.rec.num_items:
+                raise LogError("search log and recommendation log disagree on the number of users "
+                               f"or items ({self.search.num_users}x{self.search.num_items} vs "
+                               f"{self.rec.num_users}x{self.rec.num_items})", self.search.source)
+        if self.items is not None and self.items.num_items != self.rec.num_items:
+            raise LogError(f"item info covers {self.items.num_items} items, the logs "
+                           f"{self.rec.num_items}", field="items")
+
+    @property
+    def num_users(self) -> int:
+        return self.rec.num_users
+
+    @property
+    def num_items(self) -> int:
+        return self.rec.num_items
+
+    def statistics(self) -> dict[str, Any]:
+        """Counts for ``graphrec data inspect``."""
+        n_rec = len(self.rec)
+        n_src = len(self.search) if self.search is not None else 0
+        users, items = self.num_users, self.num_items
+        stats: dict[str, Any] = {
+            "name": self.name,
+            "users": users,
+            "items": items,
+            "queries": self.search.num_queries if self.search is not None else 0,
+            "rec_interactions": n_rec,
+            "search_interactions": n_src,
+            "interactions": n_rec + n_src,
+            "density": (n_rec + n_src) / max(users * items, 1),
+            "search_share": n_src / max(n_rec + n_src, 1),
+            "avg_history": n_rec / max(users, 1),
+        }
+        if self.search is not None and n_src:
+            searching = torch.unique(self.search.user).numel()
+            stats["searching_users"] = searching
+        if self.items is not None and self.items.attrs is not None:
+            stats["attributes"] = self.items.num_attrs
+        stats.update({k: v for k, v in self.meta.items() if isinstance(v, (str, int, float, bool))})
+        return stats
+
+
+__all__ = ["LogError", "IdMap", "RecLog", "SearchLog", "ItemInfo", "BehaviourLogs"]

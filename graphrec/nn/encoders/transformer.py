@@ -1,0 +1,123 @@
+"""SASRec-style causal transformer over item sequences."""
+from __future__ import annotations
+
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def causal_mask(valid: Tensor) -> Tensor:
+    """Boolean attention mask ``(B, 1, L, L)``: query ``t`` may attend to key ``s``
+    when ``s <= t`` and ``s`` is a real item. Every position may attend to itself,
+    so a padding query never has an empty row (and never yields NaN)."""
+    L = valid.size(1)
+    tril = torch.ones(L, L, dtype=torch.bool, device=valid.device).tril()
+    eye = torch.eye(L, dtype=torch.bool, device=valid.device)
+    return (tril & valid[:, None, :]) | eye  # (B, L, L)
+
+
+class TransformerBlock(nn.Module):
+    r"""One self-attention block (multi-head attention + position-wise GELU FFN).
+
+    ``norm_first=False`` is the post-LN block of the ICLRec/ICSRec SASRec code:
+    :math:`H' = \mathrm{LN}(H + \mathrm{Drop}(\mathrm{MHA}(H)))`,
+    :math:`H'' = \mathrm{LN}(H' + \mathrm{Drop}(\mathrm{FFN}(H')))`;
+    ``norm_first=True`` normalises before each sub-layer (pre-LN).
+
+    Args:
+        dim (int): hidden size :math:`d`.
+        num_heads (int): attention heads (must divide ``dim``).
+        dropout (float): dropout on attention probabilities and hidden states.
+        ffn_mult (int, optional): FFN width as a multiple of ``dim``. (default: ``4``)
+        norm_first (bool, optional): pre-LN instead of post-LN. (default: ``False``)
+    """
+
+    def __init__(self, dim: int, num_heads: int, dropout: float, ffn_mult: int = 4,
+                 norm_first: bool = False) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim={dim} is not divisible by num_heads={num_heads}")
+        self.num_heads, self.dropout, self.norm_first = num_heads, dropout, norm_first
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_mult * dim), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(ffn_mult * dim, dim))
+        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-12), nn.LayerNorm(dim, eps=1e-12)
+        self.drop = nn.Dropout(dropout)
+
+    def attention(self, x: Tensor, mask: Tensor) -> Tensor:
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.num_heads, D // self.num_heads).unbind(2)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, L, Dh)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None],
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(o.transpose(1, 2).reshape(B, L, D))
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        if self.norm_first:
+            x = x + self.drop(self.attention(self.norm1(x), mask))
+            return x + self.drop(self.ffn(self.norm2(x)))
+        x = self.norm1(x + self.drop(self.attention(x, mask)))
+        return self.norm2(x + self.drop(self.ffn(x)))
+
+
+class SequenceTransformer(nn.Module):
+    r"""Causal transformer encoder over left-padded item sequences (SASRec,
+    `Kang & McAuley, ICDM 2018 <https://arxiv.org/abs/1808.09781>`_):
+
+    .. math::
+        X = \mathrm{Drop}(\mathrm{LN}(E_{s} + P)),\qquad
+        H = \mathrm{Block}_n \circ \dots \circ \mathrm{Block}_1 (X)
+
+    with a causal mask (position :math:`t` sees :math:`s \le t`) and padding id 0.
+    The item embeddings :math:`E` are passed in, so they can be a graph's ``item``
+    node embeddings (e.g. after LightGCN propagation).
+
+    Args:
+        dim (int): hidden size.
+        max_len (int): longest sequence (learned positions).
+        num_layers (int, optional): blocks. (default: ``2``)
+        num_heads (int, optional): heads. (default: ``1``)
+        dropout (float, optional): dropout. (default: ``0.2``)
+        norm_first (bool, optional): pre-LN blocks. (default: ``False``)
+
+    Shapes:
+        - **input:** item embeddings of the sequence :math:`(B, L, d)`, validity mask
+          :math:`(B, L)`
+        - **output:** :math:`(B, L, d)`
+    """
+
+    def __init__(self, dim: int, max_len: int, num_layers: int = 2, num_heads: int = 1,
+                 dropout: float = 0.2, norm_first: bool = False) -> None:
+        super().__init__()
+        self.pos = nn.Embedding(max_len, dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-12)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(dim, num_heads, dropout, norm_first=norm_first)
+                                    for _ in range(num_layers))
+        self.final_norm = nn.LayerNorm(dim, eps=1e-12) if norm_first else nn.Identity()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                m.reset_parameters()
+
+    def forward(self, item_emb: Tensor, valid: Tensor) -> Tensor:
+        L = item_emb.size(1)
+        if L > self.pos.num_embeddings:
+            raise ValueError(f"sequence length {L} exceeds max_len={self.pos.num_embeddings}")
+        x = item_emb + self.pos.weight[:L].unsqueeze(0)
+        x = self.drop(self.norm(x))
+        mask = causal_mask(valid)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.final_norm(x)
+
+
+__all__ = ["TransformerBlock", "SequenceTransformer", "causal_mask"]

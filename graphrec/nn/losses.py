@@ -1,0 +1,53 @@
+"""Training losses shared by the models."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
+    r"""Bayesian personalised ranking (Rendle et al., 2009):
+
+    .. math::
+        \mathcal{L} = -\frac{1}{B}\sum_{b} \log \sigma(\hat y_{u,i} - \hat y_{u,j})
+    """
+    return F.softplus(neg_score - pos_score).mean()
+
+
+def l2_reg(*tensors: Tensor, batch_size: int) -> Tensor:
+    r"""LightGCN's reference regulariser on the batch's layer-0 embeddings:
+    :math:`\frac{1}{2B}\sum_t \lVert t \rVert_2^2`."""
+    return sum(t.pow(2).sum() for t in tensors) / (2.0 * batch_size)  # type: ignore[return-value]
+
+
+def sampled_bce(pos_logit: Tensor, neg_logit: Tensor, mask: Tensor) -> Tensor:
+    r"""SASRec's binary cross-entropy with one sampled negative per position:
+
+    .. math::
+        \mathcal{L} = -\frac{1}{|M|}\sum_{t \in M} \left[\log\sigma(r_{t}^{+}) + \log(1-\sigma(r_{t}^{-}))\right]
+    """
+    loss = F.softplus(-pos_logit) + F.softplus(neg_logit)
+    m = mask.to(loss.dtype)
+    return (loss * m).sum() / m.sum().clamp(min=1)
+
+
+def info_nce(anchor: Tensor, positive: Tensor, temperature: float = 1.0,
+             similarity: str = "dot") -> Tensor:
+    r"""Symmetric in-batch InfoNCE: row :math:`b` of ``anchor`` and ``positive`` is a
+    positive pair, every other row of either view a negative.
+
+    .. math::
+        \mathcal{L} = -\log \frac{\exp(s(z_b, z_b^+)/\tau)}{\sum_{z' \neq z_b} \exp(s(z_b, z')/\tau)}
+    """
+    if similarity == "cos":
+        anchor, positive = F.normalize(anchor, dim=-1), F.normalize(positive, dim=-1)
+    z = torch.cat([anchor, positive], 0)
+    sim = z @ z.t() / temperature
+    n = anchor.size(0)
+    sim.fill_diagonal_(float("-inf"))
+    labels = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, labels)
+
+
+__all__ = ["bpr_loss", "l2_reg", "sampled_bce", "info_nce"]

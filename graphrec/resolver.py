@@ -1,0 +1,79 @@
+"""Name -> class registries for models and datasets.
+
+Names are normalised the way PyG's resolver does it (lower case, ``-``, ``_`` and
+spaces removed), so ``"BPR-MF"``, ``"bpr_mf"`` and ``"BPRMF"`` all resolve. Users
+register their own classes with :func:`register_model` / :func:`register_dataset`
+from outside the package.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, TypeVar
+
+T = TypeVar("T")
+
+_MODELS: dict[str, type] = {}
+_MODEL_NAMES: dict[str, str] = {}
+_DATASETS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {}
+_DATASET_NAMES: dict[str, str] = {}
+
+
+def normalize_string(s: str) -> str:
+    return s.lower().replace("-", "").replace("_", "").replace(" ", "")
+
+
+def register_model(name: Optional[str] = None) -> Callable[[type[T]], type[T]]:
+    """Class decorator: make a model available under ``name`` (default: the
+    class's snake-case name, given as ``name``) to the trainer and the CLI."""
+
+    def wrap(cls: type[T]) -> type[T]:
+        key = name or cls.__name__.lower()
+        _MODELS[normalize_string(key)] = cls
+        _MODEL_NAMES[normalize_string(key)] = key
+        cls.registry_name = key  # type: ignore[attr-defined]
+        return cls
+
+    return wrap
+
+
+def register_dataset(name: str, factory: Callable[..., Any], **defaults: Any) -> None:
+    """Make ``factory(root=..., **defaults)`` available as dataset ``name``."""
+    _DATASETS[normalize_string(name)] = (factory, defaults)
+    _DATASET_NAMES[normalize_string(name)] = name
+
+
+def _ensure_builtin() -> None:
+    import graphrec.data.datasets  # noqa: F401  (registers the bundled datasets)
+    import graphrec.models  # noqa: F401  (registers the bundled models)
+
+
+def model_names() -> list[str]:
+    _ensure_builtin()
+    return sorted(_MODEL_NAMES.values())
+
+
+def dataset_names() -> list[str]:
+    _ensure_builtin()
+    return sorted(_DATASET_NAMES.values())
+
+
+def model_resolver(name: str) -> type:
+    """The model class registered as ``name``; ValueError lists the choices."""
+    _ensure_builtin()
+    cls = _MODELS.get(normalize_string(name))
+    if cls is None:
+        raise ValueError(f"unknown model '{name}'; choose one of: {', '.join(model_names())}")
+    return cls
+
+
+def dataset_resolver(name: str, **kwargs: Any) -> Any:
+    """Instantiate the dataset registered as ``name`` (kwargs override defaults)."""
+    _ensure_builtin()
+    entry = _DATASETS.get(normalize_string(name))
+    if entry is None:
+        raise ValueError(f"unknown dataset '{name}'; choose one of: {', '.join(dataset_names())}")
+    factory, defaults = entry
+    return factory(**{**defaults, **kwargs})
+
+
+__all__ = ["normalize_string", "register_model", "register_dataset", "model_resolver",
+           "dataset_resolver", "model_names", "dataset_names"]

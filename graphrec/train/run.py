@@ -1,0 +1,242 @@
+"""Experiments: resolve a dataset and a model by name, train, evaluate, report.
+
+Configuration precedence (lowest first): the dataclass defaults, the model's own
+training defaults, a YAML file, ``--set key=value`` overrides.
+
+Override keys: ``train.<field>`` (:class:`TrainConfig`), ``model.<field>`` (the
+model's ``Config``), ``data.<field>`` (dataset constructor arguments), or a bare
+``<field>`` when it names exactly one of those. In ``compare``, prefix a model
+name to target one model: ``sasrec.model.dropout=0.2``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from typing import Any, Optional
+
+import torch
+import yaml
+from torch_geometric.data import HeteroData
+
+from graphrec.metrics import environment_info, parse_protocol, plot_curve, protocol_label
+from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table
+from graphrec.models.base import build_config
+from graphrec.resolver import dataset_resolver, model_resolver, normalize_string
+from graphrec.train.checkpoint import load_checkpoint
+from graphrec.train.trainer import Trainer, TrainConfig
+
+log = logging.getLogger("graphrec.train")
+
+SECTIONS = ("model", "train", "data")
+
+
+def parse_overrides(pairs: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+def load_yaml(path: Optional[str]) -> dict[str, Any]:
+    if not path:
+        return {}
+    with open(path) as f:
+        try:
+            cfg = yaml.safe_load(f) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(cfg).__name__}")
+    unknown = set(cfg) - {"model", "train", "data", "dataset", "models"}
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}; "
+                         "use model, train, data, dataset or models")
+    return cfg
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """Everything that defines one training run."""
+
+    model: str
+    dataset: str = "synthetic"
+    model_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    train_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    root: Optional[str] = None
+
+
+def build_spec(model: str, dataset: str, yaml_cfg: dict[str, Any], overrides: list[tuple[str, str]],
+               root: Optional[str] = None) -> RunSpec:
+    """Merge YAML and ``--set`` overrides for one model."""
+    cls = model_resolver(model)
+    spec = RunSpec(model=cls.registry_name, dataset=yaml_cfg.get("dataset", dataset), root=root)
+    per_model = (yaml_cfg.get("models") or {}).get(cls.registry_name, {})
+    for source in (yaml_cfg, per_model):
+        spec.model_args.update(source.get("model") or {})
+        spec.train_args.update(source.get("train") or {})
+        spec.data_args.update(source.get("data") or {})
+    model_fields = {f.name for f in dataclasses.fields(cls.Config)}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    model_keys = {normalize_string(n) for n in (cls.registry_name, cls.__name__)}
+    for key, value in overrides:
+        parts = key.split(".")
+        if len(parts) == 3:  # <model>.<section>.<field>
+            if normalize_string(parts[0]) not in model_keys:
+                continue  # addressed to another model of a comparison
+            parts = parts[1:]
+        if len(parts) == 2:
+            section, name = parts
+            if section not in SECTIONS:
+                raise ValueError(f"--set {key}: section must be one of {SECTIONS}")
+        elif len(parts) == 1:
+            name = parts[0]
+            hits = [s for s, fields in (("model", model_fields), ("train", train_fields))
+                    if name in fields]
+            if len(hits) != 1:
+                raise ValueError(f"--set {key}: ambiguous or unknown key; write model.{name}, "
+                                 f"train.{name} or data.{name}")
+            section = hits[0]
+        else:
+            raise ValueError(f"--set {key}: expected section.key or key")
+        getattr(spec, f"{section}_args")[name] = value
+    return spec
+
+
+def make_train_config(cls: type, args: dict[str, Any]) -> TrainConfig:
+    merged = {**getattr(cls, "train_defaults", {}), **args}
+    return build_config(TrainConfig, merged)  # type: ignore[return-value]
+
+
+def load_dataset(name: str, root: Optional[str] = None, **kwargs: Any) -> Any:
+    if root is not None:
+        kwargs["root"] = root
+    return dataset_resolver(name, **kwargs)
+
+
+def dataset_notes(data: HeteroData) -> list[str]:
+    notes = []
+    if getattr(data, "meta_semi_synthetic", False):
+        notes.append("semi-synthetic: search interactions simulated from real rec logs "
+                     "(attribute-id queries, Ai et al. 2017 protocol)")
+    if getattr(data, "meta_synthetic", False):
+        notes.append("synthetic: graphrec's generated search-and-recommendation world")
+    return notes
+
+
+def run_one(spec: RunSpec, output_dir: Optional[str] = None, resume: bool = False,
+            data: Optional[HeteroData] = None) -> dict[str, Any]:
+    """Train ``spec.model`` on ``spec.dataset``, evaluate on valid and test, write
+    ``results.json`` / ``results.md`` / ``curve.png`` and the checkpoint to
+    ``output_dir``. Returns the result document."""
+    cls = model_resolver(spec.model)
+    if data is None:
+        data = load_dataset(spec.dataset, spec.root, **spec.data_args)[0]
+    model_cfg = build_config(cls.Config, spec.model_args)
+    train_cfg = make_train_config(cls, spec.train_args)
+    model = cls.from_data(data, model_cfg)
+    trainer = Trainer(model, data, train_cfg, output_dir=output_dir)
+    meta = {"model_name": cls.registry_name, "model_config": model_cfg.to_dict(),
+            "dataset": spec.dataset, "data_args": spec.data_args, "root": spec.root}
+    if resume and trainer.resume():
+        log.info("resuming %s from epoch %d", cls.registry_name, trainer.state.epoch)
+    t0 = time.perf_counter()
+    state = trainer.fit(extra_checkpoint=meta)
+    wall = time.perf_counter() - t0
+    valid = trainer.evaluate("valid") if trainer.has_valid else {}
+    test = trainer.evaluate("test")
+    doc = {
+        "dataset": spec.dataset,
+        "protocol": protocol_label(*parse_protocol(train_cfg.protocol)),  # validated label
+        "split": str(getattr(data, "protocol", "")),
+        "model": cls.registry_name,
+        "config": {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": spec.data_args},
+        "seed": train_cfg.seed,
+        "valid": valid,
+        "test": test,
+        "train_seconds": state.train_seconds,
+        "wall_seconds": wall,
+        "epochs": state.epoch,
+        "best_epoch": state.best_epoch,
+        "history": state.history,
+        "notes": dataset_notes(data),
+        "environment": environment_info(),
+    }
+    if output_dir:
+        write_run_outputs(doc, output_dir, train_cfg.metric)
+    return doc
+
+
+def write_run_outputs(doc: dict[str, Any], output_dir: str, metric: str) -> None:
+    os.makedirs(output_dir, exist_ok=True)
+    atomic_write_json(os.path.join(output_dir, "results.json"), doc, allow_nan=True)
+    rows = {s: doc[s] for s in ("valid", "test") if doc.get(s)}
+    cols = [k for k in (doc.get("test") or {}) if k != "users"]
+    title = f"{doc['model']} on {doc['dataset']} ({doc['protocol']} ranking, split {doc['split']})"
+    text = markdown_table(rows, cols, title=title, index_name="split")
+    text += f"\n\ntrain seconds: {doc['train_seconds']:.1f}, epochs: {doc['epochs']}, best epoch: {doc['best_epoch']}\n"
+    for note in doc.get("notes", []):
+        text += f"\n> {note}\n"
+    atomic_write_text(os.path.join(output_dir, "results.md"), text)
+    curve = [{"epoch": h["epoch"], "loss": h["loss"],
+              **{f"valid {k}": v for k, v in (h.get("valid") or {}).items()},
+              **{f"test {k}": v for k, v in (h.get("test") or {}).items()}} for h in doc["history"]]
+    keys = [k for k in (f"valid {metric}", f"test {metric}") if any(k in c for c in curve)]
+    if keys:
+        plot_curve(curve, keys, os.path.join(output_dir, "curve.png"),
+                   title=f"{doc['model']} on {doc['dataset']}")
+
+
+def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: Optional[dict[str, Any]] = None,
+            overrides: Optional[list[tuple[str, str]]] = None, root: Optional[str] = None,
+            resume: bool = False) -> dict[str, Any]:
+    """Train each model on one dataset (loaded once) and write a comparison."""
+    from graphrec.metrics import comparison_report
+
+    yaml_cfg = yaml_cfg or {}
+    specs = [build_spec(m, dataset, yaml_cfg, overrides or [], root) for m in models]
+    data_args = specs[0].data_args
+    data = load_dataset(specs[0].dataset, root, **data_args)[0]
+    doc: dict[str, Any] = {"dataset": specs[0].dataset, "protocol": None, "split": str(data.protocol),
+                           "models": {}, "notes": dataset_notes(data)}
+    for spec in specs:
+        log.info("training %s on %s", spec.model, spec.dataset)
+        res = run_one(spec, os.path.join(output_dir, spec.model), resume=resume, data=data)
+        doc["protocol"] = doc["protocol"] or res["protocol"]
+        doc["models"][spec.model] = {k: res[k] for k in ("valid", "test", "train_seconds", "epochs",
+                                                           "best_epoch", "config", "seed")}
+    doc["environment"] = environment_info()
+    comparison_report(doc, output_dir)
+    return doc
+
+
+@torch.no_grad()
+def evaluate_checkpoint(path: str, splits: tuple[str, ...] = ("valid", "test"),
+                        root: Optional[str] = None) -> dict[str, Any]:
+    """Rebuild dataset and model from a checkpoint and evaluate its best weights."""
+    ckpt = load_checkpoint(path)
+    for key in ("model_name", "dataset"):
+        if key not in ckpt:
+            raise ValueError(f"checkpoint '{path}' lacks '{key}'; it was not written by graphrec train")
+    cls = model_resolver(ckpt["model_name"])
+    data = load_dataset(ckpt["dataset"], root or ckpt.get("root"), **(ckpt.get("data_args") or {}))[0]
+    model = cls.from_data(data, build_config(cls.Config, ckpt["model_config"]))
+    model.load_state_dict(ckpt.get("best_model") or ckpt["model"])
+    cfg = build_config(TrainConfig, {k: v for k, v in ckpt["train_config"].items()})
+    trainer = Trainer(model, data, cfg)
+    out = {"checkpoint": path, "model": cls.registry_name, "dataset": ckpt["dataset"],
+           "protocol": cfg.protocol}
+    for split in splits:
+        if split == "valid" and not trainer.has_valid:
+            continue
+        out[split] = trainer.evaluate(split)
+    return out
+
+
+__all__ = ["RunSpec", "build_spec", "parse_overrides", "load_yaml", "run_one", "compare",
+           "evaluate_checkpoint", "load_dataset"]

@@ -1,0 +1,78 @@
+"""Type aliases and optional-dependency capability flags.
+
+Every optional package is probed once, here, at import. A missing package
+becomes a placeholder object that raises a clear :class:`ImportError` when it
+is *used*, never when graphrec is imported (the idiom of
+``torch_geometric.typing``).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+NodeType = str
+RelationType = str
+EdgeType = Tuple[str, str, str]
+OptTensor = Optional[Tensor]
+PairTensor = Tuple[Tensor, Tensor]
+Adj = Union[Tensor, Any]  # edge_index (2, E), a torch sparse tensor, or a CSRAdjacency
+
+WITH_CUDA: bool = torch.cuda.is_available()
+
+
+class _Missing:
+    """Stands in for an optional package that is not installed."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self._package = package
+        self._extra = extra
+
+    def __getattr__(self, name: str) -> Any:
+        raise ImportError(
+            f"'{self._package}' is required for this feature but is not installed; "
+            f"install it with `pip install graphrec[{self._extra}]`"
+        )
+
+    def __bool__(self) -> bool:
+        return False
+
+
+try:
+    import torch_scatter  # noqa: F401
+
+    WITH_TORCH_SCATTER = True
+except Exception:  # ImportError, or a binary built against another torch
+    torch_scatter = _Missing("torch-scatter", "scatter")  # type: ignore[assignment]
+    WITH_TORCH_SCATTER = False
+
+try:
+    import triton  # noqa: F401
+
+    WITH_TRITON = True
+except Exception:
+    triton = _Missing("triton", "triton")  # type: ignore[assignment]
+    WITH_TRITON = False
+
+# Triton kernels can run on CPU tensors through the interpreter (used in CI).
+TRITON_INTERPRET: bool = os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+if WITH_TORCH_SCATTER and not hasattr(torch_scatter, "scatter"):  # pragma: no cover
+    warnings.warn("torch-scatter is installed but unusable; ignoring it", stacklevel=1)
+    WITH_TORCH_SCATTER = False
+
+__all__ = [
+    "NodeType",
+    "RelationType",
+    "EdgeType",
+    "OptTensor",
+    "PairTensor",
+    "Adj",
+    "WITH_CUDA",
+    "WITH_TORCH_SCATTER",
+    "WITH_TRITON",
+    "TRITON_INTERPRET",
+]

@@ -1,0 +1,55 @@
+import torch
+
+from graphrec.data.loader import BPRLoader, NegativeSampler, SearchSessionLoader, SequenceLoader
+from graphrec.data.ragged import Ragged
+
+
+def test_negative_sampler_never_returns_a_positive():
+    # user 0 owns all items but one: its negatives must all be item 7
+    pos = Ragged.from_lists([[0, 1, 2, 3, 4, 5, 6], [0], []])
+    s = NegativeSampler(pos, 8)
+    g = torch.Generator().manual_seed(0)
+    neg = s.sample(torch.tensor([0, 1, 2] * 200), 3, g)
+    assert neg.shape == (600, 3)
+    assert (neg[0::3] == 7).all()
+    assert not (neg[1::3] == 0).any()
+    assert not s.is_positive(torch.tensor([0, 1, 2] * 200).repeat_interleave(3), neg.flatten()).any()
+
+
+def test_negative_sampler_counts_impossible_users():
+    s = NegativeSampler(Ragged.from_lists([[0, 1]]), 2, max_rounds=3)
+    s.sample(torch.tensor([0, 0]))
+    assert s.accepted_collisions == 2
+
+
+def test_bpr_loader_covers_every_edge_once_per_epoch():
+    ei = torch.tensor([[0, 0, 1, 2, 2, 2], [1, 2, 0, 3, 4, 5]])
+    loader = BPRLoader(ei, 6, batch_size=4, generator=torch.Generator().manual_seed(0), num_users=3)
+    seen = []
+    for b in loader:
+        seen += list(zip(b["user"].tolist(), b["pos"].tolist()))
+        assert not loader.sampler.is_positive(b["user"], b["neg"]).any()
+    assert sorted(seen) == sorted(zip(ei[0].tolist(), ei[1].tolist()))
+    assert len(loader) == 2
+
+
+def test_sequence_loader_shifts_and_left_pads():
+    hist = Ragged.from_lists([[3, 1, 2], [0], [4, 5]])
+    loader = SequenceLoader(hist, 6, max_len=4, batch_size=8, shuffle=False)
+    b = next(iter(loader))
+    assert b["user"].tolist() == [0, 2]  # user 1 has a single item: no training pair
+    assert b["input"].tolist() == [[0, 0, 4, 2], [0, 0, 0, 5]]
+    assert b["target"].tolist() == [[0, 0, 2, 3], [0, 0, 0, 6]]
+    assert ((b["neg"] == 0) == (b["target"] == 0)).all()
+    for r, u in enumerate(b["user"].tolist()):
+        negs = b["neg"][r][b["neg"][r] > 0] - 1
+        assert not set(negs.tolist()) & set(hist[u].tolist())
+
+
+def test_search_session_loader_pads_query_tokens():
+    tokens = Ragged.from_lists([[0, 1], [2]])
+    loader = SearchSessionLoader(torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([3, 4]),
+                                 torch.tensor([1.0, 2.0]), tokens, batch_size=2, max_tokens=3,
+                                 shuffle=False)
+    b = next(iter(loader))
+    assert b["tokens"].tolist() == [[3, 0, 0], [1, 2, 0]]
