@@ -1,0 +1,485 @@
+"""Result documents: atomic JSON / markdown / PNG files and environment capture.
+
+Every file is written atomically (temporary file in the same directory, fsync,
+:func:`os.replace`): a reader sees the old file or the new one, never half of
+one, and a failure while producing the content leaves the old file untouched.
+Plots use matplotlib's Agg canvas directly, so no pyplot state or backend is
+touched in the caller's process.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from graphrec.metrics.ranking import parse_protocol
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "environment_info",
+    "markdown_table",
+    "comparison_report",
+    "plot_curve",
+]
+
+PathLike = str | os.PathLike
+
+_ALLOC_ENV = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX")
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# Test metrics drawn in the comparison plot, in this order, when present.
+_PLOT_METRICS = ("hr@10", "ndcg@10", "hr@20", "ndcg@20")
+
+
+# ---------------------------------------------------------------------------------
+# atomic writes
+# ---------------------------------------------------------------------------------
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path.
+
+    The bytes go to a temporary file in the destination directory, which is
+    flushed, fsynced and renamed over ``path`` with :func:`os.replace` (atomic on
+    POSIX and Windows). On any error the temporary file is removed and an
+    existing ``path`` is left as it was. A new file gets mode ``0o644``; a
+    replaced one keeps its mode.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o644
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (best effort; not possible on every OS)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def _json_default(obj: Any) -> Any:
+    """Convert the scalars and arrays result dicts typically hold."""
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if hasattr(obj, "tolist") and callable(obj.tolist):  # torch / numpy tensors and scalars
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
+
+
+def atomic_write_json(
+    path: PathLike, obj: Any, *, indent: int = 2, allow_nan: bool = False
+) -> Path:
+    """Serialise ``obj`` and write it to ``path`` atomically.
+
+    The whole document is serialised *before* the file is touched, so a value
+    that cannot be serialised raises :class:`TypeError` (or :class:`ValueError`
+    for NaN / infinity, which strict JSON lacks, unless ``allow_nan``) and leaves
+    an existing file intact. NumPy / torch scalars and arrays and paths are
+    converted.
+
+    Args:
+        path (str or os.PathLike): destination.
+        obj (Any): the document.
+        indent (int): JSON indentation. (default: :obj:`2`)
+        allow_nan (bool): write ``NaN`` / ``Infinity`` tokens. (default: :obj:`False`)
+    """
+    text = json.dumps(obj, indent=indent, allow_nan=allow_nan, default=_json_default)
+    return atomic_write_text(path, text + "\n")
+
+
+# ---------------------------------------------------------------------------------
+# environment
+# ---------------------------------------------------------------------------------
+def _package_version(name: str, module: str | None = None) -> str | None:
+    mod = sys.modules.get(module or name)
+    version = getattr(mod, "__version__", None) if mod is not None else None
+    if version is not None:
+        return str(version)
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def environment_info() -> dict[str, Any]:
+    """What produced a result: versions, machine, threads, allocator, peak memory.
+
+    Returns:
+        ``dict`` with ``python``, ``torch``, ``torch_geometric``, ``numpy``,
+        ``graphrec`` (``None`` when a package is missing), ``platform``,
+        ``machine``, ``cpu_count``, ``cpu_affinity`` (CPUs this process may use,
+        where the OS says), ``torch_threads``, ``torch_interop_threads``,
+        ``cuda`` (``None`` without a GPU, else version and device name), ``env``
+        (``MALLOC_MMAP_MAX_``, ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_ARENA_MAX``,
+        ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` when set) and ``peak_rss_mb``
+        (peak resident memory of this process so far, from
+        :func:`resource.getrusage`).
+    """
+    import torch
+
+    try:
+        affinity: int | None = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        affinity = None
+    cuda: dict[str, Any] | None = None
+    if torch.cuda.is_available():
+        cuda = {
+            "version": torch.version.cuda,
+            "device": torch.cuda.get_device_name(),
+            "device_count": torch.cuda.device_count(),
+        }
+    peak = _peak_rss_mb()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_geometric": _package_version("torch_geometric"),
+        "numpy": _package_version("numpy"),
+        "graphrec": _package_version("graphrec"),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": affinity,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "cuda": cuda,
+        "env": {k: os.environ[k] for k in (*_ALLOC_ENV, *_THREAD_ENV) if k in os.environ},
+        "peak_rss_mb": None if peak is None else round(peak, 1),
+    }
+
+
+# ---------------------------------------------------------------------------------
+# markdown
+# ---------------------------------------------------------------------------------
+def _cell(value: Any, floatfmt: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else format(value, floatfmt)
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(
+    rows: Mapping[str, Mapping[str, Any]],
+    columns: Sequence[str],
+    title: str | None = None,
+    floatfmt: str = ".4f",
+    index_name: str = "model",
+) -> str:
+    """A GitHub-flavoured markdown table, one row per entry of ``rows``.
+
+    Floats are formatted with ``floatfmt``, integers as integers, missing
+    values as ``-``; numeric columns are right-aligned. ``|`` in names is escaped.
+
+    Args:
+        rows (Mapping[str, Mapping[str, Any]]): row name (e.g. model) -> column -> value.
+        columns (Sequence[str]): columns to show, in order.
+        title (str, optional): a ``###`` heading above the table. (default: :obj:`None`)
+        floatfmt (str): format spec for floats. (default: :obj:`".4f"`)
+        index_name (str): header of the first column. (default: :obj:`"model"`)
+
+    Example:
+        >>> print(markdown_table({"bpr": {"hr@10": 0.5}}, ["hr@10"]))
+        | model | hr@10 |
+        |:---|---:|
+        | bpr | 0.5000 |
+    """
+
+    def numeric(col: str) -> bool:
+        vals = [r.get(col) for r in rows.values() if r.get(col) is not None]
+        return bool(vals) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals
+        )
+
+    header = [index_name, *columns]
+    lines = []
+    if title:
+        lines += [f"### {title}", ""]
+    lines.append("| " + " | ".join(_cell(h, floatfmt) for h in header) + " |")
+    lines.append("|:---|" + "".join("---:|" if numeric(c) else ":---|" for c in columns))
+    for name, values in rows.items():
+        cells = [_cell(name, floatfmt)] + [_cell(values.get(c), floatfmt) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------
+# comparison report
+# ---------------------------------------------------------------------------------
+def _metric_order(key: str) -> tuple[int, int, str]:
+    names = ("hr", "ndcg", "recall", "precision")
+    base, _, k = key.partition("@")
+    if base in names and k.isdigit():
+        return (int(k), names.index(base), key)
+    return (10**9, 0 if key == "mrr" else 1, key)
+
+
+def _lower_metrics(metrics: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        low = str(key).lower()
+        if low in out:
+            raise ValueError(f"{where}: metric keys {key!r} and another differ only in case")
+        out[low] = value
+    return out
+
+
+def _finite_or_none(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def _normalise(doc: Mapping[str, Any]) -> dict[str, Any]:
+    for key in ("dataset", "protocol", "models"):
+        if key not in doc:
+            raise ValueError(f"comparison document needs a {key!r} entry")
+    parse_protocol(str(doc["protocol"]))  # every report says which protocol it used
+    if not isinstance(doc["models"], Mapping) or not doc["models"]:
+        raise ValueError("comparison document 'models' must be a non-empty mapping")
+    out = copy.deepcopy(dict(doc))
+    for name, entry in out["models"].items():
+        for split in ("valid", "test"):
+            if split in entry and entry[split] is not None:
+                entry[split] = _lower_metrics(entry[split], f"model {name!r} {split}")
+    return out
+
+
+def _notes(doc: Mapping[str, Any]) -> list[str]:
+    notes = doc.get("notes")
+    if notes is None:
+        return []
+    return [notes] if isinstance(notes, str) else [str(n) for n in notes]
+
+
+def _report_markdown(doc: Mapping[str, Any]) -> str:
+    models = doc["models"]
+    test_keys = sorted(
+        {k for m in models.values() for k in (m.get("test") or {}) if k != "users"},
+        key=_metric_order,
+    )
+    valid_keys = sorted(
+        {k for m in models.values() for k in (m.get("valid") or {}) if k.startswith("ndcg@")},
+        key=_metric_order,
+    )
+    valid_key = "ndcg@10" if "ndcg@10" in valid_keys else (valid_keys[0] if valid_keys else None)
+    columns = [f"test {k}" for k in test_keys]
+    if valid_key is not None:
+        columns.append(f"valid {valid_key}")
+    columns.append("train s")
+    rows: dict[str, dict[str, Any]] = {}
+    for name, m in models.items():
+        row = {f"test {k}": v for k, v in (m.get("test") or {}).items()}
+        if valid_key is not None:
+            row[f"valid {valid_key}"] = (m.get("valid") or {}).get(valid_key)
+        row["train s"] = m.get("train_seconds")
+        rows[name] = row
+
+    protocol = str(doc["protocol"])
+    notes = _notes(doc)
+    heading = f"# {doc['dataset']}: model comparison ({protocol} ranking"
+    heading += f"; {'; '.join(notes)})" if notes else ")"
+    lines = [heading, "", f"Protocol: **{protocol}**."]
+    mode, n = parse_protocol(protocol)
+    if mode == "sampled":
+        lines.append(
+            f"Each held-out item is ranked against {n} sampled negatives; these numbers are "
+            "not comparable with full-ranking results."
+        )
+    else:
+        lines.append(
+            "Each held-out item is ranked against all items the user has not interacted with."
+        )
+    for note in notes:
+        lines.append(f"Note: {note}.")
+    lines.append("")
+    lines.append(markdown_table(rows, columns, title=f"Test metrics ({protocol})"))
+    return "\n".join(lines)
+
+
+def _save_figure(fig: Any, path: PathLike, dpi: int = 120) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _new_figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _report_plot(doc: Mapping[str, Any], path: Path) -> Path:
+    models = doc["models"]
+    present = {
+        k
+        for m in models.values()
+        for k, v in (m.get("test") or {}).items()
+        if isinstance(v, (int, float)) and k != "users"
+    }
+    metrics = [k for k in _PLOT_METRICS if k in present]
+    if not metrics:
+        metrics = sorted(present, key=_metric_order)[:6]
+    names = list(models)
+    fig = _new_figure(max(6.0, 1.2 * len(metrics) * max(1, len(names)) / 2), 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        test = models[name].get("test") or {}
+        values = [test.get(k) for k in metrics]
+        heights = [
+            float(v) if isinstance(v, (int, float)) and math.isfinite(v) else 0.0 for v in values
+        ]
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(metrics))]
+        ax.bar(xs, heights, width=width, label=name)
+    ax.set_xticks(list(range(len(metrics))))
+    ax.set_xticklabels(metrics)
+    ax.set_ylabel("test metric")
+    notes = _notes(doc)
+    title = f"{doc['dataset']} ({doc['protocol']} ranking)"
+    ax.set_title(title + (f" [{'; '.join(notes)}]" if notes else ""))
+    ax.grid(axis="y", alpha=0.3)
+    if names:
+        ax.legend(fontsize="small", ncol=min(4, len(names)))
+    return _save_figure(fig, path)
+
+
+def comparison_report(doc: Mapping[str, Any], output_dir: PathLike) -> dict[str, Path]:
+    """Write ``results.json``, ``results.md`` and ``results.png`` for a comparison.
+
+    Args:
+        doc (Mapping[str, Any]): ``{"dataset": str, "protocol": "full" | "sampled-<n>",
+            "models": {name: {"valid": {...}, "test": {...}, "train_seconds": float,
+            ...}}, "notes": str | list[str] (optional), ...}``. Other keys (config,
+            seed, environment) are kept in the JSON as they are.
+        output_dir (str or os.PathLike): created if missing.
+
+    Metric keys of ``valid`` / ``test`` are lower-cased in every output. The JSON
+    is strict (non-finite floats become ``null``). The markdown heading and the
+    plot title carry the protocol label and the notes (e.g. ``"semi-synthetic"``);
+    the table lists every test metric, the validation NDCG (``ndcg@10`` when
+    present) and the training time. The plot groups ``hr@10``, ``ndcg@10``,
+    ``hr@20``, ``ndcg@20`` (those present; otherwise the first test metrics) by model.
+
+    Returns:
+        ``{"json": Path, "markdown": Path, "plot": Path}``.
+
+    Raises:
+        ValueError: if ``dataset``, ``protocol`` or ``models`` is missing, or the
+            protocol is not a label of :func:`~graphrec.metrics.protocol_label`.
+    """
+    norm = _normalise(doc)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": atomic_write_json(out / "results.json", _finite_or_none(norm)),
+        "markdown": atomic_write_text(out / "results.md", _report_markdown(norm)),
+        "plot": _report_plot(norm, out / "results.png"),
+    }
+    return paths
+
+
+def plot_curve(
+    history: Sequence[Mapping[str, Any]],
+    key: str | Sequence[str],
+    path: PathLike,
+    title: str | None = None,
+) -> Path:
+    """Plot one or more logged values against the epoch and save atomically.
+
+    Args:
+        history (Sequence[Mapping[str, Any]]): one dict per evaluation, e.g.
+            ``{"epoch": 3, "ndcg@10": 0.041}``; the x value is ``"epoch"`` (the
+            list index when absent). Entries without ``key`` are skipped.
+        key (str or Sequence[str]): the value(s) to plot, one line each.
+        path (str or os.PathLike): image path; the format follows the suffix.
+        title (str, optional): plot title. (default: :obj:`None`)
+
+    Returns:
+        ``Path``: the written file.
+    """
+    keys = [key] if isinstance(key, str) else list(key)
+    fig = _new_figure(6.0, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    for k in keys:
+        pts = [
+            (float(h.get("epoch", i)), float(h[k]))
+            for i, h in enumerate(history)
+            if h.get(k) is not None
+        ]
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, marker="o", markersize=3, label=k)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(keys[0] if len(keys) == 1 else "value")
+    if title:
+        ax.set_title(title)
+    if len(keys) > 1:
+        ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return _save_figure(fig, path)
