@@ -76,7 +76,15 @@ class RecDataset(InMemoryDataset):
 
     @property
     def cache_key(self) -> str:
-        blob = json.dumps({"v": CACHE_VERSION, **self.params()}, sort_keys=True, default=str)
+        """Hash of the parameters, the raw folder and its files' sizes and mtimes:
+        two roots, or a replaced raw file, never share a processed cache entry."""
+        key: dict[str, Any] = {"v": CACHE_VERSION, **self.params()}
+        if not self.generated:
+            key["raw_dir"] = osp.abspath(self.raw_dir)
+            key["raw_files"] = [
+                (f, os.stat(p).st_size, int(os.stat(p).st_mtime))
+                for f, p in zip(self.raw_file_names, self.raw_paths) if osp.exists(p)]
+        blob = json.dumps(key, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
     @property
@@ -94,6 +102,13 @@ class RecDataset(InMemoryDataset):
     @property
     def raw_file_names(self) -> list[str]:
         return []
+
+    def _download(self) -> None:
+        # PyG's version creates raw_dir before calling download(); raw folders may be
+        # read-only or someone else's, so only check and explain.
+        if all(osp.exists(p) for p in self.raw_paths):
+            return
+        self.download()
 
     def download(self) -> None:
         missing = [f for f in self.raw_file_names if not osp.exists(osp.join(self.raw_dir, f))]
