@@ -22,6 +22,8 @@ PairTensor = Tuple[Tensor, Tensor]
 Adj = Union[Tensor, Any]  # edge_index (2, E), a torch sparse tensor, or a CSRAdjacency
 
 WITH_CUDA: bool = torch.cuda.is_available()
+# MKL's sparse CSR kernels back graphrec's CPU spmm path (graphrec.ops.spmm).
+WITH_MKL: bool = torch.backends.mkl.is_available()
 
 
 class _Missing:
@@ -72,6 +74,7 @@ __all__ = [
     "PairTensor",
     "Adj",
     "WITH_CUDA",
+    "WITH_MKL",
     "WITH_TORCH_SCATTER",
     "WITH_TRITON",
     "TRITON_INTERPRET",

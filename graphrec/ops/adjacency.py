@@ -1,0 +1,375 @@
+"""A bipartite, destination-sorted CSR adjacency built once per graph."""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import Tensor
+
+_INT32_MAX = 2**31 - 1
+
+
+def _index_dtype(*sizes: int) -> torch.dtype:
+    return torch.int32 if max(sizes, default=0) <= _INT32_MAX else torch.int64
+
+
+def validate_edge_index(edge_index: Tensor, size: tuple[int, int]) -> None:
+    r"""Raises a :class:`ValueError` naming the first bad value if any index of
+    :obj:`edge_index` lies outside :obj:`[0, size[0])` (sources) or
+    :obj:`[0, size[1])` (destinations)."""
+    for i, (name, n) in enumerate((("source", size[0]), ("destination", size[1]))):
+        idx = edge_index[i]
+        if idx.numel() == 0:
+            continue
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= n:
+            bad = lo if lo < 0 else hi
+            pos = int((idx == bad).nonzero()[0, 0])
+            valid = f"0..{n - 1}" if n > 0 else "none (the node set is empty)"
+            raise ValueError(
+                f"edge_index[{i}] ({name} nodes) holds {bad} at edge {pos}; valid "
+                f"{name} indices are {valid} (num_{('src', 'dst')[i]}={n})"
+            )
+
+
+class CSRAdjacency:
+    r"""The adjacency of a (bipartite) graph from :obj:`num_src` source nodes to
+    :obj:`num_dst` destination nodes, stored as destination-sorted CSR so that
+    propagation :math:`\mathbf{Y} = \mathbf{A} \mathbf{X}` is row-parallel.
+
+    Built once per graph; it caches what every propagation needs:
+
+    * :obj:`rowptr` (:obj:`num_dst + 1`) and :obj:`col` (:obj:`|E|`), in
+      :obj:`int32` whenever sizes fit;
+    * :obj:`weight` (:obj:`|E|`): the edge weights, with LightGCN's symmetric
+      normalisation :math:`1/\sqrt{d_u d_i}` already applied if
+      :obj:`normalize=True`;
+    * :obj:`deg_src`, :obj:`deg_dst`: (weighted) degree vectors;
+    * the transpose (:meth:`t`), i.e. the reverse direction ``dst -> src``,
+      built on first use and cached both ways: ``adj.t().t() is adj``.
+
+    Sizes are ``(num_src, num_dst)``; the square :math:`(U+I)^2` matrix is
+    never formed for a bipartite graph.
+
+    Args:
+        rowptr (torch.Tensor): CSR row pointer over destination nodes.
+        col (torch.Tensor): source node of every edge, sorted by destination.
+        weight (torch.Tensor, optional): per-edge weight in CSR order.
+            (default: :obj:`None`, meaning all ones)
+        size ((int, int)): :obj:`(num_src, num_dst)`.
+        perm (torch.Tensor, optional): for each CSR position, the id of the
+            edge in the edge list it was built from. (default: :obj:`None`)
+        deg_src (torch.Tensor, optional): out-degree of source nodes.
+        deg_dst (torch.Tensor, optional): in-degree of destination nodes.
+
+    Use :meth:`from_edge_index` or :meth:`from_hetero` rather than this
+    constructor.
+    """
+
+    def __init__(
+        self,
+        rowptr: Tensor,
+        col: Tensor,
+        weight: Tensor | None,
+        size: tuple[int, int],
+        perm: Tensor | None = None,
+        deg_src: Tensor | None = None,
+        deg_dst: Tensor | None = None,
+    ) -> None:
+        self.rowptr = rowptr
+        self.col = col
+        self.weight = weight
+        self.size = (int(size[0]), int(size[1]))
+        self.perm = perm
+        self.deg_src = deg_src
+        self.deg_dst = deg_dst
+        self._transpose: CSRAdjacency | None = None
+        self._tperm: Tensor | None = None  # CSR position in self of each edge of self.t()
+        self._row: Tensor | None = None
+        self._cache: dict[Any, Any] = {}
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_edge_index(
+        cls,
+        edge_index: Tensor,
+        size: tuple[int, int] | None = None,
+        normalize: bool = True,
+        edge_weight: Tensor | None = None,
+    ) -> CSRAdjacency:
+        r"""Builds the adjacency from a :obj:`(2, |E|)` tensor of
+        :obj:`(src, dst)` pairs.
+
+        Args:
+            edge_index (torch.Tensor): edges as :obj:`(src, dst)` columns.
+            size ((int, int), optional): :obj:`(num_src, num_dst)`; inferred
+                as one past the largest index if :obj:`None`.
+                (default: :obj:`None`)
+            normalize (bool, optional): if :obj:`True`, multiplies each edge
+                weight by :math:`1/\sqrt{\deg(u)\deg(i)}` (degrees summed over
+                edge weights, as in PyG's :obj:`gcn_norm` without self-loops).
+                (default: :obj:`True`)
+            edge_weight (torch.Tensor, optional): weight of every edge.
+                (default: :obj:`None`)
+        """
+        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+            shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index)
+            raise ValueError(f"edge_index must be a (2, E) tensor, got {shape}")
+        if edge_index.dtype.is_floating_point or edge_index.dtype == torch.bool:
+            raise TypeError(f"edge_index must hold integers, got {edge_index.dtype}")
+        edge_index = edge_index.long()
+        num_edges = edge_index.size(1)
+        if edge_weight is not None and edge_weight.numel() != num_edges:
+            raise ValueError(
+                f"edge_weight has {edge_weight.numel()} entries but edge_index has "
+                f"{num_edges} edges"
+            )
+        if size is None:
+            if num_edges == 0:
+                size = (0, 0)
+            else:
+                if int(edge_index.min()) < 0:
+                    validate_edge_index(edge_index, (1 << 62, 1 << 62))
+                size = (int(edge_index[0].max()) + 1, int(edge_index[1].max()) + 1)
+        num_src, num_dst = int(size[0]), int(size[1])
+        if num_src < 0 or num_dst < 0:
+            raise ValueError(f"size must be non-negative, got {size}")
+        validate_edge_index(edge_index, (num_src, num_dst))
+
+        src, dst = edge_index[0], edge_index[1]
+        device = edge_index.device
+        # Sort by (dst, src): rows are destinations, columns ascend within a row.
+        key = dst * max(num_src, 1) + src
+        perm = torch.argsort(key, stable=True)
+        src, dst = src[perm], dst[perm]
+        w = None if edge_weight is None else edge_weight.reshape(-1)[perm]
+
+        idx_dtype = _index_dtype(num_src, num_dst, num_edges)
+        counts = torch.bincount(dst, minlength=num_dst)
+        rowptr = torch.zeros(num_dst + 1, dtype=torch.long, device=device)
+        torch.cumsum(counts, 0, out=rowptr[1:])
+
+        fdtype = w.dtype if w is not None else torch.get_default_dtype()
+        ones = torch.ones(num_edges, dtype=fdtype, device=device) if w is None else w
+        deg_src = torch.zeros(num_src, dtype=fdtype, device=device).index_add_(0, src, ones)
+        deg_dst = torch.zeros(num_dst, dtype=fdtype, device=device).index_add_(0, dst, ones)
+        if normalize:
+            norm = (deg_src[src] * deg_dst[dst]).rsqrt()
+            norm = norm.masked_fill(torch.isinf(norm), 0.0)
+            w = norm if w is None else w * norm
+        adj = cls(
+            rowptr.to(idx_dtype),
+            src.to(idx_dtype),
+            w,
+            (num_src, num_dst),
+            perm=perm,
+            deg_src=deg_src,
+            deg_dst=deg_dst,
+        )
+        adj._row = dst.to(idx_dtype)
+        # Built eagerly (once per graph) so that a compiled model finds every
+        # data-dependent structure ready and traces without graph breaks.
+        adj.t()
+        if w is None or not w.requires_grad:
+            adj.t_values(fdtype)
+            adj.t().t_values(fdtype)
+        return adj
+
+    @classmethod
+    def from_hetero(cls, data: Any, edge_type: Any, normalize: bool = True,
+                    weight_attr: str | None = None) -> CSRAdjacency:
+        r"""Builds the adjacency of one edge type of a
+        :class:`~torch_geometric.data.HeteroData` object, with sizes taken
+        from the node stores of its source and destination types.
+
+        Args:
+            data (torch_geometric.data.HeteroData): the graph.
+            edge_type (tuple or str): the edge type, e.g.
+                :obj:`('user', 'clicks', 'item')`.
+            normalize (bool, optional): see :meth:`from_edge_index`.
+                (default: :obj:`True`)
+            weight_attr (str, optional): name of an edge attribute holding
+                edge weights. (default: :obj:`None`)
+        """
+        store = data[edge_type]
+        src_type, _, dst_type = store._key if hasattr(store, "_key") else edge_type
+        size = (data[src_type].num_nodes, data[dst_type].num_nodes)
+        weight = None if weight_attr is None else store[weight_attr]
+        return cls.from_edge_index(store.edge_index, size=size, normalize=normalize,
+                                   edge_weight=weight)
+
+    # ------------------------------------------------------------ accessors
+    @property
+    def num_src(self) -> int:
+        return self.size[0]
+
+    @property
+    def num_dst(self) -> int:
+        return self.size[1]
+
+    @property
+    def num_edges(self) -> int:
+        return self.col.numel()
+
+    @property
+    def device(self) -> torch.device:
+        return self.col.device
+
+    @property
+    def row(self) -> Tensor:
+        r"""The destination node of every edge, in CSR order (built lazily)."""
+        if self._row is None:
+            counts = self.rowptr[1:] - self.rowptr[:-1]
+            self._row = torch.repeat_interleave(
+                torch.arange(self.num_dst, device=self.device, dtype=self.col.dtype),
+                counts.long(), output_size=self.num_edges)
+        return self._row
+
+    def degree_count(self) -> Tensor:
+        r"""Number of stored edges per destination row (:obj:`int64`)."""
+        return (self.rowptr[1:] - self.rowptr[:-1]).long()
+
+    def edge_index(self) -> Tensor:
+        r"""Returns the edges as a :obj:`(2, |E|)` :obj:`int64` tensor in CSR
+        order (:obj:`(src, dst)` rows)."""
+        return torch.stack([self.col.long(), self.row.long()], 0)
+
+    def values(self, dtype: torch.dtype | None = None, reduce: str = "sum") -> Tensor:
+        r"""Per-edge multipliers for a propagation with :obj:`reduce`
+        (``'sum'``: the weights, or ones; ``'mean'``: additionally divided by
+        the number of edges of the row), cached per ``(dtype, reduce)``."""
+        if dtype is None:
+            dtype = self.weight.dtype if self.weight is not None else torch.get_default_dtype()
+        w = self.weight
+        if w is not None and w.requires_grad:  # never cache a tensor in an autograd graph
+            return self._make_values(w.to(dtype), reduce)
+        key = ("values", dtype, reduce)
+        if key not in self._cache:
+            if torch.compiler.is_compiling():  # trace the computation, mutate nothing
+                base = (torch.ones(self.num_edges, dtype=dtype, device=self.device)
+                        if w is None else w.to(dtype))
+                return self._make_values(base, reduce)
+            base = (torch.ones(self.num_edges, dtype=dtype, device=self.device)
+                    if w is None else w.to(dtype))
+            self._cache[key] = self._make_values(base, reduce)
+        return self._cache[key]
+
+    def t_values(self, dtype: torch.dtype | None = None, reduce: str = "sum") -> Tensor:
+        r""":meth:`values` permuted into the CSR order of :meth:`t`: the
+        multipliers of the backward pass :math:`\mathbf{A}^\top \mathbf{G}`."""
+        v = self.values(dtype, reduce)
+        if v.requires_grad:
+            return v.detach()[self.tperm]
+        key = ("t_values", v.dtype, reduce)
+        if key not in self._cache:
+            if torch.compiler.is_compiling():
+                return v[self.tperm]
+            self._cache[key] = v[self.tperm]
+        return self._cache[key]
+
+    def _make_values(self, base: Tensor, reduce: str) -> Tensor:
+        if reduce == "sum":
+            return base
+        if reduce == "mean":
+            cnt = self.degree_count().clamp_(min=1).to(base.dtype)
+            return base / cnt[self.row.long()]
+        raise ValueError(f"reduce must be 'sum' or 'mean' for spmm, got {reduce!r}")
+
+    # ------------------------------------------------------------ transpose
+    @property
+    def tperm(self) -> Tensor:
+        r"""For each edge of :meth:`t` (in its CSR order), its position in this
+        adjacency's CSR order: ``self.t().weight == self.weight[self.tperm]``."""
+        self.t()
+        assert self._tperm is not None
+        return self._tperm
+
+    def t(self) -> CSRAdjacency:
+        r"""The reverse direction ``dst -> src`` (the transpose), cached: for a
+        user->item graph this is the item->user graph with the same
+        normalised weights."""
+        if self._transpose is None:
+            num_src, num_dst = self.size
+            row = self.row.long()
+            key = self.col.long() * max(num_dst, 1) + row
+            tperm = torch.argsort(key, stable=True)
+            counts = torch.bincount(self.col.long(), minlength=num_src)
+            rowptr = torch.zeros(num_src + 1, dtype=torch.long, device=self.device)
+            torch.cumsum(counts, 0, out=rowptr[1:])
+            weight = None if self.weight is None else self.weight[tperm]
+            perm = None if self.perm is None else self.perm[tperm]
+            t = CSRAdjacency(rowptr.to(self.rowptr.dtype), row[tperm].to(self.col.dtype), weight,
+                             (num_dst, num_src), perm=perm, deg_src=self.deg_dst,
+                             deg_dst=self.deg_src)
+            t._transpose = self
+            t._row = self.col[tperm]
+            t._tperm = torch.empty_like(tperm)
+            t._tperm[tperm] = torch.arange(tperm.numel(), device=self.device)
+            self._tperm = tperm
+            self._transpose = t
+        return self._transpose
+
+    transpose = t
+    reverse = t
+
+    # ---------------------------------------------------------------- misc
+    def to_torch_sparse_csr(self, dtype: torch.dtype | None = None) -> Tensor:
+        r"""This adjacency as a :obj:`(num_dst, num_src)`
+        :obj:`torch.sparse_csr` tensor (cached per dtype)."""
+        values = self.values(dtype)
+        key = ("csr", values.dtype)
+        if values.requires_grad or key not in self._cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                out = torch.sparse_csr_tensor(self.rowptr, self.col, values,
+                                              (self.num_dst, self.num_src),
+                                              check_invariants=False)
+            if values.requires_grad:
+                return out
+            self._cache[key] = out
+        return self._cache[key]
+
+    def to(self, *args: Any, **kwargs: Any) -> CSRAdjacency:
+        r"""Moves index tensors to a device (and floating tensors to a dtype,
+        if one is given), keeping the cached transpose in step."""
+        def move(t: Tensor | None) -> Tensor | None:
+            if t is None:
+                return None
+            if t.is_floating_point():
+                return t.to(*args, **kwargs)
+            devices = (a for a in args if isinstance(a, (str, torch.device)))
+            dev = kwargs.get("device", next(devices, None))
+            return t if dev is None else t.to(dev)
+
+        out = CSRAdjacency(move(self.rowptr), move(self.col), move(self.weight), self.size,
+                           perm=move(self.perm), deg_src=move(self.deg_src),
+                           deg_dst=move(self.deg_dst))
+        out._row = move(self._row)
+        if self._transpose is not None:
+            tr = self._transpose
+            t = CSRAdjacency(move(tr.rowptr), move(tr.col), move(tr.weight), tr.size,
+                             perm=move(tr.perm), deg_src=move(tr.deg_src),
+                             deg_dst=move(tr.deg_dst))
+            t._row = move(tr._row)
+            out._transpose, t._transpose = t, out
+            out._tperm, t._tperm = move(self._tperm), move(tr._tperm)
+            if out.weight is None or not out.weight.requires_grad:  # ready for torch.compile
+                out.t_values()
+                t.t_values()
+        return out
+
+    def cuda(self, device: Any = None) -> CSRAdjacency:
+        return self.to(torch.device("cuda") if device is None else torch.device("cuda", device)
+                       if isinstance(device, int) else device)
+
+    def cpu(self) -> CSRAdjacency:
+        return self.to(torch.device("cpu"))
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(num_src={self.num_src}, num_dst={self.num_dst}, "
+                f"num_edges={self.num_edges}, index_dtype={self.col.dtype}, "
+                f"weighted={self.weight is not None}, device={self.device})")
+
+
+__all__ = ["CSRAdjacency", "validate_edge_index"]
