@@ -35,10 +35,10 @@ def register_model(name: Optional[str] = None) -> Callable[[type[T]], type[T]]:
     return wrap
 
 
-def register_dataset(name: str, factory: Callable[..., Any], **defaults: Any) -> None:
-    """Make ``factory(root=..., **defaults)`` available as dataset ``name``."""
-    _DATASETS[normalize_string(name)] = (factory, defaults)
-    _DATASET_NAMES[normalize_string(name)] = name
+def register_dataset(dataset_name: str, factory: Callable[..., Any], /, **defaults: Any) -> None:
+    """Make ``factory(root=..., **defaults)`` available as dataset ``dataset_name``."""
+    _DATASETS[normalize_string(dataset_name)] = (factory, defaults)
+    _DATASET_NAMES[normalize_string(dataset_name)] = dataset_name
 
 
 def _ensure_builtin() -> None:

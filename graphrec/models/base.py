@@ -71,24 +71,30 @@ class RecModel(nn.Module):
         return f"num_users={getattr(self, 'num_users', '?')}, num_items={getattr(self, 'num_items', '?')}"
 
 
-def build_config(cls: type[ModelConfig], overrides: Optional[dict[str, Any]] = None) -> ModelConfig:
+def build_config(cls: type[ModelConfig], overrides: Optional[dict[str, Any]] = None,
+                 prefix: str = "") -> ModelConfig:
     """``cls(**overrides)`` with a clear error for unknown keys and type coercion
-    of strings coming from the command line."""
+    of strings coming from the command line. ``prefix`` (e.g. ``"train."``) is put
+    before key names in error messages."""
     overrides = dict(overrides or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
-        raise ValueError(f"unknown hyperparameter(s) {unknown} for {cls.__name__}; "
+        raise ValueError(f"unknown hyperparameter(s) {[prefix + k for k in unknown]} for {cls.__name__}; "
                          f"valid: {sorted(fields)}")
     defaults = cls()
     for key, value in overrides.items():
-        overrides[key] = coerce(value, getattr(defaults, key), key)
+        overrides[key] = coerce(value, getattr(defaults, key), prefix + key)
     return cls(**overrides)
 
 
 def coerce(value: Any, like: Any, key: str) -> Any:
     """Convert ``value`` (often a CLI string) to the type of the default ``like``."""
-    if not isinstance(value, str) or isinstance(like, str) or like is None:
+    if isinstance(value, str) and like is None:  # Optional field: read a YAML scalar
+        import yaml
+
+        return yaml.safe_load(value)
+    if not isinstance(value, str) or isinstance(like, str):
         if isinstance(like, tuple) and isinstance(value, list):
             return tuple(value)
         return value

@@ -111,8 +111,9 @@ class LightGCN(RecModel):
             u, i = self._propagate_once(u, i)
             sum_u, sum_i = sum_u + u, sum_i + i
         out = sum_u / (self.num_layers + 1), sum_i / (self.num_layers + 1)
-        if not self.training:
+        if not self.training:  # evaluation: cache detached copies until train() is called
             self._cache = (out[0].detach(), out[1].detach())
+            return self._cache
         return out
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:

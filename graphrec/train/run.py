@@ -110,10 +110,13 @@ def build_spec(model: str, dataset: str, yaml_cfg: dict[str, Any], overrides: li
 
 def make_train_config(cls: type, args: dict[str, Any]) -> TrainConfig:
     merged = {**getattr(cls, "train_defaults", {}), **args}
-    return build_config(TrainConfig, merged)  # type: ignore[return-value]
+    return build_config(TrainConfig, merged, prefix="train.")  # type: ignore[return-value]
 
 
 def load_dataset(name: str, root: Optional[str] = None, **kwargs: Any) -> Any:
+    """Instantiate a registered dataset; string arguments (from ``--set data.x=...``)
+    are parsed as YAML scalars, so ``3`` is an int and ``true`` a bool."""
+    kwargs = {k: yaml.safe_load(v) if isinstance(v, str) else v for k, v in kwargs.items()}
     if root is not None:
         kwargs["root"] = root
     return dataset_resolver(name, **kwargs)
@@ -137,7 +140,7 @@ def run_one(spec: RunSpec, output_dir: Optional[str] = None, resume: bool = Fals
     cls = model_resolver(spec.model)
     if data is None:
         data = load_dataset(spec.dataset, spec.root, **spec.data_args)[0]
-    model_cfg = build_config(cls.Config, spec.model_args)
+    model_cfg = build_config(cls.Config, spec.model_args, prefix="model.")
     train_cfg = make_train_config(cls, spec.train_args)
     model = cls.from_data(data, model_cfg)
     trainer = Trainer(model, data, train_cfg, output_dir=output_dir)

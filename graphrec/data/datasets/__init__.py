@@ -1,0 +1,42 @@
+"""Bundled datasets, each a :class:`RecDataset` (PyG ``InMemoryDataset`` style).
+
+=================  ===============================================================
+CLI name           class
+=================  ===============================================================
+``synthetic``      :class:`SyntheticSearchRec` -- generated search + rec world (default)
+``beauty``,        :class:`AmazonSeq` -- Amazon 5-core sequences with item attributes
+``sports``, ``toys``
+``beauty-search``, :class:`AmazonSearch` -- Amazon with semi-synthetic search logs
+``sports-search``,
+``toys-search``
+``gowalla``        :class:`Gowalla` -- LightGCN's Gowalla split
+``kuaisar-rec``    :class:`KuaiSARRec` -- KuaiSAR recommendation side (KuaiSAR-R subset)
+``kuaisar``        :class:`KuaiSAR` -- full KuaiSAR release (rec_inter + src_inter)
+``jdsearch``       :class:`JDSearch` -- JDsearch format (official sample)
+=================  ===============================================================
+"""
+from graphrec.data.datasets.amazon import AmazonSeq, read_amazon_seq
+from graphrec.data.datasets.amazon_search import AmazonSearch, AmazonSearchConfig, make_search_logs
+from graphrec.data.datasets.base import RecDataset, find_raw
+from graphrec.data.datasets.gowalla import Gowalla
+from graphrec.data.datasets.jdsearch import JDSearch
+from graphrec.data.datasets.kuaisar import KuaiSAR, KuaiSARRec
+from graphrec.data.datasets.synthetic import SyntheticConfig, SyntheticSearchRec, generate_world
+from graphrec.resolver import register_dataset
+
+register_dataset("synthetic", SyntheticSearchRec)
+for _name in ("beauty", "sports", "toys"):
+    register_dataset(_name, AmazonSeq, name=_name)
+    register_dataset(f"{_name}-search", AmazonSearch, name=_name)
+register_dataset("gowalla", Gowalla)
+register_dataset("kuaisar-rec", KuaiSARRec)
+register_dataset("kuaisar", KuaiSAR)
+register_dataset("jdsearch", JDSearch)
+
+__all__ = [
+    "RecDataset", "find_raw",
+    "SyntheticSearchRec", "SyntheticConfig", "generate_world",
+    "AmazonSeq", "read_amazon_seq",
+    "AmazonSearch", "AmazonSearchConfig", "make_search_logs",
+    "Gowalla", "KuaiSARRec", "KuaiSAR", "JDSearch",
+]

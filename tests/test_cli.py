@@ -1,0 +1,85 @@
+"""End-to-end CLI runs on a small synthetic world."""
+import json
+
+import pytest
+
+from graphrec.cli import main
+
+SMALL = ["--set", "data.num_users=300", "--set", "data.num_items=150",
+         "--set", "train.epochs=2", "--set", "train.num_threads=1", "-q"]
+
+
+def test_compare_writes_table_json_and_plot(tmp_path, tmp_cache, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--models", "popularity,bpr_mf,lightgcn,sasrec",
+                 "--output", str(out), *SMALL]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["dataset"] == "synthetic" and doc["protocol"] == "full"
+    assert set(doc["models"]) == {"popularity", "bpr_mf", "lightgcn", "sasrec"}
+    for res in doc["models"].values():
+        assert {"hr@10", "ndcg@10", "hr@20", "ndcg@20", "mrr"} <= set(res["test"])
+        assert "ndcg@10" in res["valid"]
+        assert res["train_seconds"] >= 0
+    assert (out / "results.png").stat().st_size > 0
+    assert "| popularity |" in (out / "results.md").read_text()
+    assert "sasrec" in capsys.readouterr().out
+
+
+def test_train_then_evaluate_checkpoint(tmp_path, tmp_cache, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "bpr_mf", "--output", str(out), *SMALL]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["model"] == "bpr_mf" and res["epochs"] == 2
+    assert res["environment"]["torch"]
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "checkpoint.pt"), "--output", str(tmp_path / "e.json")]) == 0
+    ev = json.loads((tmp_path / "e.json").read_text())
+    assert ev["test"]["ndcg@10"] == pytest.approx(res["test"]["ndcg@10"])
+
+
+def test_resume_extends_a_finished_run(tmp_path, tmp_cache):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "bpr_mf", "--output", str(out), *SMALL]) == 0
+    more = [a if a != "train.epochs=2" else "train.epochs=3" for a in SMALL]
+    assert main(["train", "--model", "bpr_mf", "--output", str(out), "--resume", *more]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["epochs"] == 3 and len(res["history"]) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "nope"], "unknown model 'nope'"),
+    (["train", "--model", "sasrec", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["train", "--model", "sasrec", "--set", "model.widht=3"], "unknown hyperparameter"),
+    (["train", "--model", "sasrec", "--set", "train.epochs=ten"], "cannot parse train.epochs"),
+    (["train", "--model", "sasrec", "--set", "epochs"], "key=value"),
+    (["train", "--model", "lightgcn", "--dataset", "beauty", "--root", "/nonexistent"],
+     "raw files missing"),
+])
+def test_errors_are_reported_clearly(args, message, tmp_cache, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_config_file_sections(tmp_path, tmp_cache):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train: {epochs: 1}\nmodels:\n  bpr_mf:\n    model: {dim: 8}\n")
+    out = tmp_path / "run"
+    assert main(["train", "--model", "bpr_mf", "--config", str(cfg), "--output", str(out),
+                 "--set", "data.num_users=200", "--set", "data.num_items=100", "-q"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["config"]["model"]["dim"] == 8 and res["epochs"] == 1
+    cfg.write_text("trian: {epochs: 1}\n")
+    with pytest.raises(ValueError, match="unknown top-level key"):
+        from graphrec.train.run import load_yaml
+        load_yaml(str(cfg))
+
+
+def test_data_inspect_and_list(tmp_cache, capsys):
+    assert main(["data", "inspect", "synthetic", "--json", "--set", "data.num_users=200",
+                 "--set", "data.num_items=100"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["users"] == 200 and stats["items"] == 100 and 0 < stats["search_share"] < 1
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "lightgcn" in out and "beauty-search" in out
