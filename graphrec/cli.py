@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 DEFAULT_COMPARE = "popularity,bpr_mf,lightgcn,sasrec"
 
@@ -63,7 +63,7 @@ def _setup_logging(quiet: bool) -> None:
                         format="%(message)s", stream=sys.stderr)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "quiet", False))
     try:

@@ -7,7 +7,8 @@ from outside the package.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -21,7 +22,7 @@ def normalize_string(s: str) -> str:
     return s.lower().replace("-", "").replace("_", "").replace(" ", "")
 
 
-def register_model(name: Optional[str] = None) -> Callable[[type[T]], type[T]]:
+def register_model(name: str | None = None) -> Callable[[type[T]], type[T]]:
     """Class decorator: make a model available under ``name`` (default: the
     class's snake-case name, given as ``name``) to the trainer and the CLI."""
 

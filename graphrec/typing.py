@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Union
 
 import torch
 from torch import Tensor
 
 NodeType = str
 RelationType = str
-EdgeType = Tuple[str, str, str]
+EdgeType = tuple[str, str, str]
 OptTensor = Optional[Tensor]
-PairTensor = Tuple[Tensor, Tensor]
+PairTensor = tuple[Tensor, Tensor]
 Adj = Union[Tensor, Any]  # edge_index (2, E), a torch sparse tensor, or a CSRAdjacency
 
 WITH_CUDA: bool = torch.cuda.is_available()

@@ -1,6 +1,15 @@
 """Logs -> validated tables -> splits -> HeteroData -> batches."""
-from graphrec.data.hetero import (CLICKS, HAS_ATTR, LEADS_TO, SEARCHES, add_edge_type,
-                                  build_hetero_data, eval_targets, history, train_history)
+from graphrec.data.hetero import (
+                                  CLICKS,
+                                  HAS_ATTR,
+                                  LEADS_TO,
+                                  SEARCHES,
+                                  add_edge_type,
+                                  build_hetero_data,
+                                  eval_targets,
+                                  history,
+                                  train_history,
+)
 from graphrec.data.loader import BPRLoader, NegativeSampler, SearchSessionLoader, SequenceLoader
 from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, LogError, RecLog, SearchLog
 from graphrec.data.ragged import Ragged

@@ -21,7 +21,7 @@ Query words are ``data['query'].token_ptr`` / ``token`` over ``data.num_words``.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -72,7 +72,7 @@ def add_edge_type(data: HeteroData, edge_type: EdgeType, edge_index: Tensor,
 
 
 def build_hetero_data(logs: BehaviourLogs, split: Split, with_reverse: bool = True,
-                      extra_edges: Optional[dict[EdgeType, Tensor]] = None) -> HeteroData:
+                      extra_edges: dict[EdgeType, Tensor] | None = None) -> HeteroData:
     """Build the training graph of ``logs`` under ``split``.
 
     Only training rows become message-passing edges; held-out rows are stored

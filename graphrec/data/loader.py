@@ -6,7 +6,7 @@ no Python loop per sample.
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -39,7 +39,7 @@ class NegativeSampler:
         pos = torch.searchsorted(self._keys, keys).clamp_(max=self._keys.numel() - 1)
         return self._keys[pos] == keys
 
-    def sample(self, users: Tensor, num: int = 1, generator: Optional[torch.Generator] = None) -> Tensor:
+    def sample(self, users: Tensor, num: int = 1, generator: torch.Generator | None = None) -> Tensor:
         """``(len(users), num)`` negatives; ``num=1`` returns shape ``(len(users),)``."""
         u = users.reshape(-1, 1).expand(-1, num).reshape(-1)
         neg = torch.randint(self.num_items, u.shape, generator=generator)
@@ -64,8 +64,8 @@ class BPRLoader:
     """
 
     def __init__(self, edge_index: Tensor, num_items: int, batch_size: int = 2048,
-                 shuffle: bool = True, generator: Optional[torch.Generator] = None,
-                 sampler: Optional[NegativeSampler] = None, num_users: Optional[int] = None) -> None:
+                 shuffle: bool = True, generator: torch.Generator | None = None,
+                 sampler: NegativeSampler | None = None, num_users: int | None = None) -> None:
         self.user, self.item = edge_index[0], edge_index[1]
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -98,7 +98,7 @@ class SequenceLoader:
 
     def __init__(self, history: Ragged, num_items: int, max_len: int = 50,
                  batch_size: int = 256, shuffle: bool = True, negatives: bool = True,
-                 generator: Optional[torch.Generator] = None) -> None:
+                 generator: torch.Generator | None = None) -> None:
         self.max_len = max_len
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -134,7 +134,7 @@ class SearchSessionLoader:
 
     def __init__(self, user: Tensor, query: Tensor, item: Tensor, time: Tensor,
                  query_tokens: Ragged, batch_size: int = 256, max_tokens: int = 16,
-                 shuffle: bool = True, generator: Optional[torch.Generator] = None) -> None:
+                 shuffle: bool = True, generator: torch.Generator | None = None) -> None:
         self.user, self.query, self.item, self.time = user, query, item, time
         shifted = Ragged(query_tokens.ptr, query_tokens.values + 1)
         self.tokens = shifted.pad(max_tokens, pad_value=0, left=False, keep="first")

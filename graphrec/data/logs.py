@@ -15,8 +15,9 @@ while building a table are :class:`LogError` and name the file, row and field.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,9 +42,9 @@ class LogError(ValueError):
     def __init__(
         self,
         message: str,
-        file: Optional[str] = None,
-        row: Optional[int] = None,
-        field: Optional[str] = None,
+        file: str | None = None,
+        row: int | None = None,
+        field: str | None = None,
         value: Any = None,
     ) -> None:
         self.file, self.row, self.field, self.value = file, row, field, value
@@ -91,8 +92,8 @@ class IdMap:
     def __contains__(self, key: Any) -> bool:
         return key in self._index
 
-    def lookup(self, values: Iterable[Any], *, file: Optional[str] = None,
-               field: Optional[str] = None, row_offset: int = 1) -> np.ndarray:
+    def lookup(self, values: Iterable[Any], *, file: str | None = None,
+               field: str | None = None, row_offset: int = 1) -> np.ndarray:
         """Indices of ``values``; an unknown id raises :class:`LogError` naming its row."""
         out = []
         for r, v in enumerate(values):
@@ -106,7 +107,7 @@ class IdMap:
         return f"IdMap(size={len(self)})"
 
 
-def _check_index(t: Tensor, n: int, name: str, source: Optional[str]) -> None:
+def _check_index(t: Tensor, n: int, name: str, source: str | None) -> None:
     if t.numel() == 0:
         return
     bad = (t < 0) | (t >= n)
@@ -115,7 +116,7 @@ def _check_index(t: Tensor, n: int, name: str, source: Optional[str]) -> None:
         raise LogError(f"index out of range [0, {n})", source, r + 1, name, int(t[r]))
 
 
-def _check_time(t: Tensor, source: Optional[str]) -> None:
+def _check_time(t: Tensor, source: str | None) -> None:
     if t.numel() and t.is_floating_point():
         bad = ~torch.isfinite(t)
         if bool(bad.any()):
@@ -141,7 +142,7 @@ class RecLog:
     time: Tensor
     num_users: int
     num_items: int
-    source: Optional[str] = None
+    source: str | None = None
 
     def __post_init__(self) -> None:
         self.user = torch.as_tensor(self.user, dtype=torch.long)
@@ -198,8 +199,8 @@ class SearchLog:
     num_items: int
     query_tokens: Ragged
     num_words: int
-    query_text: Optional[list[str]] = None
-    source: Optional[str] = None
+    query_text: list[str] | None = None
+    source: str | None = None
 
     def __post_init__(self) -> None:
         self.user = torch.as_tensor(self.user, dtype=torch.long)
@@ -249,10 +250,10 @@ class ItemInfo:
     """
 
     num_items: int
-    attrs: Optional[Ragged] = None
+    attrs: Ragged | None = None
     num_attrs: int = 0
-    title: Optional[list[str]] = None
-    attr_names: Optional[list[str]] = None
+    title: list[str] | None = None
+    attr_names: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.attrs is not None:
@@ -275,11 +276,11 @@ class BehaviourLogs:
     """
 
     rec: RecLog
-    search: Optional[SearchLog] = None
-    items: Optional[ItemInfo] = None
-    user_map: Optional[IdMap] = None
-    item_map: Optional[IdMap] = None
-    query_map: Optional[IdMap] = None
+    search: SearchLog | None = None
+    items: ItemInfo | None = None
+    user_map: IdMap | None = None
+    item_map: IdMap | None = None
+    query_map: IdMap | None = None
     name: str = "logs"
     meta: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Tensor] = field(default_factory=dict)

@@ -5,8 +5,8 @@ this layout instead of padded copies; padding happens only when a batch is cut.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 from torch import Tensor

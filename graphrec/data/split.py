@@ -17,8 +17,8 @@ Protocols:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -42,7 +42,7 @@ class Split:
     train: Tensor
     valid: Tensor
     test: Tensor
-    search_train: Optional[Tensor]
+    search_train: Tensor | None
     protocol: str
 
     def labels(self, n: int) -> Tensor:
@@ -52,7 +52,7 @@ class Split:
         return out
 
 
-def _visible_search(logs: BehaviourLogs, cutoff: Tensor) -> Optional[Tensor]:
+def _visible_search(logs: BehaviourLogs, cutoff: Tensor) -> Tensor | None:
     """Search rows strictly before each user's cutoff time (``inf`` = no cutoff)."""
     if logs.search is None:
         return None

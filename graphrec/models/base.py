@@ -15,7 +15,7 @@ these methods.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +43,7 @@ class RecModel(nn.Module):
     num_items: int
 
     @classmethod
-    def from_data(cls, data: HeteroData, config: Optional[ModelConfig] = None) -> RecModel:
+    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> RecModel:
         raise NotImplementedError
 
     def reset_parameters(self) -> None:
@@ -58,7 +58,7 @@ class RecModel(nn.Module):
 
     @torch.no_grad()
     def recommend(self, users: Tensor, history: Ragged, k: int = 10,
-                  exclude: Optional[Ragged] = None) -> Tensor:
+                  exclude: Ragged | None = None) -> Tensor:
         """Top-``k`` item indices per user; items in ``exclude`` (default: the
         history) are never recommended."""
         scores = self.full_scores(users, history).float()
@@ -71,7 +71,7 @@ class RecModel(nn.Module):
         return f"num_users={getattr(self, 'num_users', '?')}, num_items={getattr(self, 'num_items', '?')}"
 
 
-def build_config(cls: type[ModelConfig], overrides: Optional[dict[str, Any]] = None,
+def build_config(cls: type[ModelConfig], overrides: dict[str, Any] | None = None,
                  prefix: str = "") -> ModelConfig:
     """``cls(**overrides)`` with a clear error for unknown keys and type coercion
     of strings coming from the command line. ``prefix`` (e.g. ``"train."``) is put

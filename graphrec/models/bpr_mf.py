@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
@@ -27,8 +26,11 @@ class BPRMFConfig(ModelConfig):
 @register_model("bpr_mf")
 class BPRMF(RecModel):
     r"""BPR-MF (`Rendle et al., UAI 2009 <https://arxiv.org/abs/1205.2618>`_):
-    :math:`\hat y_{u,i} = \mathbf{e}_u^\top \mathbf{e}_i`, trained with
-    :math:`-\log\sigma(\hat y_{u,i} - \hat y_{u,j}) + \lambda \frac{1}{2B}(\lVert e_u\rVert^2 + \lVert e_i\rVert^2 + \lVert e_j\rVert^2)`.
+
+    .. math::
+        \hat y_{u,i} = \mathbf{e}_u^\top \mathbf{e}_i, \qquad
+        \mathcal{L} = -\log\sigma(\hat y_{u,i} - \hat y_{u,j})
+        + \lambda \frac{1}{2B}(\lVert e_u\rVert^2 + \lVert e_i\rVert^2 + \lVert e_j\rVert^2)
     """
 
     input_type = "pairwise"
@@ -43,7 +45,7 @@ class BPRMF(RecModel):
         self.reset_parameters()
 
     @classmethod
-    def from_data(cls, data: HeteroData, config: Optional[ModelConfig] = None) -> BPRMF:
+    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> BPRMF:
         cfg = config or BPRMFConfig()
         return cls(data["user"].num_nodes, data["item"].num_nodes, cfg.dim, cfg.reg_weight)
 

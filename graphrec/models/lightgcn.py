@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
-import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
@@ -69,11 +67,11 @@ class LightGCN(RecModel):
         self.conv = LightGCNConv()
         self.edge_index = edge_index  # user -> item training edges
         self.adj = CSRAdjacency.from_edge_index(edge_index, size=(num_users, num_items))
-        self._cache: Optional[tuple[Tensor, Tensor]] = None
+        self._cache: tuple[Tensor, Tensor] | None = None
         self.reset_parameters()
 
     @classmethod
-    def from_data(cls, data: HeteroData, config: Optional[ModelConfig] = None) -> LightGCN:
+    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> LightGCN:
         cfg = config or LightGCNConfig()
         return cls(data["user"].num_nodes, data["item"].num_nodes, data[CLICKS].edge_index,
                    **cfg.to_dict())

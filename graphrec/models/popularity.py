@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import Tensor
@@ -33,7 +32,7 @@ class Popularity(RecModel):
         self.register_buffer("counts", torch.bincount(train_items, minlength=num_items).float())
 
     @classmethod
-    def from_data(cls, data: HeteroData, config: Optional[ModelConfig] = None) -> Popularity:
+    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> Popularity:
         return cls(data["user"].num_nodes, data["item"].num_nodes, data[CLICKS].edge_index[1])
 
     def full_scores(self, users: Tensor, history: Ragged) -> Tensor:

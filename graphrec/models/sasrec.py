@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -69,7 +68,7 @@ class SASRec(RecModel):
         self.reset_parameters()
 
     @classmethod
-    def from_data(cls, data: HeteroData, config: Optional[ModelConfig] = None) -> SASRec:
+    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> SASRec:
         cfg = config or SASRecConfig()
         return cls(data["user"].num_nodes, data["item"].num_nodes, **cfg.to_dict())
 

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import yaml
@@ -25,7 +25,7 @@ from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdo
 from graphrec.models.base import build_config
 from graphrec.resolver import dataset_resolver, model_resolver, normalize_string
 from graphrec.train.checkpoint import load_checkpoint
-from graphrec.train.trainer import Trainer, TrainConfig
+from graphrec.train.trainer import TrainConfig, Trainer
 
 log = logging.getLogger("graphrec.train")
 
@@ -42,7 +42,7 @@ def parse_overrides(pairs: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def load_yaml(path: Optional[str]) -> dict[str, Any]:
+def load_yaml(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
     with open(path) as f:
@@ -68,11 +68,11 @@ class RunSpec:
     model_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     train_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     data_args: dict[str, Any] = dataclasses.field(default_factory=dict)
-    root: Optional[str] = None
+    root: str | None = None
 
 
 def build_spec(model: str, dataset: str, yaml_cfg: dict[str, Any], overrides: list[tuple[str, str]],
-               root: Optional[str] = None) -> RunSpec:
+               root: str | None = None) -> RunSpec:
     """Merge YAML and ``--set`` overrides for one model."""
     cls = model_resolver(model)
     spec = RunSpec(model=cls.registry_name, dataset=yaml_cfg.get("dataset", dataset), root=root)
@@ -113,7 +113,7 @@ def make_train_config(cls: type, args: dict[str, Any]) -> TrainConfig:
     return build_config(TrainConfig, merged, prefix="train.")  # type: ignore[return-value]
 
 
-def load_dataset(name: str, root: Optional[str] = None, **kwargs: Any) -> Any:
+def load_dataset(name: str, root: str | None = None, **kwargs: Any) -> Any:
     """Instantiate a registered dataset; string arguments (from ``--set data.x=...``)
     are parsed as YAML scalars, so ``3`` is an int and ``true`` a bool."""
     kwargs = {k: yaml.safe_load(v) if isinstance(v, str) else v for k, v in kwargs.items()}
@@ -132,8 +132,8 @@ def dataset_notes(data: HeteroData) -> list[str]:
     return notes
 
 
-def run_one(spec: RunSpec, output_dir: Optional[str] = None, resume: bool = False,
-            data: Optional[HeteroData] = None) -> dict[str, Any]:
+def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
+            data: HeteroData | None = None) -> dict[str, Any]:
     """Train ``spec.model`` on ``spec.dataset``, evaluate on valid and test, write
     ``results.json`` / ``results.md`` / ``curve.png`` and the checkpoint to
     ``output_dir``. Returns the result document."""
@@ -195,8 +195,8 @@ def write_run_outputs(doc: dict[str, Any], output_dir: str, metric: str) -> None
                    title=f"{doc['model']} on {doc['dataset']}")
 
 
-def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: Optional[dict[str, Any]] = None,
-            overrides: Optional[list[tuple[str, str]]] = None, root: Optional[str] = None,
+def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str, Any] | None = None,
+            overrides: list[tuple[str, str]] | None = None, root: str | None = None,
             resume: bool = False) -> dict[str, Any]:
     """Train each model on one dataset (loaded once) and write a comparison."""
     from graphrec.metrics import comparison_report
@@ -220,7 +220,7 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: Optional
 
 @torch.no_grad()
 def evaluate_checkpoint(path: str, splits: tuple[str, ...] = ("valid", "test"),
-                        root: Optional[str] = None) -> dict[str, Any]:
+                        root: str | None = None) -> dict[str, Any]:
     """Rebuild dataset and model from a checkpoint and evaluate its best weights."""
     ckpt = load_checkpoint(path)
     for key in ("model_name", "dataset"):

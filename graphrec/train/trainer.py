@@ -9,7 +9,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,8 +64,8 @@ class TrainConfig:
     device: str = "cpu"
     progress: bool = True
     track_test: bool = False
-    max_batches: Optional[int] = None
-    num_threads: Optional[int] = None
+    max_batches: int | None = None
+    num_threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -99,8 +99,8 @@ class Trainer:
             keeps everything in memory.
     """
 
-    def __init__(self, model: RecModel, data: HeteroData, config: Optional[TrainConfig] = None,
-                 output_dir: Optional[str] = None) -> None:
+    def __init__(self, model: RecModel, data: HeteroData, config: TrainConfig | None = None,
+                 output_dir: str | None = None) -> None:
         self.config = config or TrainConfig()
         if self.config.num_threads:
             torch.set_num_threads(self.config.num_threads)
@@ -113,7 +113,7 @@ class Trainer:
         self.optimizer = (torch.optim.Adam(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
                           if params else None)
         self.state = TrainState()
-        self.best_state: Optional[dict[str, torch.Tensor]] = None
+        self.best_state: dict[str, torch.Tensor] | None = None
         self.has_valid = data[CLICKS].valid_edge_index.size(1) > 0
 
     # ---- batches --------------------------------------------------------------------
@@ -161,10 +161,10 @@ class Trainer:
                             ks=self.config.ks, chunk_size=self.config.eval_chunk, progress=progress)
 
     # ---- training -------------------------------------------------------------------
-    def _checkpoint_path(self) -> Optional[str]:
+    def _checkpoint_path(self) -> str | None:
         return os.path.join(self.output_dir, "checkpoint.pt") if self.output_dir else None
 
-    def _save(self, extra: Optional[dict[str, Any]] = None) -> None:
+    def _save(self, extra: dict[str, Any] | None = None) -> None:
         path = self._checkpoint_path()
         if path is None:
             return
@@ -180,7 +180,7 @@ class Trainer:
         state.update(extra or {})
         save_checkpoint(path, state)
 
-    def resume(self, path: Optional[str] = None) -> bool:
+    def resume(self, path: str | None = None) -> bool:
         """Restore weights, optimiser, RNG and progress from a checkpoint."""
         path = path or self._checkpoint_path()
         if path is None or not os.path.exists(path):
@@ -200,7 +200,7 @@ class Trainer:
         log.info("resumed from %s at epoch %d", path, self.state.epoch)
         return True
 
-    def fit(self, extra_checkpoint: Optional[dict[str, Any]] = None) -> TrainState:
+    def fit(self, extra_checkpoint: dict[str, Any] | None = None) -> TrainState:
         cfg, st = self.config, self.state
         loader = self.make_loader()
         if loader is None or self.optimizer is None:  # nothing to learn (popularity)

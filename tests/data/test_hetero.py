@@ -1,8 +1,16 @@
 import pytest
 import torch
 
-from graphrec.data.hetero import (CLICKS, LEADS_TO, SEARCHES, add_edge_type, build_hetero_data,
-                                  eval_targets, history, train_history)
+from graphrec.data.hetero import (
+    CLICKS,
+    LEADS_TO,
+    SEARCHES,
+    add_edge_type,
+    build_hetero_data,
+    eval_targets,
+    history,
+    train_history,
+)
 from graphrec.data.logs import BehaviourLogs, ItemInfo, RecLog
 from graphrec.data.ragged import Ragged
 from graphrec.data.split import leave_one_out

@@ -4,8 +4,15 @@ import torch
 
 from graphrec.data.logs import BehaviourLogs, RecLog, SearchLog
 from graphrec.data.ragged import Ragged
-from graphrec.data.split import (TEST, TRAIN, VALID, given_split, leave_one_out, ratio_split,
-                                 temporal_split)
+from graphrec.data.split import (
+    TEST,
+    TRAIN,
+    VALID,
+    given_split,
+    leave_one_out,
+    ratio_split,
+    temporal_split,
+)
 
 
 def make_logs(with_search=True):

@@ -11,8 +11,15 @@ import torch
 
 from graphrec.data import BehaviourLogs, build_hetero_data, leave_one_out
 from graphrec.data.datasets.amazon import read_amazon_seq
-from graphrec.models import (BPRMF, BPRMFConfig, LightGCN, LightGCNConfig, Popularity, SASRec,
-                             SASRecConfig)
+from graphrec.models import (
+    BPRMF,
+    BPRMFConfig,
+    LightGCN,
+    LightGCNConfig,
+    Popularity,
+    SASRec,
+    SASRecConfig,
+)
 from graphrec.train import TrainConfig, Trainer
 
 NUM_USERS = 22363

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from graphrec.data import Ragged, train_history
-from graphrec.models import BPRMF, SASRec, LightGCN, LightGCNConfig, Popularity, SASRecConfig
-from graphrec.data.loader import BPRLoader, SequenceLoader
 from graphrec.data.hetero import CLICKS
+from graphrec.data.loader import BPRLoader, SequenceLoader
+from graphrec.models import BPRMF, LightGCN, LightGCNConfig, Popularity, SASRec, SASRecConfig
 
 
 @pytest.mark.parametrize("cls", [Popularity, BPRMF, LightGCN, SASRec])
@@ -95,7 +95,7 @@ def test_sasrec_losses_are_finite_and_decrease(loss, toy_data):
                             generator=torch.Generator().manual_seed(0))
     opt = torch.optim.Adam(m.parameters(), lr=5e-3)
     first = last = None
-    for epoch in range(8):
+    for _ in range(8):
         for batch in loader:
             out = m.loss(batch)["loss"]
             opt.zero_grad()

@@ -7,8 +7,7 @@ import types
 import pytest
 import torch
 
-from graphrec.ops import CSRAdjacency, segment_reduce, spmm
-from graphrec.ops import reference
+from graphrec.ops import CSRAdjacency, reference, segment_reduce, spmm
 from graphrec.typing import WITH_TORCH_SCATTER
 
 # the package re-exports functions named like these modules, so import the modules by path

@@ -18,9 +18,9 @@ import hashlib
 import json
 import os
 import os.path as osp
-from typing import Any, Callable, ClassVar, Optional
+from collections.abc import Callable
+from typing import Any, ClassVar
 
-import torch
 from torch_geometric.data import HeteroData, InMemoryDataset
 
 from graphrec.data.hetero import build_hetero_data
@@ -30,7 +30,7 @@ from graphrec.data.split import Split, leave_one_out
 CACHE_VERSION = 1
 
 
-def default_root() -> Optional[str]:
+def default_root() -> str | None:
     return os.environ.get("GRAPHREC_DATA")
 
 
@@ -57,15 +57,15 @@ class RecDataset(InMemoryDataset):
     #: needs no raw files (generated datasets)
     generated: ClassVar[bool] = False
 
-    def __init__(self, root: Optional[str] = None, *, cache_dir: Optional[str] = None,
-                 force_reload: bool = False, transform: Optional[Callable] = None) -> None:
+    def __init__(self, root: str | None = None, *, cache_dir: str | None = None,
+                 force_reload: bool = False, transform: Callable | None = None) -> None:
         root = root if root is not None else default_root()
         if root is None and not self.generated:
             raise FileNotFoundError(
                 f"{type(self).__name__}: no data root given; pass root=... (or --root) or set "
                 f"GRAPHREC_DATA to the folder that holds '{self.raw_folder}/'")
         self._cache_dir = cache_dir or default_cache()
-        self._logs: Optional[BehaviourLogs] = None
+        self._logs: BehaviourLogs | None = None
         super().__init__(root or self._cache_dir, transform, force_reload=force_reload)
         self.load(self.processed_paths[0], data_cls=HeteroData)
 

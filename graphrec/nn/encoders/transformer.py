@@ -1,7 +1,6 @@
 """SASRec-style causal transformer over item sequences."""
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
