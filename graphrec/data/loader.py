@@ -128,6 +128,89 @@ class SequenceLoader:
             yield batch
 
 
+class SubsequenceLoader:
+    """Every-prefix ("dynamic segmentation") training rows for ICSRec/IDCLRec-style
+    training.
+
+    From each training sequence ``(v_1, ..., v_n)`` one row per target position
+    ``t + 1`` with ``t >= min_len`` (at least ``min_len`` input items): input
+    ``(v_s, ..., v_t)`` with ``s = max(1, t - L + 1)`` (windows longer than
+    ``max_len`` slide), target ``v_{t+1}``. Rows are kept as two integers (the
+    flat position of the target and of the user's first item) and cut into padded
+    windows per batch, so building the index is a few vectorised ops.
+
+    Batches hold ``user (B,)``, ``input (B, L)`` (shifted ids, 0 = left padding),
+    ``target (B,)`` (shifted id), ``index (B,)`` (row ids), and when ``partners`` is
+    set ``partner (B, L)``, ``partner_index (B,)``: another row with the same target,
+    drawn uniformly from the ``target -> rows`` index built once (the row itself
+    when it is the only one with that target).
+    """
+
+    def __init__(self, history: Ragged, num_items: int, max_len: int = 50, batch_size: int = 256,
+                 min_len: int = 2, shuffle: bool = True, partners: bool = True,
+                 generator: torch.Generator | None = None) -> None:
+        if min_len < 1:
+            raise ValueError(f"min_len must be >= 1, got {min_len}")
+        self.max_len, self.batch_size, self.min_len = max_len, batch_size, min_len
+        self.shuffle, self.partners, self.generator = shuffle, partners, generator
+        self.num_items = num_items
+        self.values = history.values + 1
+        row = history.row_index()
+        first = history.ptr[:-1]
+        pos_in_row = torch.arange(history.values.numel()) - first[row]
+        keep = pos_in_row >= min_len  # target positions
+        self.pos = torch.nonzero(keep).flatten()  # flat index of the target
+        self.user = row[self.pos]
+        self.start = first[self.user]  # flat index of the user's first item
+        self.target = self.values[self.pos]
+        # target -> rows (CSR over shifted target ids) and each row's rank in it
+        self.order = torch.argsort(self.target, stable=True)
+        counts = torch.bincount(self.target, minlength=num_items + 1)
+        self.target_ptr = torch.zeros(num_items + 2, dtype=torch.long)
+        torch.cumsum(counts, 0, out=self.target_ptr[1:])
+        self.rank = torch.empty_like(self.order)
+        self.rank[self.order] = torch.arange(self.order.numel())
+
+    @property
+    def num_rows(self) -> int:
+        return self.pos.numel()
+
+    def __len__(self) -> int:
+        return (self.num_rows + self.batch_size - 1) // self.batch_size
+
+    def windows(self, rows: Tensor) -> Tensor:
+        """Left-padded ``(len(rows), L)`` input windows (shifted ids) of ``rows``."""
+        L = self.max_len
+        idx = self.pos[rows, None] - L + torch.arange(L)
+        ok = idx >= self.start[rows, None]
+        return torch.where(ok, self.values[idx.clamp(min=0)], torch.zeros((), dtype=self.values.dtype))
+
+    def sample_partners(self, rows: Tensor) -> Tensor:
+        """For each row, another row with the same target (itself when alone)."""
+        t = self.target[rows]
+        lo = self.target_ptr[t]
+        count = self.target_ptr[t + 1] - lo
+        others = (count - 1).clamp(min=0)
+        k = (torch.rand(rows.shape, generator=self.generator) * others).long().clamp(max=(others - 1).clamp(min=0))
+        self_k = self.rank[rows] - lo
+        k = k + (k >= self_k).long()  # skip the row itself
+        partner = self.order[(lo + k).clamp(max=self.order.numel() - 1)]
+        return torch.where(others > 0, partner, rows)
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        n = self.num_rows
+        perm = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            rows = perm[start:start + self.batch_size]
+            batch = {"user": self.user[rows], "input": self.windows(rows), "target": self.target[rows],
+                     "index": rows}
+            if self.partners:
+                p = self.sample_partners(rows)
+                batch["partner"] = self.windows(p)
+                batch["partner_index"] = p
+            yield batch
+
+
 class SearchSessionLoader:
     """Batches of search interactions: ``user``, ``query`` ids, padded query
     ``tokens (B, T)`` (word id + 1, 0 = padding), clicked ``item`` and ``time``."""
@@ -159,4 +242,4 @@ class SearchSessionLoader:
                    "time": self.time[idx]}
 
 
-__all__ = ["NegativeSampler", "BPRLoader", "SequenceLoader", "SearchSessionLoader"]
+__all__ = ["NegativeSampler", "BPRLoader", "SequenceLoader", "SubsequenceLoader", "SearchSessionLoader"]

@@ -1,6 +1,10 @@
 """Recommendation models. Each registers itself under its CLI name."""
 from graphrec.models.base import ModelConfig, RecModel, build_config
 from graphrec.models.bpr_mf import BPRMF, BPRMFConfig
+from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig
+from graphrec.models.duorec import DuoRec, DuoRecConfig
+from graphrec.models.iclrec import ICLRec, ICLRecConfig
+from graphrec.models.idclrec import IDCLRec, IDCLRecConfig
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
 from graphrec.models.popularity import Popularity, PopularityConfig
 from graphrec.models.sasrec import SASRec, SASRecConfig
@@ -11,4 +15,8 @@ __all__ = [
     "BPRMF", "BPRMFConfig",
     "LightGCN", "LightGCNConfig",
     "SASRec", "SASRecConfig",
+    "IDCLRec", "IDCLRecConfig",
+    "CL4SRec", "CL4SRecConfig",
+    "ICLRec", "ICLRecConfig",
+    "DuoRec", "DuoRecConfig",
 ]

@@ -49,6 +49,10 @@ class RecModel(nn.Module):
     def reset_parameters(self) -> None:
         pass
 
+    def on_epoch_start(self, data: HeteroData) -> None:
+        """Called by the trainer before every training epoch (e.g. ICLRec's
+        k-means E-step over all users' sequence representations). No-op by default."""
+
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         raise NotImplementedError
 

@@ -33,21 +33,35 @@ def sampled_bce(pos_logit: Tensor, neg_logit: Tensor, mask: Tensor) -> Tensor:
 
 
 def info_nce(anchor: Tensor, positive: Tensor, temperature: float = 1.0,
-             similarity: str = "dot") -> Tensor:
-    r"""Symmetric in-batch InfoNCE: row :math:`b` of ``anchor`` and ``positive`` is a
-    positive pair, every other row of either view a negative.
+             similarity: str = "dot", labels: Tensor | None = None) -> Tensor:
+    r"""Symmetric in-batch InfoNCE over the :math:`2B` views: row :math:`b` of ``anchor``
+    and ``positive`` is a positive pair, every other view a negative. With ``labels``,
+    any other view whose label equals the anchor's is removed from the denominator
+    (false-negative masking, as ICSRec's FNM), except the anchor's own positive.
 
     .. math::
-        \mathcal{L} = -\log \frac{\exp(s(z_b, z_b^+)/\tau)}{\sum_{z' \neq z_b} \exp(s(z_b, z')/\tau)}
+        \mathcal{L} = -\frac{1}{2B}\sum_{z}\log \frac{\exp(s(z, z^+)/\tau)}
+        {\sum_{z' \ne z,\ \ell(z') \ne \ell(z) \lor z' = z^+} \exp(s(z, z')/\tau)}
+
+    Args:
+        similarity: ``"dot"`` or ``"cos"``.
+        labels: ``(B,)`` optional labels of the pairs (e.g. target items).
     """
     if similarity == "cos":
         anchor, positive = F.normalize(anchor, dim=-1), F.normalize(positive, dim=-1)
+    elif similarity != "dot":
+        raise ValueError(f"similarity must be 'dot' or 'cos', got {similarity!r}")
+    n = anchor.size(0)
     z = torch.cat([anchor, positive], 0)
     sim = z @ z.t() / temperature
-    n = anchor.size(0)
-    sim.fill_diagonal_(float("-inf"))
-    labels = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    return F.cross_entropy(sim, labels)
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    drop = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    if labels is not None:
+        lab = torch.cat([labels, labels])
+        same = lab[:, None] == lab[None, :]
+        same[torch.arange(2 * n, device=z.device), target] = False
+        drop = drop | same
+    return F.cross_entropy(sim.masked_fill(drop, float("-inf")), target)
 
 
 __all__ = ["bpr_loss", "l2_reg", "sampled_bce", "info_nce"]

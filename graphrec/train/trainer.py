@@ -17,7 +17,7 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from graphrec.data.hetero import CLICKS, eval_targets, history, train_history
-from graphrec.data.loader import BPRLoader, SequenceLoader
+from graphrec.data.loader import BPRLoader, SequenceLoader, SubsequenceLoader
 from graphrec.metrics import full_ranking, parse_protocol, sampled_ranking
 from graphrec.models.base import RecModel
 from graphrec.train.checkpoint import load_checkpoint, save_checkpoint
@@ -127,6 +127,10 @@ class Trainer:
                                   max_len=getattr(m, "max_len", 50), batch_size=cfg.batch_size,
                                   negatives=getattr(m, "loss_type", "bce") == "bce",
                                   generator=self.generator)
+        if m.input_type == "subsequence":
+            return SubsequenceLoader(train_history(data), data["item"].num_nodes,
+                                     max_len=getattr(m, "max_len", 50), batch_size=cfg.batch_size,
+                                     min_len=getattr(m, "min_input_len", 2), generator=self.generator)
         return None
 
     # ---- evaluation -----------------------------------------------------------------
@@ -207,6 +211,7 @@ class Trainer:
             return st
         while st.epoch < cfg.epochs:
             st.epoch += 1
+            self.model.on_epoch_start(self.data)  # e.g. ICLRec's k-means E-step
             self.model.train()
             t0 = time.perf_counter()
             total, n = 0.0, 0

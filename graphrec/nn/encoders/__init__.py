@@ -1,4 +1,8 @@
 """Graph-aware sequence encoders: they read item embeddings from the graph."""
+from graphrec.nn.encoders.attention_pooling import AttentionPooling
+from graphrec.nn.encoders.causal_cross_attention import CausalCrossAttention, masked_attention
+from graphrec.nn.encoders.cross_attention_fusion import CrossAttentionFusion
 from graphrec.nn.encoders.transformer import SequenceTransformer, TransformerBlock, causal_mask
 
-__all__ = ["SequenceTransformer", "TransformerBlock", "causal_mask"]
+__all__ = ["SequenceTransformer", "TransformerBlock", "causal_mask", "CausalCrossAttention", "masked_attention",
+           "AttentionPooling", "CrossAttentionFusion"]

@@ -1,0 +1,172 @@
+"""CL4SRec: contrastive learning for sequential recommendation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import HeteroData
+
+from graphrec.models.base import ModelConfig
+from graphrec.models.sasrec import SASRec, SASRecConfig
+from graphrec.nn.losses import info_nce, sampled_bce
+from graphrec.resolver import register_model
+
+#: id of a masked position in an augmented sequence (its embedding is a learned vector)
+MASK_ID = -1
+
+
+def _lengths(seq: Tensor) -> Tensor:
+    return (seq != 0).sum(1)
+
+
+def _rand(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
+    return torch.rand(shape, generator=generator, device="cpu" if generator is not None else like.device).to(
+        like.device)
+
+
+def crop(seq: Tensor, ratio: float = 0.2, generator: torch.Generator | None = None) -> Tensor:
+    """Item crop: a random contiguous window of ``max(1, floor(ratio * n))`` of the
+    ``n`` items of each left-padded row, left-padded again."""
+    B, L = seq.shape
+    n = _lengths(seq)
+    c = torch.minimum((ratio * n).long().clamp(min=1), n)
+    s = (_rand((B,), seq, generator) * (n - c + 1)).long()
+    j = torch.arange(L, device=seq.device)
+    src = (j[None, :] + (s + c - n)[:, None]).clamp(0, L - 1)
+    return torch.where(j[None, :] >= (L - c)[:, None], seq.gather(1, src), torch.zeros_like(seq))
+
+
+def mask(seq: Tensor, ratio: float = 0.7, generator: torch.Generator | None = None,
+         mask_id: int = MASK_ID) -> Tensor:
+    """Item mask: ``floor(ratio * n)`` random real positions become ``mask_id``."""
+    B, L = seq.shape
+    k = (ratio * _lengths(seq)).long()
+    keys = _rand((B, L), seq, generator).masked_fill(seq == 0, 2.0)
+    rank = keys.argsort(1).argsort(1)
+    return seq.masked_fill(rank < k[:, None], mask_id)
+
+
+def reorder(seq: Tensor, ratio: float = 0.2, generator: torch.Generator | None = None) -> Tensor:
+    """Item reorder: a random contiguous window of ``floor(ratio * n)`` items is shuffled."""
+    B, L = seq.shape
+    n = _lengths(seq)
+    w = (ratio * n).long()
+    ws = (L - n) + (_rand((B,), seq, generator) * (n - w + 1)).long()
+    j = torch.arange(L, device=seq.device)[None, :].expand(B, L)
+    inside = (j >= ws[:, None]) & (j < (ws + w)[:, None])
+    keys = torch.where(inside, ws[:, None] + _rand((B, L), seq, generator) * w[:, None], j.to(torch.float32))
+    return seq.gather(1, keys.argsort(1))
+
+
+def random_augment(seq: Tensor, crop_ratio: float = 0.2, mask_ratio: float = 0.7, reorder_ratio: float = 0.2,
+                   generator: torch.Generator | None = None) -> Tensor:
+    """One of crop / mask / reorder, drawn uniformly per row (CL4SRec)."""
+    choice = (_rand((seq.size(0),), seq, generator) * 3).long()[:, None]
+    out = torch.where(choice == 0, crop(seq, crop_ratio, generator), mask(seq, mask_ratio, generator))
+    return torch.where(choice == 2, reorder(seq, reorder_ratio, generator), out)
+
+
+def pool(h: Tensor, valid: Tensor, how: str = "last") -> Tensor:
+    """Sequence representation of ``h (B, L, d)``: the last position, the mean over
+    valid positions, or all positions concatenated (``(B, L*d)``)."""
+    if how == "last":
+        return h[:, -1]
+    if how == "mean":
+        w = valid.to(h.dtype).unsqueeze(-1)
+        return (h * w).sum(1) / w.sum(1).clamp(min=1)
+    if how == "concat":
+        return h.flatten(1)
+    raise ValueError(f"pooling must be 'last', 'mean' or 'concat', got {how!r}")
+
+
+@dataclass
+class CL4SRecConfig(SASRecConfig):
+    """SASRec's arguments plus:
+        cl_weight: lambda of the contrastive loss (0.1, CL4SRec paper).
+        temperature: NT-Xent temperature (1.0).
+        crop_ratio, mask_ratio, reorder_ratio: eta, gamma, beta (0.2, 0.7, 0.2: the values of
+            the ICLRec code's CL4SRec reproduction).
+        cl_pooling: sequence representation for the contrast: ``"last"``, ``"mean"``, ``"concat"``.
+    """
+
+    cl_weight: float = 0.1
+    temperature: float = 1.0
+    crop_ratio: float = 0.2
+    mask_ratio: float = 0.7
+    reorder_ratio: float = 0.2
+    cl_pooling: str = "last"
+
+
+@register_model("cl4srec")
+class CL4SRec(SASRec):
+    r"""CL4SRec (`Xie et al., ICDE 2022 <https://arxiv.org/abs/2010.14395>`_): SASRec
+    trained with an extra contrastive task. Two views of every sequence are drawn
+    by a random augmentation :math:`a, a' \in \{\text{crop}, \text{mask}, \text{reorder}\}`
+    and pulled together with in-batch NT-Xent (:func:`graphrec.nn.losses.info_nce`):
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_{rec} + \lambda\, \mathcal{L}_{cl}(f(a(s)), f(a'(s)))
+
+    Masked positions use a learned mask embedding. Scoring is SASRec's.
+    """
+
+    Config = CL4SRecConfig
+
+    def __init__(self, num_users: int, num_items: int, dim: int = 64, max_len: int = 50, num_layers: int = 2,
+                 num_heads: int = 2, dropout: float = 0.5, loss: str = "bce", norm_first: bool = False,
+                 cl_weight: float = 0.1, temperature: float = 1.0, crop_ratio: float = 0.2,
+                 mask_ratio: float = 0.7, reorder_ratio: float = 0.2, cl_pooling: str = "last") -> None:
+        super().__init__(num_users, num_items, dim, max_len, num_layers, num_heads, dropout, loss, norm_first)
+        pool(torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool), cl_pooling)  # validate
+        self.cl_weight, self.temperature, self.cl_pooling = cl_weight, temperature, cl_pooling
+        self.ratios = (crop_ratio, mask_ratio, reorder_ratio)
+        self.mask_emb = nn.Parameter(torch.empty(dim))
+        nn.init.normal_(self.mask_emb, std=0.02)
+
+    @classmethod
+    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> CL4SRec:
+        cfg = config or cls.Config()
+        return cls(data["user"].num_nodes, data["item"].num_nodes, **cfg.to_dict())
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if hasattr(self, "mask_emb"):
+            nn.init.normal_(self.mask_emb, std=0.02)
+
+    def encode(self, seq: Tensor) -> Tensor:
+        """Like SASRec's, with ``MASK_ID`` positions embedded by the mask vector."""
+        e = self.item_emb(seq.clamp(min=0))
+        masked = seq == MASK_ID
+        e = torch.where(masked.unsqueeze(-1), self.mask_emb.to(e.dtype), e)
+        return self.encoder(e, seq != 0)
+
+    def rec_loss(self, h: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """SASRec's loss from already-encoded ``h`` (avoids a second forward)."""
+        target = batch["target"]
+        m = target > 0
+        if self.loss_type == "bce":
+            pos = (h * self.item_emb(target)).sum(-1)
+            neg = (h * self.item_emb(batch["neg"])).sum(-1)
+            return sampled_bce(pos, neg, m)
+        return F.cross_entropy(h[m] @ self.item_emb.weight[1:].t(), target[m] - 1)
+
+    def augmented_views(self, seq: Tensor) -> tuple[Tensor, Tensor]:
+        return random_augment(seq, *self.ratios), random_augment(seq, *self.ratios)
+
+    def cl_loss(self, seq: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+        """NT-Xent between two augmented views; also returns ``(view, encoding)`` of both."""
+        v1, v2 = self.augmented_views(seq)
+        h1, h2 = self.encode(v1), self.encode(v2)
+        z1, z2 = pool(h1, v1 != 0, self.cl_pooling), pool(h2, v2 != 0, self.cl_pooling)
+        return info_nce(z1, z2, self.temperature), (v1, h1), (v2, h2)
+
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        h = self.encode(batch["input"])
+        rec = self.rec_loss(h, batch)
+        cl, _, _ = self.cl_loss(batch["input"])
+        return {"loss": rec + self.cl_weight * cl, "rec": rec.detach(), "cl": cl.detach()}
+
+
+__all__ = ["CL4SRec", "CL4SRecConfig", "crop", "mask", "reorder", "random_augment", "pool", "MASK_ID"]

@@ -1,0 +1,145 @@
+"""ICLRec: intent contrastive learning for sequential recommendation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from graphrec.data.hetero import train_history
+from graphrec.data.ragged import Ragged
+from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig, pool
+from graphrec.nn.losses import info_nce
+from graphrec.resolver import register_model
+
+
+def kmeans(x: Tensor, k: int, iters: int = 20, generator: torch.Generator | None = None,
+           init: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    r"""Lloyd's k-means in torch (squared Euclidean distance, as faiss' default in ICLRec).
+
+    Centroids start at ``k`` distinct random points (or ``init``); each iteration assigns
+    every point to its nearest centroid and moves every non-empty cluster to the mean of
+    its points (an empty cluster keeps its centroid). Fully vectorised: one ``(N, k)``
+    distance matrix per iteration.
+
+    Returns:
+        ``(centroids (k, d), assignment (N,))``.
+    """
+    n = x.size(0)
+    k = min(k, n)
+    if init is None:
+        idx = torch.randperm(n, generator=generator)[:k].to(x.device)
+        c = x[idx].clone()
+    else:
+        c = init.clone()
+    x2 = (x * x).sum(1, keepdim=True)
+
+    def assign(c: Tensor) -> Tensor:
+        return (x2 - 2 * x @ c.t() + (c * c).sum(1)[None, :]).argmin(1)
+
+    for _ in range(iters):
+        a = assign(c)
+        sums = torch.zeros_like(c).index_add_(0, a, x)
+        cnt = torch.bincount(a, minlength=k)
+        nonempty = cnt > 0
+        c[nonempty] = sums[nonempty] / cnt[nonempty, None].to(x.dtype)
+    return c, assign(c)
+
+
+@dataclass
+class ICLRecConfig(CL4SRecConfig):
+    """CL4SRec's arguments (``cl_weight`` = ICLRec's ``cf_weight`` 0.1, ``cl_pooling``
+    ``"concat"`` = its instance-CL representation) plus:
+        num_intents: K of k-means (256, ICLRec default).
+        intent_weight: weight of the intent contrastive loss (0.3, ICLRec ``intent_cf_weight``).
+        kmeans_iters: Lloyd iterations per E-step (20, faiss' default).
+        mask_same_intent: drop in-batch views with the same intent from the denominator
+            (ICLRec's ``intent_cf_user_overlap``-style false-negative mitigation; off by default).
+        warm_up_epochs: epochs before the intent loss starts (0).
+    """
+
+    cl_pooling: str = "concat"
+    num_intents: int = 256
+    intent_weight: float = 0.3
+    kmeans_iters: int = 20
+    mask_same_intent: bool = False
+    warm_up_epochs: int = 0
+
+
+@register_model("iclrec")
+class ICLRec(CL4SRec):
+    r"""ICLRec (`Chen et al., WWW 2022 <https://arxiv.org/abs/2202.02519>`_): EM-style
+    intent learning on top of SASRec + CL4SRec.
+
+    *E-step* (:meth:`on_epoch_start`, every epoch): encode every user's training
+    sequence, mean-pool over its real positions, and cluster with k-means into
+    :math:`K` intents :math:`\{\mathbf{c}_k\}`. *M-step* (:meth:`loss`): each
+    sequence's intent is its nearest centroid :math:`\mathbf{c}(s)`; both augmented
+    views are pulled toward it with in-batch InfoNCE:
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_{rec} + \lambda\,\mathcal{L}_{SeqCL}
+        + \beta\,\tfrac12\big[\mathcal{L}_{ICL}(\tilde{\mathbf{h}}_1, \mathbf{c}(s))
+        + \mathcal{L}_{ICL}(\tilde{\mathbf{h}}_2, \mathbf{c}(s))\big]
+
+    Difference from the reference code: the mean pooling ignores padding positions.
+    """
+
+    Config = ICLRecConfig
+
+    def __init__(self, num_users: int, num_items: int, num_intents: int = 256, intent_weight: float = 0.3,
+                 kmeans_iters: int = 20, mask_same_intent: bool = False, warm_up_epochs: int = 0,
+                 cl_pooling: str = "concat", **kwargs) -> None:  # noqa: ANN003
+        super().__init__(num_users, num_items, cl_pooling=cl_pooling, **kwargs)
+        self.num_intents, self.intent_weight, self.kmeans_iters = num_intents, intent_weight, kmeans_iters
+        self.mask_same_intent, self.warm_up_epochs = mask_same_intent, warm_up_epochs
+        self.epochs_seen = 0
+        # refitted every epoch, so not part of the checkpoint
+        self.register_buffer("centroids", torch.empty(0, self.item_emb.embedding_dim), persistent=False)
+
+    @torch.no_grad()
+    def sequence_representations(self, history: Ragged, chunk: int = 2048) -> Tensor:
+        """Mean-pooled encodings ``(num_rows, d)`` of the given histories."""
+        dev = self.item_emb.weight.device
+        seq = Ragged(history.ptr, history.values + 1).pad(self.max_len, left=True)
+        out = [pool(self.encode(s.to(dev)), s.to(dev) != 0, "mean") for s in seq.split(chunk)]
+        return torch.cat(out) if out else torch.empty(0, self.item_emb.embedding_dim, device=dev)
+
+    def on_epoch_start(self, data: HeteroData) -> None:
+        self.epochs_seen += 1
+        if self.intent_weight <= 0 or self.epochs_seen <= self.warm_up_epochs:
+            return
+        was = self.training
+        self.eval()
+        hist = train_history(data)
+        x = self.sequence_representations(hist.select(torch.nonzero(hist.lengths() > 0).flatten()))
+        if x.size(0):
+            self.centroids, _ = kmeans(x, self.num_intents, self.kmeans_iters)
+        self.train(was)
+
+    def intents(self, z: Tensor) -> Tensor:
+        """Nearest centroid of each row of ``z``."""
+        c = self.centroids
+        return ((z * z).sum(1, keepdim=True) - 2 * z @ c.t() + (c * c).sum(1)[None]).argmin(1)
+
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        seq = batch["input"]
+        h = self.encode(seq)
+        rec = self.rec_loss(h, batch)
+        cl, (v1, h1), (v2, h2) = self.cl_loss(seq)
+        total = rec + self.cl_weight * cl
+        out = {"rec": rec.detach(), "cl": cl.detach()}
+        if self.intent_weight > 0 and self.centroids.numel():
+            ids = self.intents(pool(h, seq != 0, "mean").detach())
+            c = self.centroids[ids]
+            labels = ids if self.mask_same_intent else None
+            z1, z2 = pool(h1, v1 != 0, "mean"), pool(h2, v2 != 0, "mean")
+            icl = 0.5 * (info_nce(z1, c, self.temperature, labels=labels)
+                         + info_nce(z2, c, self.temperature, labels=labels))
+            total = total + self.intent_weight * icl
+            out["icl"] = icl.detach()
+        return {"loss": total, **out}
+
+
+__all__ = ["ICLRec", "ICLRecConfig", "kmeans"]

@@ -1,0 +1,128 @@
+import pytest
+import torch
+
+from graphrec.data import train_history
+from graphrec.data.loader import SequenceLoader, SubsequenceLoader
+from graphrec.models import CL4SRec, CL4SRecConfig, DuoRec, DuoRecConfig, ICLRec, ICLRecConfig, Popularity
+from graphrec.models.cl4srec import MASK_ID, crop, mask, pool, random_augment, reorder
+from graphrec.models.iclrec import kmeans
+from graphrec.train import TrainConfig, Trainer
+
+SEQ = torch.tensor([[0, 0, 0, 0, 0, 1, 2, 3, 4, 5],
+                    [11, 12, 13, 14, 15, 16, 17, 18, 19, 20],
+                    [0, 0, 0, 0, 0, 0, 0, 0, 0, 7]])
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_crop_keeps_a_contiguous_left_padded_window():
+    for seed in range(20):
+        out = crop(SEQ, 0.4, gen(seed))
+        for row, src in zip(out.tolist(), SEQ.tolist()):
+            items = [v for v in row if v]
+            real = [v for v in src if v]
+            assert len(items) == max(1, int(0.4 * len(real)))
+            assert row[: len(row) - len(items)] == [0] * (len(row) - len(items))
+            i = real.index(items[0])
+            assert real[i: i + len(items)] == items
+
+
+def test_mask_hits_exactly_floor_gamma_n_real_positions():
+    out = mask(SEQ, 0.7, gen(1))
+    assert ((out == MASK_ID).sum(1)).tolist() == [3, 7, 0]
+    assert torch.equal(out == 0, SEQ == 0)
+    kept = out != MASK_ID
+    assert torch.equal(out[kept], SEQ[kept])
+
+
+def test_reorder_shuffles_one_window_only():
+    for seed in range(20):
+        out = reorder(SEQ, 0.5, gen(seed))
+        assert torch.equal(out.sort(1).values, SEQ.sort(1).values)
+        assert torch.equal(out == 0, SEQ == 0)
+        changed = (out != SEQ).nonzero()
+        for r in range(3):
+            cols = changed[changed[:, 0] == r, 1]
+            if cols.numel():
+                n = int((SEQ[r] > 0).sum())
+                assert int(cols.max() - cols.min()) < int(0.5 * n)
+
+
+def test_random_augment_and_pool():
+    out = random_augment(SEQ, generator=gen(3))
+    assert out.shape == SEQ.shape and (out[SEQ == 0] == 0).all()
+    h = torch.arange(6.0).view(1, 3, 2)
+    valid = torch.tensor([[False, True, True]])
+    assert pool(h, valid, "last").tolist() == [[4.0, 5.0]]
+    assert pool(h, valid, "mean").tolist() == [[3.0, 4.0]]
+    assert pool(h, valid, "concat").shape == (1, 6)
+    with pytest.raises(ValueError):
+        pool(h, valid, "max")
+
+
+def test_kmeans_recovers_separated_blobs():
+    g = gen(0)
+    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    x = (centers.repeat_interleave(30, 0) + 0.3 * torch.randn(90, 2, generator=g))
+    c, a = kmeans(x, 3, iters=20, init=x[[0, 30, 60]])
+    assert torch.equal(a, torch.arange(3).repeat_interleave(30))
+    assert torch.allclose(c, centers, atol=0.2)
+    c, a = kmeans(x, 500, generator=g)  # k capped at n
+    assert c.shape == (90, 2)
+
+
+@pytest.mark.parametrize("cls", [CL4SRec, ICLRec])
+@pytest.mark.parametrize("loss", ["bce", "ce"])
+def test_one_finite_step_and_mask_embedding_gets_gradient(cls, loss, toy_data):
+    torch.manual_seed(0)
+    cfg = cls.Config(dim=16, max_len=10, loss=loss, **({"num_intents": 4} if cls is ICLRec else {}))
+    m = cls.from_data(toy_data, cfg)
+    if cls is ICLRec:
+        m.on_epoch_start(toy_data)
+        assert m.centroids.shape == (4, 16) and m.training
+    ld = SequenceLoader(train_history(toy_data), toy_data["item"].num_nodes, max_len=10, batch_size=32,
+                        negatives=loss == "bce", generator=gen())
+    out = m.loss(next(iter(ld)))
+    assert torch.isfinite(out["loss"]) and ("icl" in out) == (cls is ICLRec)
+    out["loss"].backward()
+    assert m.mask_emb.grad is not None and m.mask_emb.grad.abs().sum() > 0
+
+
+def test_trainer_calls_the_epoch_hook(toy_data):
+    m = ICLRec.from_data(toy_data, ICLRecConfig(dim=8, max_len=5, num_intents=3, warm_up_epochs=1))
+    Trainer(m, toy_data, TrainConfig(epochs=3, max_batches=1, progress=False, eval_every=100)).fit()
+    assert m.epochs_seen == 3 and m.centroids.shape == (3, 8)
+
+
+def test_full_scores_ignore_the_mask_token(toy_data):
+    m = CL4SRec.from_data(toy_data, CL4SRecConfig(dim=8, max_len=5)).eval()
+    hist = train_history(toy_data).select(torch.tensor([0, 1]))
+    assert m.full_scores(torch.tensor([0, 1]), hist).shape == (2, toy_data["item"].num_nodes)
+
+
+@pytest.mark.parametrize("cls", [CL4SRec, ICLRec, DuoRec])
+def test_cl_baselines_beat_popularity(cls, toy_data):
+    cfg = TrainConfig(epochs=10, batch_size=64, lr=5e-3, progress=False, num_threads=1, seed=0, eval_every=100)
+    pop = Trainer(Popularity.from_data(toy_data), toy_data, cfg).evaluate("test")["ndcg@10"]
+    torch.manual_seed(0)
+    extra = {"num_intents": 8} if cls is ICLRec else {}
+    if cls is DuoRec:
+        cfg.epochs, cfg.batch_size = 3, 128
+    trainer = Trainer(cls.from_data(toy_data, cls.Config(dim=32, max_len=20, dropout=0.1, **extra)), toy_data, cfg)
+    trainer.fit()
+    assert trainer.evaluate("test")["ndcg@10"] > 2 * pop
+
+
+@pytest.mark.parametrize("flags", [{}, {"mask_false_negatives": True, "similarity": "cos"}, {"cl_weight": 0.0}])
+def test_duorec_step_on_subsequences(flags, toy_data):
+    torch.manual_seed(0)
+    m = DuoRec.from_data(toy_data, DuoRecConfig(dim=16, max_len=10, **flags))
+    trainer_loader = Trainer(m, toy_data, TrainConfig(progress=False)).make_loader()
+    assert isinstance(trainer_loader, SubsequenceLoader) and trainer_loader.min_len == 1
+    out = m.loss(next(iter(trainer_loader)))
+    assert torch.isfinite(out["loss"]) and ("cl" in out) == (flags.get("cl_weight", 0.1) > 0)
+    out["loss"].backward()
+    with pytest.raises(ValueError, match="similarity"):
+        DuoRec(1, 5, similarity="l2")
