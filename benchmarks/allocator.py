@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 
+from graphrec.metrics import atomic_write_json
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TUNED = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 
@@ -59,10 +61,7 @@ def main():
                       f"faults/batch={r['faults_per_batch']:.0f} sys={100 * r['sys_share']:.1f}% "
                       f"load={r['loadavg'][0]:.1f}", flush=True)
                 rows.append(r)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out + ".tmp", "w") as f:
-        json.dump({"command": " ".join(["python"] + sys.argv), "runs": rows}, f, indent=1)
-    os.replace(args.out + ".tmp", args.out)
+    atomic_write_json(args.out, {"command": " ".join(["python"] + sys.argv), "runs": rows}, indent=1)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ of them alike; ratios are taken per round and summarised by their median.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -28,6 +27,7 @@ from test_bench_propagation import DIM, IMPLS, make_fn  # noqa: E402
 from torch_geometric.nn.conv.gcn_conv import gcn_norm  # noqa: E402
 from torch_geometric.utils import to_torch_csr_tensor  # noqa: E402
 
+from graphrec.metrics import atomic_write_json
 from graphrec.ops import CSRAdjacency  # noqa: E402
 
 
@@ -89,10 +89,7 @@ def main():
         print(f"{impl:24s} min {r['min_ms']:8.1f} ms  median {r['median_ms']:8.1f} ms  "
               f"per-round ratio / graphrec {r['median_ratio_vs_graphrec']:6.2f}x")
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out + ".tmp", "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(args.out + ".tmp", args.out)
+        atomic_write_json(args.out, result, indent=1)
 
 
 if __name__ == "__main__":

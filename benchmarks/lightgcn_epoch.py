@@ -28,6 +28,7 @@ from conftest import allocator_info  # noqa: E402
 from synthetic import load, square_edge_index  # noqa: E402
 from torch_geometric.nn import LGConv  # noqa: E402
 
+from graphrec.metrics import atomic_write_json
 from graphrec.nn.conv import LightGCNConv  # noqa: E402
 from graphrec.ops import CSRAdjacency  # noqa: E402
 
@@ -133,10 +134,7 @@ def main():
     }
     print(json.dumps(result, indent=1))
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out + ".tmp", "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(args.out + ".tmp", args.out)
+        atomic_write_json(args.out, result, indent=1)
 
 
 if __name__ == "__main__":

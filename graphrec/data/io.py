@@ -464,6 +464,29 @@ def _drop_unknown(codes: dict[str, np.ndarray], file: str) -> np.ndarray:
     return keep
 
 
+def _select_rows(table: Table, columns: Mapping[str, str], required: tuple[str, ...], file: str,
+                 filter: RowFilter | None) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+    """The required columns (and the optional time column) of the rows kept by
+    ``filter``, with their 1-based data-row numbers for error messages."""
+    for key in required:
+        if key not in columns:
+            raise ValueError(f"columns must map '{key}' to a column name, got {dict(columns)}")
+    n = len(next(iter(table.values()))) if table else 0
+    cols = {k: _column(table, k, columns, file) for k in required}
+    time_col = _column(table, "time", columns, file) if columns.get("time") else None
+    if n == 0:
+        raise LogError("the file has a header but no data rows", file, 0)
+    rows = np.arange(1, n + 1)
+    keep = _apply_filter(table, filter, file)
+    if not keep.all():
+        log.info("%s: filter kept %d of %d row(s), dropped %d", file, int(keep.sum()), n,
+                 int((~keep).sum()))
+        rows = rows[keep]
+        cols = {k: v[keep] for k, v in cols.items()}
+        time_col = time_col[keep] if time_col is not None else None
+    return rows, cols, time_col
+
+
 # ---- recommendation log --------------------------------------------------------------
 
 DEFAULT_REC_COLUMNS: dict[str, str] = {"user": "user_id", "item": "item_id", "time": "timestamp"}
@@ -475,22 +498,8 @@ def rec_log_from_table(table: Table, file: str, columns: Mapping[str, str] | Non
                        unknown: Unknown = "raise") -> tuple[RecLog, IdMap, IdMap]:
     """:func:`read_rec_log` on an already-read table (``file`` names it in errors)."""
     columns = dict(DEFAULT_REC_COLUMNS if columns is None else columns)
-    for key in ("user", "item"):
-        if key not in columns:
-            raise ValueError(f"columns must map '{key}' to a column name, got {columns}")
-    n = len(next(iter(table.values()))) if table else 0
-    user_col = _column(table, "user", columns, file)
-    item_col = _column(table, "item", columns, file)
-    time_col = _column(table, "time", columns, file) if columns.get("time") else None
-    if n == 0:
-        raise LogError("the file has a header but no data rows", file, 0)
-    rows = np.arange(1, n + 1)
-    keep = _apply_filter(table, filter, file)
-    if not keep.all():
-        log.info("%s: filter kept %d of %d row(s), dropped %d", file, int(keep.sum()), n,
-                 int((~keep).sum()))
-        rows, user_col, item_col = rows[keep], user_col[keep], item_col[keep]
-        time_col = time_col[keep] if time_col is not None else None
+    rows, cols, time_col = _select_rows(table, columns, ("user", "item"), file, filter)
+    user_col, item_col = cols["user"], cols["item"]
     if time_col is not None:
         time = _to_time(time_col, file, columns["time"], rows, time_unit)
     else:
@@ -626,22 +635,7 @@ def search_log_from_table(table: Table, file: str, columns: Mapping[str, str] | 
                           empty_query: Unknown = "raise") -> SearchLog:
     """:func:`read_search_log` on an already-read table (``file`` names it in errors)."""
     columns = dict(DEFAULT_SEARCH_COLUMNS if columns is None else columns)
-    for key in ("user", "query", "item"):
-        if key not in columns:
-            raise ValueError(f"columns must map '{key}' to a column name, got {columns}")
-    n = len(next(iter(table.values()))) if table else 0
-    cols = {k: _column(table, k, columns, file) for k in ("user", "query", "item")}
-    time_col = _column(table, "time", columns, file) if columns.get("time") else None
-    if n == 0:
-        raise LogError("the file has a header but no data rows", file, 0)
-    rows = np.arange(1, n + 1)
-    keep = _apply_filter(table, filter, file)
-    if not keep.all():
-        log.info("%s: filter kept %d of %d row(s), dropped %d", file, int(keep.sum()), n,
-                 int((~keep).sum()))
-        rows = rows[keep]
-        cols = {k: v[keep] for k, v in cols.items()}
-        time_col = time_col[keep] if time_col is not None else None
+    rows, cols, time_col = _select_rows(table, columns, ("user", "query", "item"), file, filter)
     if time_col is not None:
         time = _to_time(time_col, file, columns["time"], rows, time_unit)
     else:

@@ -144,6 +144,16 @@ def _check_ks(ks: Sequence[int]) -> list[int]:
     return out
 
 
+def _check_common(users: Tensor, ks: Sequence[int], num_items: int,
+                  chunk_size: int) -> tuple[Tensor, list[int]]:
+    """The argument checks shared by :func:`full_ranking` and :func:`sampled_ranking`."""
+    if num_items < 1:
+        raise ValueError(f"num_items must be positive, got {num_items}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    return _check_users(users), _check_ks(ks)
+
+
 def _check_ragged(name: str, r: Ragged, num_rows: int, num_items: int) -> Ragged:
     if r.num_rows != num_rows:
         raise ValueError(f"{name} must have one row per user ({num_rows}), got {r.num_rows} rows")
@@ -381,12 +391,7 @@ def full_ranking(
         ...              num_items=30, ks=(10,))["users"]
         5
     """
-    users = _check_users(users)
-    ks = _check_ks(ks)
-    if num_items < 1:
-        raise ValueError(f"num_items must be positive, got {num_items}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    users, ks = _check_common(users, ks, num_items, chunk_size)
     U = users.numel()
     targets = _check_ragged("targets", targets, U, num_items)
     if exclude is not None:
@@ -609,12 +614,7 @@ def sampled_ranking(
             if the target is in ``exclude``, or if a user has fewer than
             ``num_negatives`` items left to sample from.
     """
-    users = _check_users(users)
-    ks = _check_ks(ks)
-    if num_items < 1:
-        raise ValueError(f"num_items must be positive, got {num_items}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    users, ks = _check_common(users, ks, num_items, chunk_size)
     if isinstance(num_negatives, bool) or int(num_negatives) < 1:
         raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}")
     if generator is not None and generator.device.type != "cpu":
