@@ -111,11 +111,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
         spec = run.build_spec(args.model, args.dataset, yaml_cfg, overrides, args.root)
         out_dir = args.output or os.path.join("runs", spec.dataset, spec.model)
-        doc = run.run_one(spec, out_dir, resume=args.resume)
+        run.run_one(spec, out_dir, resume=args.resume)
         with open(os.path.join(out_dir, "results.md")) as f:
             print(f.read())
         print(f"results: {out_dir}/results.json, checkpoint: {out_dir}/checkpoint.pt")
-        del doc
         return 0
 
     if args.command == "compare":

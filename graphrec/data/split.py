@@ -78,7 +78,6 @@ def leave_one_out(logs: BehaviourLogs, min_train: int = 1) -> Split:
     """
     rec = logs.rec
     order = rec.chronological_order()
-    users = rec.user[order]
     counts = torch.bincount(rec.user, minlength=rec.num_users)
     ptr = torch.zeros(rec.num_users + 1, dtype=torch.long)
     torch.cumsum(counts, 0, out=ptr[1:])
@@ -90,7 +89,6 @@ def leave_one_out(logs: BehaviourLogs, min_train: int = 1) -> Split:
     mask[test] = False
     mask[valid] = False
     train = torch.nonzero(mask).flatten()
-    del users
     cutoff = _first_heldout_time(logs, torch.cat([valid, test]))
     return Split(train, valid, test, _visible_search(logs, cutoff), "leave_one_out")
 
