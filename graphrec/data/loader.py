@@ -87,22 +87,44 @@ class BPRLoader:
                    "neg": self.sampler.sample(u, 1, self.generator)}
 
 
+def batch_order(n: int, batch_size: int, shuffle: bool, generator: torch.Generator | None = None,
+                lengths: Tensor | None = None, length_buckets: int = 0) -> list[Tensor]:
+    """Row ids of each batch of an epoch over ``n`` rows.
+
+    With ``length_buckets = k > 0`` (and ``shuffle``), rows are shuffled, cut into
+    chunks of ``k`` batches, sorted by ``lengths`` inside each chunk, batched, and the
+    batches shuffled: batches then hold sequences of similar length, so trimming
+    their common left padding saves most of the work on short sequences, while every
+    row is still seen once per epoch in random order of batches."""
+    perm = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    if not shuffle or length_buckets <= 0 or lengths is None:
+        return list(perm.split(batch_size))
+    batches: list[Tensor] = []
+    for chunk in perm.split(batch_size * length_buckets):
+        batches.extend(chunk[torch.argsort(lengths[chunk], stable=True)].split(batch_size))
+    order = torch.randperm(len(batches), generator=generator)
+    return [batches[i] for i in order.tolist()]
+
+
 class SequenceLoader:
     """Left-padded next-item windows (SASRec): for each user with at least two
     training items, ``input = s[-L-1:-1]`` and ``target = s[-L:]``.
 
     Item ids are shifted by one so that 0 is padding. Batches hold
     ``user (B,)``, ``input (B, L)``, ``target (B, L)`` and, when ``negatives`` is
-    set, ``neg (B, L)`` sampled outside the user's training items.
+    set, ``neg (B, L)`` sampled outside the user's training items. With
+    ``length_buckets > 0`` (see :func:`batch_order`) batches group similar lengths
+    and drop the columns that are padding in every row (``L <= max_len``).
     """
 
     def __init__(self, history: Ragged, num_items: int, max_len: int = 50,
                  batch_size: int = 256, shuffle: bool = True, negatives: bool = True,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, length_buckets: int = 0) -> None:
         self.max_len = max_len
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
+        self.length_buckets = length_buckets
         self.users = torch.nonzero(history.lengths() >= 2).flatten()
         hist = history.select(self.users)
         shifted = Ragged(hist.ptr, hist.values + 1)
@@ -116,15 +138,18 @@ class SequenceLoader:
         return (self.users.numel() + self.batch_size - 1) // self.batch_size
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
-        n = self.users.numel()
-        perm = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        for start in range(0, n, self.batch_size):
-            idx = perm[start:start + self.batch_size]
-            batch = {"user": self.users[idx], "input": self.input[idx], "target": self.target[idx]}
+        lengths = (self.input != 0).sum(1) if self.length_buckets > 0 else None
+        for idx in batch_order(self.users.numel(), self.batch_size, self.shuffle, self.generator,
+                               lengths, self.length_buckets):
+            inp, target = self.input[idx], self.target[idx]
+            if self.length_buckets > 0:
+                width = int(lengths[idx].max().clamp(min=1))
+                inp, target = inp[:, -width:], target[:, -width:]
+            batch = {"user": self.users[idx], "input": inp, "target": target}
             if self.sampler is not None:
                 u = batch["user"]
-                neg = self.sampler.sample(u, self.max_len, self.generator) + 1
-                batch["neg"] = neg.masked_fill(batch["target"] == 0, 0)
+                neg = self.sampler.sample(u, inp.size(1), self.generator) + 1
+                batch["neg"] = neg.masked_fill(target == 0, 0)
             yield batch
 
 
@@ -143,17 +168,19 @@ class SubsequenceLoader:
     ``target (B,)`` (shifted id), ``index (B,)`` (row ids), and when ``partners`` is
     set ``partner (B, L)``, ``partner_index (B,)``: another row with the same target,
     drawn uniformly from the ``target -> rows`` index built once (the row itself
-    when it is the only one with that target).
+    when it is the only one with that target). With ``length_buckets > 0`` (see
+    :func:`batch_order`) batches group similar input lengths and windows are only as
+    wide as the longest input of the batch.
     """
 
     def __init__(self, history: Ragged, num_items: int, max_len: int = 50, batch_size: int = 256,
                  min_len: int = 2, shuffle: bool = True, partners: bool = True,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, length_buckets: int = 0) -> None:
         if min_len < 1:
             raise ValueError(f"min_len must be >= 1, got {min_len}")
         self.max_len, self.batch_size, self.min_len = max_len, batch_size, min_len
         self.shuffle, self.partners, self.generator = shuffle, partners, generator
-        self.num_items = num_items
+        self.num_items, self.length_buckets = num_items, length_buckets
         self.values = history.values + 1
         row = history.row_index()
         first = history.ptr[:-1]
@@ -178,9 +205,15 @@ class SubsequenceLoader:
     def __len__(self) -> int:
         return (self.num_rows + self.batch_size - 1) // self.batch_size
 
-    def windows(self, rows: Tensor) -> Tensor:
-        """Left-padded ``(len(rows), L)`` input windows (shifted ids) of ``rows``."""
-        L = self.max_len
+    def input_lengths(self, rows: Tensor | None = None) -> Tensor:
+        """Number of input items of each row (at most ``max_len``)."""
+        rows = slice(None) if rows is None else rows
+        return (self.pos[rows] - self.start[rows]).clamp(max=self.max_len)
+
+    def windows(self, rows: Tensor, width: int | None = None) -> Tensor:
+        """Left-padded ``(len(rows), width)`` input windows (shifted ids) of ``rows``;
+        ``width`` defaults to ``max_len``."""
+        L = self.max_len if width is None else width
         idx = self.pos[rows, None] - L + torch.arange(L)
         ok = idx >= self.start[rows, None]
         return torch.where(ok, self.values[idx.clamp(min=0)], torch.zeros((), dtype=self.values.dtype))
@@ -198,15 +231,19 @@ class SubsequenceLoader:
         return torch.where(others > 0, partner, rows)
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
-        n = self.num_rows
-        perm = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        for start in range(0, n, self.batch_size):
-            rows = perm[start:start + self.batch_size]
-            batch = {"user": self.user[rows], "input": self.windows(rows), "target": self.target[rows],
+        bucketed = self.length_buckets > 0
+        lengths = self.input_lengths() if bucketed else None
+
+        def width(r: Tensor) -> int | None:
+            return int(self.input_lengths(r).max()) if bucketed else None
+
+        for rows in batch_order(self.num_rows, self.batch_size, self.shuffle, self.generator, lengths,
+                                self.length_buckets):
+            batch = {"user": self.user[rows], "input": self.windows(rows, width(rows)), "target": self.target[rows],
                      "index": rows}
             if self.partners:
                 p = self.sample_partners(rows)
-                batch["partner"] = self.windows(p)
+                batch["partner"] = self.windows(p, width(p))
                 batch["partner_index"] = p
             yield batch
 

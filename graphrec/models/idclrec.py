@@ -13,7 +13,7 @@ from torch_geometric.data import HeteroData
 
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import ModelConfig, RecModel
-from graphrec.nn.encoders import CausalCrossAttention, SequenceTransformer
+from graphrec.nn.encoders import CausalCrossAttention, SequenceTransformer, trim_left_padding
 from graphrec.nn.losses import info_nce
 from graphrec.resolver import register_model
 
@@ -235,8 +235,11 @@ class IDCLRec(RecModel):
 
     def forward(self, seq: Tensor) -> dict[str, Tensor]:
         """All representations of left-padded shifted ids ``seq (B, L)``: ``H``, ``R``,
-        ``I`` ``(B, L, d)``, ``valid``, category ``alpha``/``member`` ``(B, L)``, and
-        ``i``, ``r_N``, ``h`` ``(B, d)`` at the last position."""
+        ``I`` ``(B, L', d)``, ``valid``, category ``alpha``/``member`` ``(B, L')``, and
+        ``i``, ``r_N``, ``h`` ``(B, d)`` at the last position. Columns that are padding
+        in every row are dropped first (``L' <= L``; the trimmed ids are ``seq``): an
+        exact saving, since positions are right-aligned and padding is masked."""
+        (seq,) = trim_left_padding(seq)
         valid = seq > 0
         H = self.encoder(self.item_emb(seq), valid)
         R = self.cross(H, valid)
@@ -252,7 +255,7 @@ class IDCLRec(RecModel):
             h = i
         else:
             h = r_N
-        return {"H": H, "R": R, "I": I, "valid": valid, "alpha": alpha, "member": member,
+        return {"seq": seq, "H": H, "R": R, "I": I, "valid": valid, "alpha": alpha, "member": member,
                 "i": i, "r_N": r_N, "h": h}
 
     def scores(self, h: Tensor) -> Tensor:
@@ -285,7 +288,7 @@ class IDCLRec(RecModel):
             parts["CL1"] = info_nce(out["i"], other["i"], self.temperature, self.similarity, labels)
             total = total + self.lambda_cl1 * parts["CL1"]
         if self.lambda_cl2 > 0:
-            c = self.item_centroid(seq, out["member"], target)
+            c = self.item_centroid(out["seq"], out["member"], target)
             parts["CL2"] = info_nce(out["i"], c, self.temperature, self.similarity)
             total = total + self.lambda_cl2 * parts["CL2"]
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}

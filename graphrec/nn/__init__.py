@@ -1,5 +1,7 @@
 """Neural-network building blocks: message-passing layers (``conv``), graph-aware
-sequence encoders (``encoders``) and training losses (``losses``)."""
+sequence encoders (``encoders``), training losses (``losses``) and a dropout with a
+faster CPU path."""
 from graphrec.nn import conv, encoders, losses
+from graphrec.nn.dropout import Dropout, dropout
 
-__all__ = ["conv", "encoders", "losses"]
+__all__ = ["conv", "encoders", "losses", "Dropout", "dropout"]

@@ -53,3 +53,21 @@ def test_search_session_loader_pads_query_tokens():
                                  shuffle=False)
     b = next(iter(loader))
     assert b["tokens"].tolist() == [[3, 0, 0], [1, 2, 0]]
+
+
+def test_sequence_loader_length_buckets_trim_common_padding():
+    lengths = [2, 9, 3, 8, 4, 2, 7, 5]
+    hist = Ragged.from_lists([list(range(n)) for n in lengths])
+    plain = SequenceLoader(hist, 12, max_len=8, batch_size=3, shuffle=False)
+    bucketed = SequenceLoader(hist, 12, max_len=8, batch_size=3, length_buckets=2,
+                              generator=torch.Generator().manual_seed(0))
+    users = []
+    for b in bucketed:
+        w = b["input"].size(1)
+        assert torch.any(b["input"][:, 0] > 0)
+        rows = b["user"]
+        assert torch.equal(b["input"], plain.input[rows][:, -w:])
+        assert torch.equal(b["target"], plain.target[rows][:, -w:])
+        assert b["neg"].shape == b["target"].shape and torch.all((b["neg"] > 0) == (b["target"] > 0))
+        users += rows.tolist()
+    assert sorted(users) == list(range(len(lengths)))

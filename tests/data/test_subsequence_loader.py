@@ -51,3 +51,22 @@ def test_trainer_builds_a_subsequence_loader():
     assert isinstance(ld, SubsequenceLoader) and ld.max_len == 7
     lengths = train_history(toy_data).lengths()
     assert ld.num_rows == int((lengths - 2).clamp(min=0).sum())
+
+
+def test_length_buckets_cover_every_row_once_with_narrow_windows():
+    lengths = [3, 12, 4, 30, 5, 7, 2, 25, 9, 3]
+    hist = Ragged.from_lists([list(range(i, i + n)) for i, n in enumerate(lengths)])
+    plain = SubsequenceLoader(hist, 60, max_len=10, batch_size=4, generator=torch.Generator().manual_seed(0))
+    bucketed = SubsequenceLoader(hist, 60, max_len=10, batch_size=4, length_buckets=3,
+                                 generator=torch.Generator().manual_seed(0))
+    seen, cells = [], 0
+    for b in bucketed:
+        seen += b["index"].tolist()
+        width = b["input"].size(1)
+        assert width <= 10 and torch.any(b["input"][:, 0] > 0)  # no all-padding column
+        # each window is the right-aligned suffix of the full-width one
+        assert torch.equal(b["input"], plain.windows(b["index"])[:, -width:])
+        assert torch.equal(b["partner"], plain.windows(b["partner_index"])[:, -b["partner"].size(1):])
+        cells += b["input"].numel()
+    assert sorted(seen) == list(range(plain.num_rows))
+    assert cells < plain.num_rows * 10

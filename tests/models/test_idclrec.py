@@ -96,12 +96,18 @@ def test_no_position_sees_the_future(include_self):
         out2 = m(other)
         for key in ("H", "R", "I"):
             assert torch.allclose(out[key][:, :t], out2[key][:, :t], atol=1e-6), key
-        # h at step t - 1 is the output on the prefix (positions are absolute, so a prefix
-        # reproduces the full run there); the later item cannot reach it
-        prefix = m(SEQ[:, :t])
-        assert torch.allclose(prefix["I"], out["I"][:, :t], atol=1e-6)
-        assert torch.allclose(prefix["h"], m(other[:, :t])["h"], atol=1e-6)
         assert not torch.allclose(out["h"], out2["h"])
+
+
+def test_common_left_padding_is_trimmed_exactly():
+    m = small()
+    short = SEQ[:, 4:]
+    padded = torch.nn.functional.pad(short, (4, 0))  # four columns of padding in every row
+    a, b = m(short), m(padded)
+    assert b["H"].shape[1] == 4 and torch.equal(b["seq"], short)
+    for key in ("H", "R", "I", "alpha"):
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    assert torch.allclose(a["h"], b["h"], atol=1e-6)
 
 
 def test_padding_is_never_attended():

@@ -4,8 +4,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from graphrec.nn.dropout import dropout as dropout_fn
 
 
 def masked_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout: float = 0.0,
@@ -27,7 +28,7 @@ def masked_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, dropout: flo
     scores = scores.masked_fill(~mask, float("-inf"))
     has_key = mask.any(-1, keepdim=True)
     attn = torch.softmax(scores.masked_fill(~has_key, 0.0), dim=-1) * has_key
-    attn = F.dropout(attn, dropout, training)
+    attn = dropout_fn(attn, dropout, training)
     return attn @ v, attn
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from graphrec.nn.dropout import Dropout
 from graphrec.nn.encoders.causal_cross_attention import masked_attention
 
 
@@ -47,10 +48,10 @@ class CrossAttentionFusion(nn.Module):
         self.dim, self.num_heads, self.dropout = dim, num_heads, dropout
         self.causal, self.residual = causal, residual
         self.q, self.k, self.v, self.out = (nn.Linear(dim, dim) for _ in range(4))
-        self.ffn = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(dropout),
+        self.ffn = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), Dropout(dropout),
                                  nn.Linear(4 * dim, dim)) if ffn else None
         self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-12), nn.LayerNorm(dim, eps=1e-12)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -1,0 +1,58 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphrec.nn.encoders import SequenceTransformer, trim_left_padding
+
+SEQ = torch.tensor([[0, 0, 0, 3, 7, 1], [0, 0, 5, 6, 7, 8], [0, 0, 0, 0, 0, 2]])
+
+
+def encode(model, emb, seq):
+    return model(emb(seq), seq > 0)
+
+
+@pytest.fixture
+def setup():
+    torch.manual_seed(0)
+    return SequenceTransformer(8, max_len=6, num_layers=2, num_heads=2, dropout=0.0).eval(), torch.nn.Embedding(10, 8)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_no_position_sees_the_future(norm_first):
+    torch.manual_seed(0)
+    model = SequenceTransformer(8, 6, 2, 2, 0.0, norm_first=norm_first).eval()
+    emb = torch.nn.Embedding(10, 8)
+    out = encode(model, emb, SEQ)
+    for t in range(3, 5):
+        other = SEQ.clone()
+        other[:, t] = 9
+        out2 = encode(model, emb, other)
+        assert torch.allclose(out[:, :t], out2[:, :t], atol=1e-6)
+        assert not torch.allclose(out[:, -1], out2[:, -1])
+
+
+def test_padding_outputs_are_zero_and_never_attended(setup):
+    model, emb = setup
+    out = encode(model, emb, SEQ)
+    assert torch.all(out[SEQ == 0] == 0)
+    with torch.no_grad():
+        emb.weight[0].normal_(0, 10.0)
+    assert torch.allclose(encode(model, emb, SEQ), out, atol=1e-6)
+
+
+def test_positions_are_right_aligned_so_trimming_is_exact(setup):
+    model, emb = setup
+    full = encode(model, emb, SEQ)
+    short = SEQ[:, 2:]
+    assert torch.allclose(encode(model, emb, short), full[:, 2:], atol=1e-6)
+    (trimmed, other) = trim_left_padding(SEQ, full)
+    assert torch.equal(trimmed, SEQ[:, 2:]) and torch.equal(other, full[:, 2:])
+    with pytest.raises(ValueError, match="max_len=6"):
+        encode(model, emb, F.pad(SEQ, (1, 0)))
+
+
+def test_trim_left_padding_edge_cases():
+    seq = torch.tensor([[1, 2], [3, 4]])
+    assert trim_left_padding(seq)[0] is seq
+    empty = torch.zeros(2, 4, dtype=torch.long)
+    assert trim_left_padding(empty)[0].shape == (2, 1)  # one column survives
