@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default=DEFAULT_COMPARE, help=f"comma-separated (default: {DEFAULT_COMPARE})")
     p.add_argument("--dataset", default="synthetic")
     p.add_argument("--output", default=None, help="output folder (default: runs/compare-DATASET)")
+    p.add_argument("--seeds", default=None,
+                   help="comma-separated seeds: one run per model and seed, reported as mean ± std")
     _common(p)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint written by train/compare")
@@ -121,7 +123,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
         dataset = yaml_cfg.get("dataset", args.dataset)
         out_dir = args.output or os.path.join("runs", f"compare-{dataset}")
-        run.compare(models, dataset, out_dir, yaml_cfg, overrides, args.root, resume=args.resume)
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()] if args.seeds else None
+        run.compare(models, dataset, out_dir, yaml_cfg, overrides, args.root, resume=args.resume, seeds=seeds)
         with open(os.path.join(out_dir, "results.md")) as f:
             print(f.read())
         print(f"results: {out_dir}/results.json, {out_dir}/results.md, {out_dir}/results.png")

@@ -83,3 +83,29 @@ def test_data_inspect_and_list(tmp_cache, capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "lightgcn" in out and "beauty-search" in out
+
+
+def test_compare_seeds_and_variants_report_mean_and_std(tmp_path, tmp_cache, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models:\n  bpr_mf:\n    model: {dim: 8}\n"
+                   "  bpr_mf-wide:\n    base: bpr_mf\n    model: {dim: 16}\n")
+    out = tmp_path / "cmp"
+    args = ["compare", "--models", "bpr_mf,bpr_mf-wide", "--config", str(cfg), "--seeds", "1,2",
+            "--output", str(out), *SMALL]
+    assert main(args) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert set(doc["models"]) == {"bpr_mf", "bpr_mf-wide"}
+    for name, dim in (("bpr_mf", 8), ("bpr_mf-wide", 16)):
+        entry = doc["models"][name]
+        assert entry["seeds"] == [1, 2] and entry["config"]["model"]["dim"] == dim
+        runs = [json.loads((out / name / f"seed-{s}" / "results.json").read_text()) for s in (1, 2)]
+        assert [r["seed"] for r in runs] == [1, 2] and runs[0]["label"] == name
+        vals = [r["test"]["ndcg@10"] for r in runs]
+        assert entry["test"]["ndcg@10"] == pytest.approx(sum(vals) / 2)
+        assert entry["test_std"]["ndcg@10"] == pytest.approx(abs(vals[0] - vals[1]) / 2 ** 0.5)
+    assert "±" in (out / "results.md").read_text()
+    # --resume reads the finished runs back instead of training again
+    mtime = (out / "bpr_mf" / "seed-1" / "checkpoint.pt").stat().st_mtime_ns
+    assert main(args + ["--resume"]) == 0
+    assert (out / "bpr_mf" / "seed-1" / "checkpoint.pt").stat().st_mtime_ns == mtime
+    assert json.loads((out / "results.json").read_text())["models"]["bpr_mf"]["test"] == doc["models"]["bpr_mf"]["test"]

@@ -330,10 +330,14 @@ def _report_markdown(doc: Mapping[str, Any]) -> str:
         columns.append(f"valid {valid_key}")
     columns.append("train s")
     rows: dict[str, dict[str, Any]] = {}
+    def cell(m: Mapping[str, Any], split: str, key: str) -> Any:
+        v, std = (m.get(split) or {}).get(key), (m.get(f"{split}_std") or {}).get(key)
+        return v if std is None or v is None else f"{v:.4f} ± {std:.4f}"
+
     for name, m in models.items():
-        row = {f"test {k}": v for k, v in (m.get("test") or {}).items()}
+        row = {f"test {k}": cell(m, "test", k) for k in (m.get("test") or {})}
         if valid_key is not None:
-            row[f"valid {valid_key}"] = (m.get("valid") or {}).get(valid_key)
+            row[f"valid {valid_key}"] = cell(m, "valid", valid_key)
         row["train s"] = m.get("train_seconds")
         rows[name] = row
 
@@ -342,6 +346,9 @@ def _report_markdown(doc: Mapping[str, Any]) -> str:
     heading = f"# {doc['dataset']}: model comparison ({protocol} ranking"
     heading += f"; {'; '.join(notes)})" if notes else ")"
     lines = [heading, "", f"Protocol: **{protocol}**."]
+    seeds = sorted({str(s) for m in models.values() for s in (m.get("seeds") or [])})
+    if seeds:
+        lines.append(f"Mean ± standard deviation over seeds {', '.join(seeds)}; train s is the mean per run.")
     mode, n = parse_protocol(protocol)
     if mode == "sampled":
         lines.append(

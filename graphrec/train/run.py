@@ -11,6 +11,7 @@ name to target one model: ``sasrec.model.dropout=0.2``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -69,21 +70,41 @@ class RunSpec:
     train_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     data_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     root: str | None = None
+    #: name in reports and output folders (a YAML variant such as ``idclrec-no-Ld``)
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.model
 
 
 def build_spec(model: str, dataset: str, yaml_cfg: dict[str, Any], overrides: list[tuple[str, str]],
                root: str | None = None) -> RunSpec:
-    """Merge YAML and ``--set`` overrides for one model."""
-    cls = model_resolver(model)
-    spec = RunSpec(model=cls.registry_name, dataset=yaml_cfg.get("dataset", dataset), root=root)
-    per_model = (yaml_cfg.get("models") or {}).get(cls.registry_name, {})
-    for source in (yaml_cfg, per_model):
+    """Merge YAML and ``--set`` overrides for one model.
+
+    ``model`` is a registered name or a *variant* defined in the YAML's ``models``
+    section with a ``base`` model, e.g. ``idclrec-no-Ld: {base: idclrec, model:
+    {use_Ld: false}}``: it starts from the base model's section, then applies its own;
+    ``--set <variant>.<section>.<field>=...`` addresses it alone."""
+    sections = yaml_cfg.get("models") or {}
+    variant = sections.get(model) if isinstance(sections.get(model), dict) else None
+    label = None
+    if variant is not None and "base" in variant:
+        cls, label = model_resolver(variant["base"]), model
+        chain = [sections.get(cls.registry_name) or {}, variant]
+    else:
+        cls = model_resolver(model)
+        chain = [sections.get(cls.registry_name) or {}]
+    spec = RunSpec(model=cls.registry_name, dataset=yaml_cfg.get("dataset", dataset), root=root, label=label)
+    for source in (yaml_cfg, *chain):
         spec.model_args.update(source.get("model") or {})
         spec.train_args.update(source.get("train") or {})
         spec.data_args.update(source.get("data") or {})
     model_fields = {f.name for f in dataclasses.fields(cls.Config)}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     model_keys = {normalize_string(n) for n in (cls.registry_name, cls.__name__)}
+    if label is not None:
+        model_keys = {normalize_string(label)}
     for key, value in overrides:
         parts = key.split(".")
         if len(parts) == 3:  # <model>.<section>.<field>
@@ -158,6 +179,7 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
         "protocol": protocol_label(*parse_protocol(train_cfg.protocol)),  # validated label
         "split": str(getattr(data, "protocol", "")),
         "model": cls.registry_name,
+        "label": spec.name,
         "config": {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": spec.data_args},
         "seed": train_cfg.seed,
         "valid": valid,
@@ -166,6 +188,7 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
         "wall_seconds": wall,
         "epochs": state.epoch,
         "best_epoch": state.best_epoch,
+        "seconds_per_epoch": _median([h["seconds"] for h in state.history if "seconds" in h]),
         "history": state.history,
         "notes": dataset_notes(data),
         "environment": environment_info(),
@@ -173,6 +196,10 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
     if output_dir:
         write_run_outputs(doc, output_dir, train_cfg.metric)
     return doc
+
+
+def _median(xs: list[float]) -> float | None:
+    return float(torch.tensor(xs, dtype=torch.float64).median()) if xs else None
 
 
 def write_run_outputs(doc: dict[str, Any], output_dir: str, metric: str) -> None:
@@ -195,10 +222,39 @@ def write_run_outputs(doc: dict[str, Any], output_dir: str, metric: str) -> None
                    title=f"{doc['model']} on {doc['dataset']}")
 
 
+RUN_KEYS = ("valid", "test", "train_seconds", "epochs", "best_epoch", "seconds_per_epoch", "config", "seed")
+
+
+def seed_summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Mean and (sample) standard deviation over seeds of every metric of ``runs``
+    (``{seed: result}``); ``valid`` / ``test`` hold the means, ``valid_std`` /
+    ``test_std`` the deviations (0 for a single seed)."""
+    first = next(iter(runs.values()))
+    out: dict[str, Any] = {"seeds": list(runs), "runs": {str(s): {k: r.get(k) for k in RUN_KEYS if k != "config"}
+                                                        for s, r in runs.items()},
+                           "config": first.get("config")}
+    for split in ("valid", "test"):
+        keys = [k for k in (first.get(split) or {}) if k != "users"]
+        vals = {k: torch.tensor([float(r[split][k]) for r in runs.values()], dtype=torch.float64) for k in keys}
+        out[split] = {k: float(v.mean()) for k, v in vals.items()}
+        out[f"{split}_std"] = {k: float(v.std()) if v.numel() > 1 else 0.0 for k, v in vals.items()}
+    for key in ("train_seconds", "epochs", "best_epoch", "seconds_per_epoch"):
+        xs = [float(r[key]) for r in runs.values() if r.get(key) is not None]
+        out[key] = sum(xs) / len(xs) if xs else None
+    return out
+
+
 def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str, Any] | None = None,
             overrides: list[tuple[str, str]] | None = None, root: str | None = None,
-            resume: bool = False) -> dict[str, Any]:
-    """Train each model on one dataset (loaded once) and write a comparison."""
+            resume: bool = False, seeds: list[int] | None = None) -> dict[str, Any]:
+    """Train each model (or YAML variant, see :func:`build_spec`) on one dataset
+    (loaded once) and write a comparison.
+
+    With ``seeds``, every model runs once per seed (``train.seed``) under
+    ``output_dir/<model>/seed-<s>``, and the report gives mean ± standard deviation.
+    With ``resume``, a run whose ``results.json`` exists is read instead of retrained
+    and an interrupted one continues from its checkpoint, so a long grid can be
+    finished over several sessions."""
     from graphrec.metrics import comparison_report
 
     yaml_cfg = yaml_cfg or {}
@@ -208,11 +264,27 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
     doc: dict[str, Any] = {"dataset": specs[0].dataset, "protocol": None, "split": str(data.protocol),
                            "models": {}, "notes": dataset_notes(data)}
     for spec in specs:
-        log.info("training %s on %s", spec.model, spec.dataset)
-        res = run_one(spec, os.path.join(output_dir, spec.model), resume=resume, data=data)
-        doc["protocol"] = doc["protocol"] or res["protocol"]
-        doc["models"][spec.model] = {k: res[k] for k in ("valid", "test", "train_seconds", "epochs",
-                                                           "best_epoch", "config", "seed")}
+        runs: dict[int, dict[str, Any]] = {}
+        for seed in seeds or [None]:
+            run_spec, out = spec, os.path.join(output_dir, spec.name)
+            if seed is not None:
+                run_spec = dataclasses.replace(spec, train_args={**spec.train_args, "seed": seed})
+                out = os.path.join(out, f"seed-{seed}")
+            done = os.path.join(out, "results.json")
+            if resume and os.path.exists(done):
+                log.info("%s (seed %s): reading finished run %s", spec.name, seed, done)
+                with open(done) as f:
+                    res = json.load(f)
+            else:
+                log.info("training %s on %s (seed %s)", spec.name, spec.dataset, seed)
+                res = run_one(run_spec, out, resume=resume, data=data)
+            res.setdefault("seconds_per_epoch", res["train_seconds"] / max(res["epochs"], 1))
+            doc["protocol"] = doc["protocol"] or res["protocol"]
+            runs[res["seed"] if seed is None else seed] = res
+        if seeds is None:
+            doc["models"][spec.name] = {k: next(iter(runs.values())).get(k) for k in RUN_KEYS}
+        else:
+            doc["models"][spec.name] = seed_summary(runs)
     doc["environment"] = environment_info()
     comparison_report(doc, output_dir)
     return doc
