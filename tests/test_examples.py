@@ -28,3 +28,25 @@ def test_custom_graph_example(tmp_path):
 def test_quickstart_example(tmp_path):
     out = run("quickstart.py", "--epochs", "2", cache=tmp_path)
     assert "Epoch: 002" in out and "LightGCN test:" in out
+
+
+@pytest.mark.slow
+def test_idclrec_beauty_example(tmp_path, shared_data):
+    out = run("idclrec_beauty.py", "--root", str(shared_data), "--epochs", "2", "--max-batches", "5",
+              cache=tmp_path)
+    assert "Epoch: 001, Loss: " in out and "Epoch: 002, Loss: " in out and ", NDCG@20: " in out
+    assert "Test (best validation epoch): HR@20" in out
+
+
+@pytest.mark.slow
+def test_idclrec_representations_example(tmp_path, tmp_cache):
+    from graphrec.cli import main
+
+    ckpt = tmp_path / "run"
+    assert main(["train", "--model", "idclrec", "--output", str(ckpt), "--set", "data.num_users=200",
+                 "--set", "data.num_items=100", "--set", "train.epochs=1", "-q"]) == 0
+    stem = tmp_path / "repr"
+    out = run("idclrec_representations.py", str(ckpt / "checkpoint.pt"), "--users", "50", "--points", "100",
+              "--output", str(stem), cache=tmp_cache)
+    assert "within_user_cos_interest" in out
+    assert (tmp_path / "repr.png").stat().st_size > 0 and (tmp_path / "repr.json").exists()

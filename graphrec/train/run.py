@@ -290,10 +290,9 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
     return doc
 
 
-@torch.no_grad()
-def evaluate_checkpoint(path: str, splits: tuple[str, ...] = ("valid", "test"),
-                        root: str | None = None) -> dict[str, Any]:
-    """Rebuild dataset and model from a checkpoint and evaluate its best weights."""
+def load_trained(path: str, root: str | None = None) -> tuple[Any, HeteroData, dict[str, Any]]:
+    """Rebuild ``(model, data, checkpoint)`` from a checkpoint written by ``graphrec
+    train`` / ``compare``; the model holds its best (validation) weights, in eval mode."""
     ckpt = load_checkpoint(path)
     for key in ("model_name", "dataset"):
         if key not in ckpt:
@@ -302,6 +301,15 @@ def evaluate_checkpoint(path: str, splits: tuple[str, ...] = ("valid", "test"),
     data = load_dataset(ckpt["dataset"], root or ckpt.get("root"), **(ckpt.get("data_args") or {}))[0]
     model = cls.from_data(data, build_config(cls.Config, ckpt["model_config"]))
     model.load_state_dict(ckpt.get("best_model") or ckpt["model"])
+    return model.eval(), data, ckpt
+
+
+@torch.no_grad()
+def evaluate_checkpoint(path: str, splits: tuple[str, ...] = ("valid", "test"),
+                        root: str | None = None) -> dict[str, Any]:
+    """Rebuild dataset and model from a checkpoint and evaluate its best weights."""
+    model, data, ckpt = load_trained(path, root)
+    cls = type(model)
     cfg = build_config(TrainConfig, {k: v for k, v in ckpt["train_config"].items()})
     trainer = Trainer(model, data, cfg)
     out = {"checkpoint": path, "model": cls.registry_name, "dataset": ckpt["dataset"],
@@ -314,4 +322,4 @@ def evaluate_checkpoint(path: str, splits: tuple[str, ...] = ("valid", "test"),
 
 
 __all__ = ["RunSpec", "build_spec", "parse_overrides", "load_yaml", "run_one", "compare",
-           "evaluate_checkpoint", "load_dataset"]
+           "evaluate_checkpoint", "load_trained", "load_dataset", "seed_summary"]

@@ -14,6 +14,8 @@ from graphrec.data.datasets.amazon import read_amazon_seq
 from graphrec.models import (
     BPRMF,
     BPRMFConfig,
+    IDCLRec,
+    IDCLRecConfig,
     LightGCN,
     LightGCNConfig,
     Popularity,
@@ -62,3 +64,15 @@ def test_model_beats_popularity_on_heldout_items(name, beauty_subset, popularity
         res = fit_and_test(model, beauty_subset, epochs=4, batch_size=256, lr=0.003)
     print(f"{name}: ndcg@10 {res['ndcg@10']:.4f} vs popularity {popularity_ndcg:.4f}")
     assert res["ndcg@10"] > 2.0 * popularity_ndcg
+
+
+@pytest.mark.slow
+def test_idclrec_beats_popularity_on_heldout_items(beauty_subset, popularity_ndcg):
+    """The full IDCLRec objective (L_rec + L_d + L_CL1 + L_CL2) on a CI-sized slice of
+    training: the first 300 batches (~70k of Beauty's 109k training subsequences)."""
+    torch.manual_seed(0)
+    model = IDCLRec.from_data(beauty_subset, IDCLRecConfig())
+    res = fit_and_test(model, beauty_subset, epochs=1, max_batches=300, batch_size=256, lr=1e-3,
+                       length_buckets=16)
+    print(f"idclrec: ndcg@10 {res['ndcg@10']:.4f} vs popularity {popularity_ndcg:.4f}")
+    assert res["ndcg@10"] > 1.5 * popularity_ndcg
