@@ -6,11 +6,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.data import HeteroData
 
-from graphrec.models.base import ModelConfig
 from graphrec.models.sasrec import SASRec, SASRecConfig
 from graphrec.nn.losses import info_nce, sampled_bce
+from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
 
 #: id of a masked position in an augmented sequence (its embedding is a learned vector)
@@ -117,18 +116,15 @@ class CL4SRec(SASRec):
     def __init__(self, num_users: int, num_items: int, dim: int = 64, max_len: int = 50, num_layers: int = 2,
                  num_heads: int = 2, dropout: float = 0.5, loss: str = "bce", norm_first: bool = False,
                  cl_weight: float = 0.1, temperature: float = 1.0, crop_ratio: float = 0.2,
-                 mask_ratio: float = 0.7, reorder_ratio: float = 0.2, cl_pooling: str = "last") -> None:
-        super().__init__(num_users, num_items, dim, max_len, num_layers, num_heads, dropout, loss, norm_first)
+                 mask_ratio: float = 0.7, reorder_ratio: float = 0.2, cl_pooling: str = "last",
+                 graph_layers: int = 0, adj: CSRAdjacency | None = None) -> None:
+        super().__init__(num_users, num_items, dim, max_len, num_layers, num_heads, dropout, loss, norm_first,
+                         graph_layers, adj)
         pool(torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool), cl_pooling)  # validate
         self.cl_weight, self.temperature, self.cl_pooling = cl_weight, temperature, cl_pooling
         self.ratios = (crop_ratio, mask_ratio, reorder_ratio)
         self.mask_emb = nn.Parameter(torch.empty(dim))
         nn.init.normal_(self.mask_emb, std=0.02)
-
-    @classmethod
-    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> CL4SRec:
-        cfg = config or cls.Config()
-        return cls(data["user"].num_nodes, data["item"].num_nodes, **cfg.to_dict())
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -150,7 +146,7 @@ class CL4SRec(SASRec):
             pos = (h * self.item_emb(target)).sum(-1)
             neg = (h * self.item_emb(batch["neg"])).sum(-1)
             return sampled_bce(pos, neg, m)
-        return F.cross_entropy(h[m] @ self.item_emb.weight[1:].t(), target[m] - 1)
+        return F.cross_entropy(h[m] @ self.item_emb.table()[1:].t(), target[m] - 1)
 
     def augmented_views(self, seq: Tensor) -> tuple[Tensor, Tensor]:
         return random_augment(seq, *self.ratios), random_augment(seq, *self.ratios)

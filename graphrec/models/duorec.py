@@ -76,7 +76,7 @@ class DuoRec(SASRec):
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         seq, target = batch["input"], batch["target"]
         h = self.encode(seq)[:, -1]
-        rec = F.cross_entropy(h @ self.item_emb.weight[1:].t(), target - 1)
+        rec = F.cross_entropy(h @ self.item_emb.table()[1:].t(), target - 1)
         if self.cl_weight <= 0:
             return {"loss": rec, "rec": rec.detach()}
         h_s = self.encode(batch.get("partner", seq))[:, -1]

@@ -13,8 +13,10 @@ from torch_geometric.data import HeteroData
 
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import ModelConfig, RecModel
-from graphrec.nn.encoders import CausalCrossAttention, SequenceTransformer, trim_left_padding
+from graphrec.models.sasrec import training_adjacency
+from graphrec.nn.encoders import CausalCrossAttention, GraphItemEmbedding, SequenceTransformer, trim_left_padding
 from graphrec.nn.losses import info_nce
+from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
 
 # ---- losses and the category weighting (module-level: tested on hand cases) -----------------
@@ -121,6 +123,8 @@ class IDCLRecConfig(ModelConfig):
         mask_false_negatives: drop in-batch views with the same target from L_CL1.
         centroid_items: ``"current"`` (items v_j of the category) or ``"next"`` (v_{j+1}).
         min_input_len: shortest input of a training subsequence (2).
+        graph_layers: LightGCN layers over the user-item training graph applied to the
+            item embeddings the encoder reads and scores with (0: off, as the paper).
     """
 
     dim: int = 64
@@ -150,6 +154,7 @@ class IDCLRecConfig(ModelConfig):
     mask_false_negatives: bool = True
     centroid_items: str = "current"
     min_input_len: int = 2
+    graph_layers: int = 0
 
 
 @register_model("idclrec")
@@ -190,6 +195,7 @@ class IDCLRec(RecModel):
                  ld_form: str = "cos", use_CL1: bool = True, lambda_cl1: float = 0.5, use_CL2: bool = True,
                  lambda_cl2: float = 0.1, temperature: float = 0.2, similarity: str = "cos",
                  mask_false_negatives: bool = True, centroid_items: str = "current", min_input_len: int = 2,
+                 graph_layers: int = 0, adj: CSRAdjacency | None = None,
                  ld_fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None) -> None:
         super().__init__()
         if not (use_interest or use_intent):
@@ -212,7 +218,7 @@ class IDCLRec(RecModel):
         self.mask_false_negatives, self.centroid_items = mask_false_negatives, centroid_items
         self.ld_fn = ld_fn or SIMILARITY_ADJUSTMENT[ld_form]
         # same attribute names as SASRec, so SASRec weights load into IDCLRec and back
-        self.item_emb = nn.Embedding(num_items + 1, dim, padding_idx=0)
+        self.item_emb = GraphItemEmbedding(num_items, dim, adj, graph_layers)
         self.encoder = SequenceTransformer(dim, max_len, num_layers, num_heads, dropout)
         self.cross = CausalCrossAttention(dim, cross_heads, dropout, include_self=include_self)
         self.delta_param = nn.Parameter(torch.zeros(())) if learn_delta else None
@@ -221,12 +227,10 @@ class IDCLRec(RecModel):
     @classmethod
     def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> IDCLRec:
         cfg = config or IDCLRecConfig()
-        return cls(data["user"].num_nodes, data["item"].num_nodes, **cfg.to_dict())
+        return cls(data["user"].num_nodes, data["item"].num_nodes, adj=training_adjacency(data, cfg), **cfg.to_dict())
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.item_emb.weight, std=0.02)
-        with torch.no_grad():
-            self.item_emb.weight[0].zero_()
+        self.item_emb.reset_parameters()
         self.encoder.reset_parameters()
         self.cross.reset_parameters()
         if self.delta_param is not None:
@@ -262,7 +266,7 @@ class IDCLRec(RecModel):
                 "i": i, "r_N": r_N, "h": h}
 
     def scores(self, h: Tensor) -> Tensor:
-        return h @ self.item_emb.weight[1:].t()
+        return h @ self.item_emb.table()[1:].t()
 
     def item_centroid(self, seq: Tensor, member: Tensor, target: Tensor | None = None) -> Tensor:
         """Mean embedding of the items under the selected category (weights ``member``)."""

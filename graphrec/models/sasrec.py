@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from graphrec.data.hetero import CLICKS
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import ModelConfig, RecModel
-from graphrec.nn.encoders import SequenceTransformer
+from graphrec.nn.encoders import GraphItemEmbedding, SequenceTransformer
 from graphrec.nn.losses import sampled_bce
+from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
 
 
@@ -26,6 +27,9 @@ class SASRecConfig(ModelConfig):
         loss: ``"bce"`` -- one sampled negative per position, as the SASRec paper --
             or ``"ce"`` -- softmax cross-entropy over all items.
         norm_first: pre-LN blocks instead of post-LN.
+        graph_layers: LightGCN layers over the user-item training graph applied to the
+            item embeddings before they enter (and score from) the encoder
+            (:class:`~graphrec.nn.encoders.GraphItemEmbedding`); 0 = plain SASRec.
     """
 
     dim: int = 64
@@ -35,6 +39,15 @@ class SASRecConfig(ModelConfig):
     dropout: float = 0.5
     loss: str = "bce"
     norm_first: bool = False
+    graph_layers: int = 0
+
+
+def training_adjacency(data: HeteroData, config: ModelConfig) -> CSRAdjacency | None:
+    """The user x item adjacency of the training clicks when ``config.graph_layers > 0``."""
+    if getattr(config, "graph_layers", 0) <= 0:
+        return None
+    size = (data["user"].num_nodes, data["item"].num_nodes)
+    return CSRAdjacency.from_edge_index(data[CLICKS].edge_index, size=size)
 
 
 @register_model("sasrec")
@@ -57,25 +70,24 @@ class SASRec(RecModel):
 
     def __init__(self, num_users: int, num_items: int, dim: int = 64, max_len: int = 50,
                  num_layers: int = 2, num_heads: int = 2, dropout: float = 0.5,
-                 loss: str = "bce", norm_first: bool = False) -> None:
+                 loss: str = "bce", norm_first: bool = False, graph_layers: int = 0,
+                 adj: CSRAdjacency | None = None) -> None:
         super().__init__()
         if loss not in ("bce", "ce"):
             raise ValueError(f"loss must be 'bce' or 'ce', got {loss!r}")
         self.num_users, self.num_items = num_users, num_items
         self.max_len, self.loss_type = max_len, loss
-        self.item_emb = nn.Embedding(num_items + 1, dim, padding_idx=0)
+        self.item_emb = GraphItemEmbedding(num_items, dim, adj, graph_layers)
         self.encoder = SequenceTransformer(dim, max_len, num_layers, num_heads, dropout, norm_first)
         self.reset_parameters()
 
     @classmethod
     def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> SASRec:
-        cfg = config or SASRecConfig()
-        return cls(data["user"].num_nodes, data["item"].num_nodes, **cfg.to_dict())
+        cfg = config or cls.Config()
+        return cls(data["user"].num_nodes, data["item"].num_nodes, adj=training_adjacency(data, cfg), **cfg.to_dict())
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.item_emb.weight, std=0.02)
-        with torch.no_grad():
-            self.item_emb.weight[0].zero_()
+        self.item_emb.reset_parameters()
         self.encoder.reset_parameters()
 
     def encode(self, seq: Tensor) -> Tensor:
@@ -91,7 +103,7 @@ class SASRec(RecModel):
             neg = (h * self.item_emb(batch["neg"])).sum(-1)
             loss = sampled_bce(pos, neg, mask)
         else:
-            logits = h[mask] @ self.item_emb.weight[1:].t()
+            logits = h[mask] @ self.item_emb.table()[1:].t()
             loss = F.cross_entropy(logits, target[mask] - 1)
         return {"loss": loss}
 
@@ -99,4 +111,4 @@ class SASRec(RecModel):
         dev = self.item_emb.weight.device
         seq = Ragged(history.ptr, history.values + 1).pad(self.max_len, left=True).to(dev)
         h = self.encode(seq)[:, -1]
-        return h @ self.item_emb.weight[1:].t()
+        return h @ self.item_emb.table()[1:].t()

@@ -120,3 +120,27 @@ def test_bad_options_raise():
         SASRec(1, 5, loss="hinge")
     with pytest.raises(ValueError, match="propagation"):
         LightGCN(2, 2, torch.tensor([[0], [1]]), propagation="dense")
+
+
+@pytest.mark.parametrize("name", ["sasrec", "cl4srec", "iclrec", "idclrec"])
+def test_graph_item_inputs_switch(name, toy_data):
+    """graph_layers > 0 reads the encoder's item inputs (and output table) from LightGCN
+    propagation over the training clicks; the model still trains and ranks."""
+    from graphrec.models.base import build_config
+    from graphrec.resolver import model_resolver
+    from graphrec.train import TrainConfig, Trainer
+
+    cls = model_resolver(name)
+    cfg = build_config(cls.Config, {"dim": 16, "max_len": 20, "dropout": 0.1, "graph_layers": 2})
+    torch.manual_seed(0)
+    m = cls.from_data(toy_data, cfg)
+    assert m.item_emb.num_layers == 2 and m.item_emb.user.num_embeddings == toy_data["user"].num_nodes
+    plain = cls.from_data(toy_data, build_config(cls.Config, {"dim": 16, "max_len": 20, "graph_layers": 0}))
+    plain.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("item_emb.user")})
+    users = torch.arange(5)
+    hist = train_history(toy_data).select(users)
+    m.eval(), plain.eval()
+    assert not torch.allclose(m.full_scores(users, hist), plain.full_scores(users, hist))
+    trainer = Trainer(m, toy_data, TrainConfig(epochs=1, max_batches=3, progress=False))
+    trainer.fit()
+    assert m.item_emb.user.weight.grad is not None
