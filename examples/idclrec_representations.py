@@ -3,7 +3,8 @@
 For users' validation-time histories, take the interests R and intents I = H - R
 at every real position and report
   * how stable each is within a user (mean pairwise cosine over the user's positions;
-    L_d asks interests to agree and intents not to),
+    L_d asks interests to agree and intents not to), and how similar it is across
+    users (if interests agree across users as much as within, they have collapsed),
   * a 2-D PCA of both sets of vectors (one shared projection), and
   * the per-user cosine distributions,
 as a PNG and a JSON beside it.
@@ -57,12 +58,21 @@ def within_user_cosine(X: torch.Tensor) -> torch.Tensor:
     return ((Xn @ Xn.transpose(1, 2)) * pair).sum((1, 2)) / pair.sum((1, 2)).clamp(min=1)
 
 
+def across_user_cosine(X: torch.Tensor) -> float:
+    """Mean cosine between the last-position vectors of different users: a within-user
+    agreement near 1 only means "stable" if this is clearly lower (else: collapse)."""
+    last = F.normalize(X[:, -1], dim=-1)
+    n = last.size(0)
+    return float(((last @ last.t()).sum() - n) / max(n * (n - 1), 1))
+
+
 cos_R, cos_I = within_user_cosine(R), within_user_cosine(I)
 r_pts, i_pts = R[valid], I[valid]
 stats = {
     "checkpoint": args.checkpoint, "users": int(users.numel()), "positions": int(valid.sum()),
     "within_user_cos_interest": {"mean": float(cos_R.mean()), "std": float(cos_R.std())},
     "within_user_cos_intent": {"mean": float(cos_I.mean()), "std": float(cos_I.std())},
+    "across_user_cos_interest": across_user_cosine(R), "across_user_cos_intent": across_user_cosine(I),
     "norm_interest": float(r_pts.norm(dim=-1).mean()), "norm_intent": float(i_pts.norm(dim=-1).mean()),
     "mean_category_size": float((out["member"] > 0.5).sum(1).float().mean()),
 }
