@@ -1,0 +1,62 @@
+"""One training step of the sequential models on Amazon Beauty batches: SASRec
+(per-user windows, all positions) against IDCLRec (every-prefix subsequences, a
+second view for L_CL1, L_d, the intent category) and IDCLRec's backbone (no
+auxiliary loss), with and without length-bucketed batches. ``extra_info`` holds the
+batches per epoch, so ``mean * batches_per_epoch`` is the epoch time.
+
+Run:  OMP_NUM_THREADS=1 pytest benchmarks/test_bench_sequential.py --benchmark-only --bench-threads 1
+Needs ../shared/data (or $GRAPHREC_SHARED_DATA) with amazon_seq/.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import allocator_info
+
+from graphrec.data import train_history
+from graphrec.data.loader import SequenceLoader, SubsequenceLoader
+from graphrec.datasets import AmazonSeq
+from graphrec.models import IDCLRec, IDCLRecConfig, SASRec, SASRecConfig
+
+SHARED = Path(os.environ.get("GRAPHREC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+MODELS = {
+    "sasrec": lambda d: SASRec.from_data(d, SASRecConfig()),
+    "idclrec_backbone": lambda d: IDCLRec.from_data(d, IDCLRecConfig(delta=2.0, use_Ld=False, use_CL1=False,
+                                                                     use_CL2=False)),
+    "idclrec": lambda d: IDCLRec.from_data(d, IDCLRecConfig()),
+}
+
+
+@pytest.fixture(scope="module")
+def beauty():
+    if not (SHARED / "amazon_seq").is_dir():
+        pytest.skip(f"Amazon Beauty not found under {SHARED} (set GRAPHREC_SHARED_DATA)")
+    return AmazonSeq(str(SHARED), name="beauty")[0]
+
+
+@pytest.mark.parametrize("buckets", [0, 16])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_training_step(benchmark, beauty, name, buckets):
+    torch.manual_seed(0)
+    model = MODELS[name](beauty).train()
+    gen = torch.Generator().manual_seed(0)
+    hist, n = train_history(beauty), beauty["item"].num_nodes
+    loader = (SequenceLoader(hist, n, 50, 256, generator=gen, length_buckets=buckets) if name == "sasrec"
+              else SubsequenceLoader(hist, n, 50, 256, generator=gen, length_buckets=buckets))
+    batches = itertools.cycle(list(itertools.islice(iter(loader), 40)))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        model.loss(next(batches))["loss"].backward()
+        opt.step()
+
+    benchmark.group = "sequential training step, Amazon Beauty, batch 256"
+    benchmark.extra_info.update(model=name, length_buckets=buckets, batches_per_epoch=len(loader),
+                                threads=torch.get_num_threads(), **allocator_info())
+    benchmark.pedantic(step, rounds=40, iterations=1, warmup_rounds=3)
