@@ -85,6 +85,9 @@ class CL4SRecConfig(SASRecConfig):
     """SASRec's arguments plus:
         cl_weight: lambda of the contrastive loss (0.1, CL4SRec paper).
         temperature: NT-Xent temperature (1.0).
+        similarity: ``"dot"`` (the papers' code) or ``"cos"``. With dot at 1.0 on the
+            post-LN encodings, the weighted contrastive gradient is ~25x the
+            recommendation gradient at initialisation on Beauty (2x after 30 epochs).
         crop_ratio, mask_ratio, reorder_ratio: eta, gamma, beta (0.2, 0.7, 0.2: the values of
             the ICLRec code's CL4SRec reproduction).
         cl_pooling: sequence representation for the contrast: ``"last"``, ``"mean"``, ``"concat"``.
@@ -92,6 +95,7 @@ class CL4SRecConfig(SASRecConfig):
 
     cl_weight: float = 0.1
     temperature: float = 1.0
+    similarity: str = "dot"
     crop_ratio: float = 0.2
     mask_ratio: float = 0.7
     reorder_ratio: float = 0.2
@@ -117,11 +121,14 @@ class CL4SRec(SASRec):
                  num_heads: int = 2, dropout: float = 0.5, loss: str = "bce", norm_first: bool = False,
                  cl_weight: float = 0.1, temperature: float = 1.0, crop_ratio: float = 0.2,
                  mask_ratio: float = 0.7, reorder_ratio: float = 0.2, cl_pooling: str = "last",
-                 graph_layers: int = 0, adj: CSRAdjacency | None = None) -> None:
+                 graph_layers: int = 0, adj: CSRAdjacency | None = None, similarity: str = "dot") -> None:
         super().__init__(num_users, num_items, dim, max_len, num_layers, num_heads, dropout, loss, norm_first,
                          graph_layers, adj)
         pool(torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool), cl_pooling)  # validate
+        if similarity not in ("dot", "cos"):
+            raise ValueError(f"similarity must be 'dot' or 'cos', got {similarity!r}")
         self.cl_weight, self.temperature, self.cl_pooling = cl_weight, temperature, cl_pooling
+        self.similarity = similarity
         self.ratios = (crop_ratio, mask_ratio, reorder_ratio)
         self.mask_emb = nn.Parameter(torch.empty(dim))
         nn.init.normal_(self.mask_emb, std=0.02)
@@ -156,7 +163,7 @@ class CL4SRec(SASRec):
         v1, v2 = self.augmented_views(seq)
         h1, h2 = self.encode(v1), self.encode(v2)
         z1, z2 = pool(h1, v1 != 0, self.cl_pooling), pool(h2, v2 != 0, self.cl_pooling)
-        return info_nce(z1, z2, self.temperature), (v1, h1), (v2, h2)
+        return info_nce(z1, z2, self.temperature, self.similarity), (v1, h1), (v2, h2)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         h = self.encode(batch["input"])

@@ -135,8 +135,8 @@ class ICLRec(CL4SRec):
             c = self.centroids[ids]
             labels = ids if self.mask_same_intent else None
             z1, z2 = pool(h1, v1 != 0, "mean"), pool(h2, v2 != 0, "mean")
-            icl = 0.5 * (info_nce(z1, c, self.temperature, labels=labels)
-                         + info_nce(z2, c, self.temperature, labels=labels))
+            icl = 0.5 * (info_nce(z1, c, self.temperature, self.similarity, labels)
+                         + info_nce(z2, c, self.temperature, self.similarity, labels))
             total = total + self.intent_weight * icl
             out["icl"] = icl.detach()
         return {"loss": total, **out}

@@ -126,3 +126,20 @@ def test_duorec_step_on_subsequences(flags, toy_data):
     out["loss"].backward()
     with pytest.raises(ValueError, match="similarity"):
         DuoRec(1, 5, similarity="l2")
+
+
+@pytest.mark.parametrize("name", ["cl4srec", "iclrec"])
+def test_cosine_similarity_option_bounds_the_contrastive_loss(name, toy_data):
+    from graphrec.models.base import build_config
+    from graphrec.resolver import model_resolver
+
+    cls = model_resolver(name)
+    torch.manual_seed(0)
+    m = cls.from_data(toy_data, build_config(cls.Config, {"dim": 16, "max_len": 20, "similarity": "cos",
+                                                          "temperature": 0.5}))
+    seq = torch.randint(1, 20, (8, 20))
+    cl, _, _ = m.cl_loss(seq)
+    # cosine / 0.5 is in [-2, 2]: the loss is at most log(2B - 1) + 4
+    assert 0 < float(cl) <= torch.log(torch.tensor(15.0)) + 4
+    with pytest.raises(ValueError, match="similarity"):
+        cls.from_data(toy_data, build_config(cls.Config, {"similarity": "l2"}))
