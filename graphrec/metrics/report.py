@@ -332,7 +332,9 @@ def _report_markdown(doc: Mapping[str, Any]) -> str:
     rows: dict[str, dict[str, Any]] = {}
     def cell(m: Mapping[str, Any], split: str, key: str) -> Any:
         v, std = (m.get(split) or {}).get(key), (m.get(f"{split}_std") or {}).get(key)
-        return v if std is None or v is None else f"{v:.4f} ± {std:.4f}"
+        if std is None or v is None or len(m.get("seeds") or []) < 2:  # one seed: no spread to show
+            return v
+        return f"{v:.4f} ± {std:.4f}"
 
     for name, m in models.items():
         row = {f"test {k}": cell(m, "test", k) for k in (m.get("test") or {})}
@@ -347,7 +349,7 @@ def _report_markdown(doc: Mapping[str, Any]) -> str:
     heading += f"; {'; '.join(notes)})" if notes else ")"
     lines = [heading, "", f"Protocol: **{protocol}**."]
     seeds = sorted({str(s) for m in models.values() for s in (m.get("seeds") or [])})
-    if seeds:
+    if len(seeds) > 1:
         lines.append(f"Mean ± standard deviation over seeds {', '.join(seeds)}; train s is the mean per run.")
     mode, n = parse_protocol(protocol)
     if mode == "sampled":
