@@ -188,7 +188,7 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
         "wall_seconds": wall,
         "epochs": state.epoch,
         "best_epoch": state.best_epoch,
-        "seconds_per_epoch": _median([h["seconds"] for h in state.history if "seconds" in h]),
+        "seconds_per_epoch": seconds_per_epoch(state.history),
         "history": state.history,
         "notes": dataset_notes(data),
         "environment": environment_info(),
@@ -198,7 +198,9 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
     return doc
 
 
-def _median(xs: list[float]) -> float | None:
+def seconds_per_epoch(history: list[dict[str, Any]]) -> float | None:
+    """Median training seconds per epoch of a run's history (``None`` without timings)."""
+    xs = [h["seconds"] for h in history if "seconds" in h]
     return float(torch.tensor(xs, dtype=torch.float64).median()) if xs else None
 
 
@@ -278,7 +280,8 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
             else:
                 log.info("training %s on %s (seed %s)", spec.name, spec.dataset, seed)
                 res = run_one(run_spec, out, resume=resume, data=data)
-            res.setdefault("seconds_per_epoch", res["train_seconds"] / max(res["epochs"], 1))
+            if "seconds_per_epoch" not in res:  # results written before the field existed
+                res["seconds_per_epoch"] = seconds_per_epoch(res.get("history") or [])
             doc["protocol"] = doc["protocol"] or res["protocol"]
             runs[res["seed"] if seed is None else seed] = res
         if seeds is None:

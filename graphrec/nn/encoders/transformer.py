@@ -19,6 +19,13 @@ def causal_mask(valid: Tensor) -> Tensor:
     return (tril & valid[:, None, :]) | eye  # (B, L, L)
 
 
+def leading_padding(valid: Tensor) -> int:
+    """Number of leading columns of ``valid (B, L)`` that are padding in every row
+    (``L`` when every position is padding)."""
+    has = valid.any(0)
+    return int(has.to(torch.uint8).argmax()) if bool(has.any()) else valid.size(1)
+
+
 def trim_left_padding(seq: Tensor, *others: Tensor) -> tuple[Tensor, ...]:
     """Drop the leading columns that are padding (0) in every row of the left-padded
     ``seq (B, L)``, and the same columns of each ``(B, L, ...)`` tensor in ``others``.
@@ -27,8 +34,7 @@ def trim_left_padding(seq: Tensor, *others: Tensor) -> tuple[Tensor, ...]:
     out, this changes no output at a real position; it only saves the work on
     padding, which dominates when most sequences are short (Amazon: median ~6 of 50).
     """
-    has = (seq != 0).any(0)
-    first = int(has.to(torch.uint8).argmax()) if bool(has.any()) else seq.size(1) - 1
+    first = min(leading_padding(seq != 0), seq.size(1) - 1)  # keep one column of an all-padding batch
     if first == 0:
         return (seq, *others)
     return (seq[:, first:], *(t[:, first:] for t in others))
@@ -138,8 +144,7 @@ class SequenceTransformer(nn.Module):
         if L > self.pos.num_embeddings:
             raise ValueError(f"sequence length {L} exceeds max_len={self.pos.num_embeddings}")
         # skip columns that are padding in every row (outputs there are zero anyway)
-        has = valid.any(0)
-        cut = int(has.to(torch.uint8).argmax()) if bool(has.any()) else L
+        cut = leading_padding(valid)
         x, v = item_emb[:, cut:], valid[:, cut:]
         x = x + self.pos.weight[self.pos.num_embeddings - x.size(1):].unsqueeze(0)
         x = self.drop(self.norm(x))
