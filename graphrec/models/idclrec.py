@@ -121,6 +121,10 @@ class IDCLRecConfig(ModelConfig):
             L_CL1/L_CL2 (~17/~6) swamp L_rec (~9) and the model learned worse than with no
             auxiliary loss, while cosine at 0.2 learned best of {0.1, 0.2, 0.5} (docs/methods/idclrec.md).
         mask_false_negatives: drop in-batch views with the same target from L_CL1.
+        cl1_length_groups: the L_CL1 partners (random rows with the same target, so not
+            length-bucketed) are encoded in this many groups of similar length, each trimmed
+            to its own longest row (4). Exact: rows are encoded independently; it only
+            saves the work on padding.
         centroid_items: ``"current"`` (items v_j of the category) or ``"next"`` (v_{j+1}).
         min_input_len: shortest input of a training subsequence (2).
         graph_layers: LightGCN layers over the user-item training graph applied to the
@@ -152,6 +156,7 @@ class IDCLRecConfig(ModelConfig):
     temperature: float = 0.2
     similarity: str = "cos"
     mask_false_negatives: bool = True
+    cl1_length_groups: int = 4
     centroid_items: str = "current"
     min_input_len: int = 2
     graph_layers: int = 0
@@ -194,7 +199,8 @@ class IDCLRec(RecModel):
                  use_interest: bool = True, use_intent: bool = True, use_Ld: bool = True, lambda_d: float = 0.1,
                  ld_form: str = "cos", use_CL1: bool = True, lambda_cl1: float = 0.5, use_CL2: bool = True,
                  lambda_cl2: float = 0.1, temperature: float = 0.2, similarity: str = "cos",
-                 mask_false_negatives: bool = True, centroid_items: str = "current", min_input_len: int = 2,
+                 mask_false_negatives: bool = True, cl1_length_groups: int = 4, centroid_items: str = "current",
+                 min_input_len: int = 2,
                  graph_layers: int = 0, adj: CSRAdjacency | None = None,
                  ld_fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None) -> None:
         super().__init__()
@@ -204,6 +210,8 @@ class IDCLRec(RecModel):
             raise ValueError(f"centroid_items must be 'current' or 'next', got {centroid_items!r}")
         if ld_fn is None and ld_form not in SIMILARITY_ADJUSTMENT:
             raise ValueError(f"ld_form must be one of {sorted(SIMILARITY_ADJUSTMENT)}, got {ld_form!r}")
+        if cl1_length_groups < 1:
+            raise ValueError(f"cl1_length_groups must be >= 1, got {cl1_length_groups}")
         if similarity not in ("dot", "cos"):
             raise ValueError(f"similarity must be 'dot' or 'cos', got {similarity!r}")
         self.num_users, self.num_items, self.max_len = num_users, num_items, max_len
@@ -216,6 +224,7 @@ class IDCLRec(RecModel):
         self.lambda_cl2 = lambda_cl2 if use_CL2 else 0.0
         self.temperature, self.similarity = temperature, similarity
         self.mask_false_negatives, self.centroid_items = mask_false_negatives, centroid_items
+        self.cl1_length_groups = cl1_length_groups
         self.ld_fn = ld_fn or SIMILARITY_ADJUSTMENT[ld_form]
         # same attribute names as SASRec, so SASRec weights load into IDCLRec and back
         self.item_emb = GraphItemEmbedding(num_items, dim, adj, graph_layers)
@@ -265,6 +274,16 @@ class IDCLRec(RecModel):
         return {"seq": seq, "H": H, "R": R, "I": I, "valid": valid, "alpha": alpha, "member": member,
                 "i": i, "r_N": r_N, "h": h}
 
+    def intent_by_length(self, seq: Tensor, groups: int) -> Tensor:
+        """Aggregated intent ``i (B, d)`` of each row of ``seq``, encoding the rows in
+        ``groups`` groups of similar length so that each group is trimmed to its own
+        longest row (:func:`trim_left_padding`). Same values as ``self(seq)["i"]``."""
+        if groups <= 1 or seq.size(0) <= 1:
+            return self(seq)["i"]
+        order = (seq > 0).sum(1).argsort()
+        parts = [self(seq[idx])["i"] for idx in order.tensor_split(min(groups, seq.size(0)))]
+        return torch.cat(parts)[order.argsort()]
+
     def scores(self, h: Tensor) -> Tensor:
         return h @ self.item_emb.table()[1:].t()
 
@@ -290,9 +309,9 @@ class IDCLRec(RecModel):
         if self.lambda_cl1 > 0:
             # partner subsequence with the same target; without one the same input
             # passed again through dropout is the second view
-            other = self(batch.get("partner", seq))
+            other = self.intent_by_length(batch.get("partner", seq), self.cl1_length_groups)
             labels = target if self.mask_false_negatives else None
-            parts["CL1"] = info_nce(out["i"], other["i"], self.temperature, self.similarity, labels)
+            parts["CL1"] = info_nce(out["i"], other, self.temperature, self.similarity, labels)
             total = total + self.lambda_cl1 * parts["CL1"]
         if self.lambda_cl2 > 0:
             c = self.item_centroid(out["seq"], out["member"], target)

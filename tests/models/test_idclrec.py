@@ -110,6 +110,17 @@ def test_common_left_padding_is_trimmed_exactly():
     assert torch.allclose(a["h"], b["h"], atol=1e-6)
 
 
+@pytest.mark.parametrize("groups", [1, 2, 3, 8])
+def test_partner_intents_by_length_groups_equal_one_pass(groups):
+    m = small()
+    seq = torch.tensor([[0, 0, 0, 0, 0, 0, 3, 7], [5, 6, 7, 8, 9, 10, 11, 12], [0, 0, 0, 1, 2, 3, 4, 5],
+                        [0, 0, 0, 0, 0, 0, 0, 9], [0, 4, 4, 4, 4, 4, 4, 4]])
+    one = m(seq)["i"]
+    grouped = m.intent_by_length(seq, groups)
+    assert grouped.shape == one.shape
+    assert torch.allclose(grouped, one, atol=1e-6)
+
+
 def test_padding_is_never_attended():
     m = small()
     out = m(SEQ)
@@ -174,6 +185,8 @@ def test_bad_options_raise():
         IDCLRec(1, 5, centroid_items="all")
     with pytest.raises(ValueError, match="ld_form"):
         IDCLRec(1, 5, ld_form="l2")
+    with pytest.raises(ValueError, match="cl1_length_groups"):
+        IDCLRec(1, 5, cl1_length_groups=0)
     custom = IDCLRec(1, 5, dim=8, max_len=4, ld_fn=lambda R, I, valid: R.pow(2).mean())
     batch = {"input": torch.tensor([[0, 1, 2, 3]]), "target": torch.tensor([4])}
     assert torch.isfinite(custom.loss(batch)["Ld"])
