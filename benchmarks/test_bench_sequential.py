@@ -1,7 +1,8 @@
 """One training step of the sequential models on Amazon Beauty batches: SASRec
 (per-user windows, all positions) against IDCLRec (every-prefix subsequences, a
 second view for L_CL1, L_d, the intent category) and IDCLRec's backbone (no
-auxiliary loss), with and without length-bucketed batches. ``extra_info`` holds the
+auxiliary loss), with and without length-bucketed batches, and IDCLRec with its L_CL1
+partners encoded in one pass instead of in groups of similar length. ``extra_info`` holds the
 batches per epoch, so ``mean * batches_per_epoch`` is the epoch time.
 
 Run:  OMP_NUM_THREADS=1 pytest benchmarks/test_bench_sequential.py --benchmark-only --bench-threads 1
@@ -29,6 +30,8 @@ MODELS = {
     "idclrec_backbone": lambda d: IDCLRec.from_data(d, IDCLRecConfig(delta=2.0, use_Ld=False, use_CL1=False,
                                                                      use_CL2=False)),
     "idclrec": lambda d: IDCLRec.from_data(d, IDCLRecConfig()),
+    # the L_CL1 partners encoded in one pass at the batch's longest partner (before 0.1 grouped them)
+    "idclrec_partners_one_pass": lambda d: IDCLRec.from_data(d, IDCLRecConfig(cl1_length_groups=1)),
 }
 
 
