@@ -383,7 +383,9 @@ def _new_figure(width: float, height: float) -> Any:
     return fig
 
 
-def _report_plot(doc: Mapping[str, Any], path: Path) -> Path:
+def _plot_bars(doc: Mapping[str, Any]) -> tuple[list[str], dict[str, tuple[list[float], list[float] | None]]]:
+    """The bars of the comparison plot: metric names and, per model, heights and the
+    standard deviations over seeds (``None`` for a single run, which has no spread)."""
     models = doc["models"]
     present = {
         k
@@ -394,21 +396,31 @@ def _report_plot(doc: Mapping[str, Any], path: Path) -> Path:
     metrics = [k for k in _PLOT_METRICS if k in present]
     if not metrics:
         metrics = sorted(present, key=_metric_order)[:6]
-    names = list(models)
+
+    def finite(v: Any) -> float:
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else 0.0
+
+    bars: dict[str, tuple[list[float], list[float] | None]] = {}
+    for name, m in models.items():
+        test, std = m.get("test") or {}, m.get("test_std")
+        errs = [finite(std.get(k)) for k in metrics] if std and len(m.get("seeds") or []) > 1 else None
+        bars[name] = ([finite(test.get(k)) for k in metrics], errs)
+    return metrics, bars
+
+
+def _report_plot(doc: Mapping[str, Any], path: Path) -> Path:
+    metrics, bars = _plot_bars(doc)
+    names = list(bars)
     fig = _new_figure(max(6.0, 1.2 * len(metrics) * max(1, len(names)) / 2), 4.0)
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(1, len(names))
-    for i, name in enumerate(names):
-        test = models[name].get("test") or {}
-        values = [test.get(k) for k in metrics]
-        heights = [
-            float(v) if isinstance(v, (int, float)) and math.isfinite(v) else 0.0 for v in values
-        ]
+    for i, (name, (heights, errs)) in enumerate(bars.items()):
         xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(metrics))]
-        ax.bar(xs, heights, width=width, label=name)
+        ax.bar(xs, heights, width=width, label=name, yerr=errs, capsize=2 if errs else 0)
     ax.set_xticks(list(range(len(metrics))))
     ax.set_xticklabels(metrics)
-    ax.set_ylabel("test metric")
+    seeds = sorted({str(s) for m in doc["models"].values() for s in (m.get("seeds") or [])})
+    ax.set_ylabel("test metric" + (" (mean ± std over seeds)" if len(seeds) > 1 else ""))
     notes = _notes(doc)
     title = f"{doc['dataset']} ({doc['protocol']} ranking)"
     ax.set_title(title + (f" [{'; '.join(notes)}]" if notes else ""))
@@ -433,7 +445,8 @@ def comparison_report(doc: Mapping[str, Any], output_dir: PathLike) -> dict[str,
     plot title carry the protocol label and the notes (e.g. ``"semi-synthetic"``);
     the table lists every test metric, the validation NDCG (``ndcg@10`` when
     present) and the training time. The plot groups ``hr@10``, ``ndcg@10``,
-    ``hr@20``, ``ndcg@20`` (those present; otherwise the first test metrics) by model.
+    ``hr@20``, ``ndcg@20`` (those present; otherwise the first test metrics) by model,
+    with error bars of one standard deviation where a model ran over several seeds.
 
     Returns:
         ``{"json": Path, "markdown": Path, "plot": Path}``.

@@ -194,6 +194,22 @@ def test_comparison_report_sampled_label(tmp_path):
     assert "not comparable with full-ranking" in md
 
 
+def test_comparison_report_over_seeds_shows_spread(tmp_path):
+    doc = _doc()
+    m = doc["models"]["bpr-mf"]
+    m["seeds"] = [1, 2, 3]
+    m["test_std"] = {"hr@10": 0.02, "ndcg@10": 0.01, "hr@20": 0.03, "ndcg@20": 0.015, "mrr": 0.0}
+    doc["models"]["lightgcn"]["seeds"] = [1]
+    norm = report_mod._normalise(doc)
+    metrics, bars = report_mod._plot_bars(norm)
+    assert metrics == ["hr@10", "ndcg@10", "hr@20", "ndcg@20"]
+    assert bars["bpr-mf"] == ([0.25, 0.125, 0.5, 0.2], [0.02, 0.01, 0.03, 0.015])
+    assert bars["lightgcn"][1] is None  # one seed: no error bar
+    md = comparison_report(doc, tmp_path)["markdown"].read_text()
+    assert "Mean ± standard deviation over seeds 1, 2, 3" in md
+    assert "| bpr-mf | 0.2500 ± 0.0200 |" in md
+
+
 @pytest.mark.parametrize("protocol", [None, "sampled", "Full"])
 def test_comparison_report_requires_protocol_label(tmp_path, protocol):
     doc = _doc()
