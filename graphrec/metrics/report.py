@@ -314,6 +314,16 @@ def _notes(doc: Mapping[str, Any]) -> list[str]:
     return [notes] if isinstance(notes, str) else [str(n) for n in notes]
 
 
+def _seeds(doc: Mapping[str, Any]) -> list[str]:
+    """Every seed that some model of the comparison ran with, sorted."""
+    return sorted({str(s) for m in doc["models"].values() for s in (m.get("seeds") or [])})
+
+
+def _has_spread(model: Mapping[str, Any]) -> bool:
+    """Whether a model's entry is a mean over several seeds (one seed has no spread to show)."""
+    return len(model.get("seeds") or []) > 1
+
+
 def _report_markdown(doc: Mapping[str, Any]) -> str:
     models = doc["models"]
     test_keys = sorted(
@@ -332,7 +342,7 @@ def _report_markdown(doc: Mapping[str, Any]) -> str:
     rows: dict[str, dict[str, Any]] = {}
     def cell(m: Mapping[str, Any], split: str, key: str) -> Any:
         v, std = (m.get(split) or {}).get(key), (m.get(f"{split}_std") or {}).get(key)
-        if std is None or v is None or len(m.get("seeds") or []) < 2:  # one seed: no spread to show
+        if std is None or v is None or not _has_spread(m):
             return v
         return f"{v:.4f} ± {std:.4f}"
 
@@ -348,7 +358,7 @@ def _report_markdown(doc: Mapping[str, Any]) -> str:
     heading = f"# {doc['dataset']}: model comparison ({protocol} ranking"
     heading += f"; {'; '.join(notes)})" if notes else ")"
     lines = [heading, "", f"Protocol: **{protocol}**."]
-    seeds = sorted({str(s) for m in models.values() for s in (m.get("seeds") or [])})
+    seeds = _seeds(doc)
     if len(seeds) > 1:
         lines.append(f"Mean ± standard deviation over seeds {', '.join(seeds)}; train s is the mean per run.")
     mode, n = parse_protocol(protocol)
@@ -403,7 +413,7 @@ def _plot_bars(doc: Mapping[str, Any]) -> tuple[list[str], dict[str, tuple[list[
     bars: dict[str, tuple[list[float], list[float] | None]] = {}
     for name, m in models.items():
         test, std = m.get("test") or {}, m.get("test_std")
-        errs = [finite(std.get(k)) for k in metrics] if std and len(m.get("seeds") or []) > 1 else None
+        errs = [finite(std.get(k)) for k in metrics] if std and _has_spread(m) else None
         bars[name] = ([finite(test.get(k)) for k in metrics], errs)
     return metrics, bars
 
@@ -419,8 +429,7 @@ def _report_plot(doc: Mapping[str, Any], path: Path) -> Path:
         ax.bar(xs, heights, width=width, label=name, yerr=errs, capsize=2 if errs else 0)
     ax.set_xticks(list(range(len(metrics))))
     ax.set_xticklabels(metrics)
-    seeds = sorted({str(s) for m in doc["models"].values() for s in (m.get("seeds") or [])})
-    ax.set_ylabel("test metric" + (" (mean ± std over seeds)" if len(seeds) > 1 else ""))
+    ax.set_ylabel("test metric" + (" (mean ± std over seeds)" if len(_seeds(doc)) > 1 else ""))
     notes = _notes(doc)
     title = f"{doc['dataset']} ({doc['protocol']} ranking)"
     ax.set_title(title + (f" [{'; '.join(notes)}]" if notes else ""))
