@@ -200,8 +200,7 @@ class IDCLRec(RecModel):
                  ld_form: str = "cos", use_CL1: bool = True, lambda_cl1: float = 0.5, use_CL2: bool = True,
                  lambda_cl2: float = 0.1, temperature: float = 0.2, similarity: str = "cos",
                  mask_false_negatives: bool = True, cl1_length_groups: int = 4, centroid_items: str = "current",
-                 min_input_len: int = 2,
-                 graph_layers: int = 0, adj: CSRAdjacency | None = None,
+                 min_input_len: int = 2, graph_layers: int = 0, adj: CSRAdjacency | None = None,
                  ld_fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None) -> None:
         super().__init__()
         if not (use_interest or use_intent):
