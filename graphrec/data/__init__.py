@@ -5,20 +5,33 @@ from graphrec.data.hetero import (
                                   LEADS_TO,
                                   SEARCHES,
                                   add_edge_type,
+                                  add_reverse_edges,
+                                  attr_field_edges,
                                   build_hetero_data,
                                   eval_targets,
+                                  has_heldout,
+                                  heldout,
                                   history,
                                   train_history,
 )
-from graphrec.data.loader import BPRLoader, NegativeSampler, SearchSessionLoader, SequenceLoader
+from graphrec.data.loader import (
+    BPRLoader,
+    JointTimelineLoader,
+    NegativeSampler,
+    SearchSessionLoader,
+    SequenceLoader,
+)
 from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, LogError, RecLog, SearchLog
 from graphrec.data.ragged import Ragged
 from graphrec.data.split import Split, given_split, leave_one_out, ratio_split, temporal_split
+from graphrec.data.timeline import REC, SEARCH, JointTimeline, add_joint_timeline, eval_timeline
 
 __all__ = [
     "Ragged", "LogError", "IdMap", "RecLog", "SearchLog", "ItemInfo", "BehaviourLogs",
     "Split", "leave_one_out", "temporal_split", "ratio_split", "given_split",
     "CLICKS", "SEARCHES", "LEADS_TO", "HAS_ATTR", "add_edge_type", "build_hetero_data",
-    "train_history", "history", "eval_targets",
+    "train_history", "history", "eval_targets", "heldout", "has_heldout", "add_reverse_edges",
+    "attr_field_edges",
     "NegativeSampler", "BPRLoader", "SequenceLoader", "SearchSessionLoader",
+    "JointTimelineLoader", "JointTimeline", "REC", "SEARCH", "add_joint_timeline", "eval_timeline",
 ]

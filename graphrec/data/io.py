@@ -32,7 +32,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, Union
 
 import numpy as np
@@ -195,10 +195,11 @@ def _read_delimited(path: PathLike, sep: str, quoting: int) -> Table:
     return {h: _infer_column(c) for h, c in zip(header, cols)}
 
 
-def _read_jsonl(path: PathLike) -> Table:
+def iter_json_objects(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(1-based line number, object)`` of every non-blank line of a JSON-lines file
+    (gzip accepted); a line that is not a JSON object is a :class:`LogError` naming
+    the file and line. An empty file is an error too."""
     file = _name(path)
-    records: list[dict[str, Any]] = []
-    keys: dict[str, None] = {}
     with open_text(path) as fh:
         saw_any = False
         for r, line in enumerate(fh, start=1):
@@ -210,19 +211,25 @@ def _read_jsonl(path: PathLike) -> Table:
             except json.JSONDecodeError as exc:
                 raise LogError(f"invalid JSON: {exc.msg}", file, r) from exc
             if not isinstance(obj, dict):
-                raise LogError(f"expected a JSON object per line, got {type(obj).__name__}",
-                               file, r)
-            if not records:
-                keys = dict.fromkeys(obj)
-            elif len(obj) != len(keys) or any(k not in keys for k in obj):
-                missing = [k for k in keys if k not in obj]
-                extra = [k for k in obj if k not in keys]
-                raise LogError(f"row has fields {list(obj)}, the first row has {list(keys)} "
-                               f"(missing {missing}, extra {extra})", file, r,
-                               (missing or extra)[0])
-            records.append(obj)
+                raise LogError(f"expected a JSON object per line, got {type(obj).__name__}", file, r)
+            yield r, obj
     if not saw_any:
         raise LogError("the file is empty", file, 0)
+
+
+def _read_jsonl(path: PathLike) -> Table:
+    file = _name(path)
+    records: list[dict[str, Any]] = []
+    keys: dict[str, None] = {}
+    for r, obj in iter_json_objects(path):
+        if not records:
+            keys = dict.fromkeys(obj)
+        elif len(obj) != len(keys) or any(k not in keys for k in obj):
+            missing = [k for k in keys if k not in obj]
+            extra = [k for k in obj if k not in keys]
+            raise LogError(f"row has fields {list(obj)}, the first row has {list(keys)} "
+                           f"(missing {missing}, extra {extra})", file, r, (missing or extra)[0])
+        records.append(obj)
     if not records:
         return {}
     return {k: _infer_column([rec[k] for rec in records]) for k in keys}
@@ -736,6 +743,8 @@ def item_info_from_table(table: Table, file: str, item_map: IdMap,
 
     attrs: Ragged | None = None
     names: list[str] | None = None
+    field: list[int] = []  # field (= attribute column) of each attribute id
+    attr_cols: list[str] = []
     attr_spec = columns.get("attrs")
     if attr_spec:
         attr_cols = [attr_spec] if isinstance(attr_spec, str) else list(attr_spec)
@@ -759,6 +768,7 @@ def item_info_from_table(table: Table, file: str, item_map: IdMap,
             item_idx.append(np.asarray(it, dtype=np.int64))
             attr_idx.append(np.asarray(at, dtype=np.int64))
             names = list(vocab)
+            field = [0] * len(names)
         else:  # one attribute per column: vocabulary over (column, value) pairs
             for name in attr_cols:
                 values = _column(table, "attrs", {"attrs": name}, file)[known]
@@ -773,6 +783,7 @@ def item_info_from_table(table: Table, file: str, item_map: IdMap,
                 item_idx.append(codes[known][ok])
                 attr_idx.append(local + len(names))
                 names.extend(f"{name}={v}" for v in vmap.raw.tolist())
+                field.extend([len(item_idx) - 1] * len(vmap))
         it_all = torch.from_numpy(np.concatenate(item_idx).astype(np.int64))
         at_all = torch.from_numpy(np.concatenate(attr_idx).astype(np.int64))
         attrs = Ragged.from_coo(it_all, at_all, n_items)
@@ -785,8 +796,11 @@ def item_info_from_table(table: Table, file: str, item_map: IdMap,
         for i, t, m in zip(codes[known].tolist(), tvals.tolist(), miss.tolist()):
             if not m:
                 title[i] = " ".join(t) if isinstance(t, (list, tuple)) else str(t)
+    has_attrs = attrs is not None
     return ItemInfo(n_items, attrs, len(names) if names is not None else 0, title=title,
-                    attr_names=names)
+                    attr_names=names,
+                    attr_field=torch.tensor(field, dtype=torch.long) if has_attrs else None,
+                    attr_fields=attr_cols if has_attrs else None)
 
 
 def read_item_info(path: PathLike, columns: Mapping[str, Any] | None = None,

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from graphrec.data.ragged import Ragged
+from graphrec.data.timeline import REC, JointTimeline
 
 
 class NegativeSampler:
@@ -119,20 +120,32 @@ class SequenceLoader:
 
     def __init__(self, history: Ragged, num_items: int, max_len: int = 50,
                  batch_size: int = 256, shuffle: bool = True, negatives: bool = True,
-                 generator: torch.Generator | None = None, length_buckets: int = 0) -> None:
+                 generator: torch.Generator | None = None, length_buckets: int = 0,
+                 last_only: bool = False, row_users: Tensor | None = None,
+                 sampler_history: Ragged | None = None) -> None:
         self.max_len = max_len
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
         self.length_buckets = length_buckets
-        self.users = torch.nonzero(history.lengths() >= 2).flatten()
-        hist = history.select(self.users)
+        rows = torch.nonzero(history.lengths() >= 2).flatten()
+        # rows are users unless `row_users` names the user of each row (validation rows)
+        self.users = rows if row_users is None else row_users[rows]
+        hist = history.select(rows)
         shifted = Ragged(hist.ptr, hist.values + 1)
         full = shifted.pad(max_len + 1, pad_value=0, left=True)
         self.input = full[:, :-1].contiguous()
         # the first item of a sequence is never a target: it has no input before it
         self.target = full[:, 1:].masked_fill(self.input == 0, 0)
-        self.sampler = NegativeSampler(history, num_items) if negatives else None
+        if last_only:  # only the last item of each row is a target (validation batches)
+            self.target[:, :-1] = 0
+        if negatives:
+            positives = sampler_history if sampler_history is not None else history
+            if sampler_history is None and row_users is not None:
+                raise ValueError("SequenceLoader: row_users needs sampler_history (each user's items)")
+            self.sampler = NegativeSampler(positives, num_items)
+        else:
+            self.sampler = None
 
     def __len__(self) -> int:
         return (self.users.numel() + self.batch_size - 1) // self.batch_size
@@ -175,7 +188,8 @@ class SubsequenceLoader:
 
     def __init__(self, history: Ragged, num_items: int, max_len: int = 50, batch_size: int = 256,
                  min_len: int = 2, shuffle: bool = True, partners: bool = True,
-                 generator: torch.Generator | None = None, length_buckets: int = 0) -> None:
+                 generator: torch.Generator | None = None, length_buckets: int = 0,
+                 last_only: bool = False, row_users: Tensor | None = None) -> None:
         if min_len < 1:
             raise ValueError(f"min_len must be >= 1, got {min_len}")
         self.max_len, self.batch_size, self.min_len = max_len, batch_size, min_len
@@ -186,9 +200,13 @@ class SubsequenceLoader:
         first = history.ptr[:-1]
         pos_in_row = torch.arange(history.values.numel()) - first[row]
         keep = pos_in_row >= min_len  # target positions
+        if last_only:  # one row per sequence: its last item (validation batches)
+            keep &= pos_in_row == (history.ptr[1:] - first)[row] - 1
         self.pos = torch.nonzero(keep).flatten()  # flat index of the target
-        self.user = row[self.pos]
-        self.start = first[self.user]  # flat index of the user's first item
+        seq_row = row[self.pos]
+        self.start = first[seq_row]  # flat index of the sequence's first item
+        # rows of `history` are users unless `row_users` names each row's user
+        self.user = seq_row if row_users is None else row_users[seq_row]
         self.target = self.values[self.pos]
         # target -> rows (CSR over shifted target ids) and each row's rank in it
         self.order = torch.argsort(self.target, stable=True)
@@ -279,4 +297,101 @@ class SearchSessionLoader:
                    "time": self.time[idx]}
 
 
-__all__ = ["NegativeSampler", "BPRLoader", "SequenceLoader", "SubsequenceLoader", "SearchSessionLoader"]
+class JointTimelineLoader:
+    r"""Training targets over joint timelines: every training recommendation click
+    with the recommendation and search histories strictly before its time.
+
+    A target is a click :math:`(u, v, t)` on the recommendation surface of
+    :class:`~graphrec.data.timeline.JointTimeline`; its inputs are the user's clicks
+    and searches with time :math:`< t` (events tied with :math:`t`, other clicks
+    included, are never inputs), the most recent ``max_rec_len`` / ``max_search_len``
+    of each kept and left-padded. Rows are kept as three integers (target position,
+    user, end of the visible history) and cut into windows per batch, so building the
+    index is a few vectorised ops and each batch a handful of gathers.
+
+    Batches hold (ids shifted by one, 0 = padding; padded time slots are 0):
+
+    * ``user (B,)``, ``index (B,)`` (row ids of the loader),
+    * ``target (B,)`` the clicked item, ``target_time (B,)`` (float64),
+    * ``rec_item (B, L_r)``, ``rec_time (B, L_r)``: the click history,
+    * ``search_query (B, L_s)``, ``search_item (B, L_s)``, ``search_time (B, L_s)``:
+      the search history (query ids and clicked items),
+    * ``neg (B,)`` or ``(B, num_negatives)`` when ``num_negatives > 0``: items outside
+      the user's training clicks.
+
+    :math:`L_r = ` ``max_rec_len`` and :math:`L_s = ` ``max_search_len``; with
+    ``length_buckets > 0`` (see :func:`batch_order`, bucketed by the click-history
+    length) each is only as wide as the longest history of its kind in the batch
+    (at least 1). :func:`graphrec.data.timeline.eval_timeline` gives the same windows
+    at validation and test.
+
+    Args:
+        timeline: the users' joint timelines (:meth:`JointTimeline.from_data`).
+        num_items: size of the item space (for negatives).
+        max_rec_len: click-history window. (default: ``50``)
+        max_search_len: search-history window. (default: ``50``)
+        batch_size: targets per batch. (default: ``256``)
+        min_history: keep targets with at least this many earlier clicks; ``0`` also
+            keeps targets whose only context is search (or nothing). (default: ``1``)
+        num_negatives: sampled negatives per target, ``0`` for none. (default: ``0``)
+        shuffle: shuffle the targets each epoch. (default: ``True``)
+        generator: random source of shuffling and negatives. (default: ``None``)
+        length_buckets: batches of similar click-history length. (default: ``0``)
+    """
+
+    def __init__(self, timeline: JointTimeline, num_items: int, max_rec_len: int = 50,
+                 max_search_len: int = 50, batch_size: int = 256, min_history: int = 1,
+                 num_negatives: int = 0, shuffle: bool = True, generator: torch.Generator | None = None,
+                 length_buckets: int = 0) -> None:
+        if min(max_rec_len, max_search_len) < 1:
+            raise ValueError(f"window lengths must be >= 1, got {max_rec_len}, {max_search_len}")
+        self.timeline, self.num_items = timeline, num_items
+        self.max_rec_len, self.max_search_len = max_rec_len, max_search_len
+        self.batch_size, self.shuffle, self.generator = batch_size, shuffle, generator
+        self.num_negatives, self.length_buckets = num_negatives, length_buckets
+        pos = timeline.surface_positions(REC)
+        user = timeline.row_index()[pos]
+        end = timeline.cut_before(user, timeline.time[pos])
+        n_rec, n_search = timeline.history_lengths(user, end)
+        keep = n_rec >= min_history
+        self.pos, self.user, self.end = pos[keep], user[keep], end[keep]
+        self.rec_len = n_rec[keep].clamp(max=max_rec_len)
+        self.search_len = n_search[keep].clamp(max=max_search_len)
+        self.sampler = None
+        if num_negatives > 0:
+            clicks = Ragged.from_coo(user, timeline.item[pos], timeline.num_rows)
+            self.sampler = NegativeSampler(clicks, num_items)
+
+    @classmethod
+    def from_hetero(cls, data, **kwargs) -> JointTimelineLoader:  # noqa: ANN001
+        """A loader over ``data``'s stored timeline."""
+        return cls(JointTimeline.from_data(data), data["item"].num_nodes, **kwargs)
+
+    @property
+    def num_rows(self) -> int:
+        return self.pos.numel()
+
+    def __len__(self) -> int:
+        return (self.num_rows + self.batch_size - 1) // self.batch_size
+
+    def batch(self, rows: Tensor, trim: bool = False) -> dict[str, Tensor]:
+        """The batch of the given target rows (``trim``: windows only as wide as needed)."""
+        tl = self.timeline
+        lr = int(self.rec_len[rows].max().clamp(min=1)) if trim and rows.numel() else self.max_rec_len
+        ls = int(self.search_len[rows].max().clamp(min=1)) if trim and rows.numel() else self.max_search_len
+        user, p = self.user[rows], self.pos[rows]
+        out = {"user": user, "index": rows, "target": tl.item[p] + 1, "target_time": tl.time[p],
+               **tl.windows(user, self.end[rows], lr, ls)}
+        if self.sampler is not None:
+            out["neg"] = self.sampler.sample(user, self.num_negatives, self.generator) + 1
+        return out
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        bucketed = self.length_buckets > 0
+        for rows in batch_order(self.num_rows, self.batch_size, self.shuffle, self.generator,
+                                self.rec_len if bucketed else None, self.length_buckets):
+            yield self.batch(rows, trim=bucketed)
+
+
+__all__ = ["NegativeSampler", "BPRLoader", "SequenceLoader", "SubsequenceLoader", "SearchSessionLoader",
+           "JointTimelineLoader"]

@@ -189,6 +189,8 @@ class SearchLog:
         num_words: size of the query-word vocabulary.
         query_text: optional raw text of each distinct query.
         source: where the rows came from.
+        words: optional text of each word id (``words[w]`` is word ``w``; length
+            ``num_words``), so query tokens map back to words.
     """
 
     user: Tensor
@@ -201,6 +203,7 @@ class SearchLog:
     num_words: int
     query_text: list[str] | None = None
     source: str | None = None
+    words: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.user = torch.as_tensor(self.user, dtype=torch.long)
@@ -227,6 +230,9 @@ class SearchLog:
         if self.query_text is not None and len(self.query_text) != self.num_queries:
             raise LogError(f"query_text has {len(self.query_text)} entries, expected "
                            f"{self.num_queries}", self.source, field="query_text")
+        if self.words is not None and len(self.words) != self.num_words:
+            raise LogError(f"words has {len(self.words)} entries, expected num_words="
+                           f"{self.num_words}", self.source, field="words")
 
     def __len__(self) -> int:
         return self.user.numel()
@@ -234,7 +240,7 @@ class SearchLog:
     def subset(self, index: Tensor) -> SearchLog:
         return SearchLog(self.user[index], self.query[index], self.item[index], self.time[index],
                          self.num_users, self.num_items, self.query_tokens, self.num_words,
-                         self.query_text, self.source)
+                         self.query_text, self.source, self.words)
 
 
 @dataclass
@@ -245,8 +251,17 @@ class ItemInfo:
         num_items: number of items.
         attrs: attribute ids of each item (categories, brand, ...); row ``i`` = item ``i``.
         num_attrs: size of the attribute vocabulary.
-        title: optional title text per item.
+        title: optional title text per item (``""`` = no title).
         attr_names: optional name of each attribute id.
+        category: optional category paths per item: ``category[i]`` is a list of
+            paths, each a list of names from the root down (``[]`` = none), e.g.
+            ``[["Beauty", "Makeup", "Nails", "Nail Polish"]]``.
+        brand: optional brand per item (``""`` = unknown).
+        keywords: optional keyword string per item (``""`` = none), for sources
+            that ship a few title words instead of a full title.
+        attr_field: optional ``(num_attrs,)`` int64 field of each attribute id, an
+            index into ``attr_fields`` (e.g. ``0`` = category, ``1`` = brand).
+        attr_fields: names of the attribute fields (required with ``attr_field``).
     """
 
     num_items: int
@@ -254,6 +269,14 @@ class ItemInfo:
     num_attrs: int = 0
     title: list[str] | None = None
     attr_names: list[str] | None = None
+    category: list[list[list[str]]] | None = None
+    brand: list[str] | None = None
+    keywords: list[str] | None = None
+    attr_field: Tensor | None = None
+    attr_fields: list[str] | None = None
+
+    #: the optional per-item text fields, exposed on the graph as ``data.item_<field>``
+    TEXT_FIELDS = ("title", "category", "brand", "keywords")
 
     def __post_init__(self) -> None:
         if self.attrs is not None:
@@ -261,9 +284,32 @@ class ItemInfo:
                 raise LogError(f"attribute table has {self.attrs.num_rows} rows, expected "
                                f"{self.num_items} items", field="attrs")
             _check_index(self.attrs.values, self.num_attrs, "attrs", None)
-        if self.title is not None and len(self.title) != self.num_items:
-            raise LogError(f"title list has {len(self.title)} entries, expected {self.num_items}",
-                           field="title")
+        if self.attr_field is not None:
+            self.attr_field = torch.as_tensor(self.attr_field, dtype=torch.long)
+            if self.attr_fields is None:
+                raise LogError("attr_field given without attr_fields (the field names)",
+                               field="attr_fields")
+            if self.attr_field.numel() != self.num_attrs:
+                raise LogError(f"attr_field has {self.attr_field.numel()} entries, expected "
+                               f"num_attrs={self.num_attrs}", field="attr_field")
+            _check_index(self.attr_field, len(self.attr_fields), "attr_field", None)
+        for name in self.TEXT_FIELDS:
+            values = getattr(self, name)
+            if values is not None and len(values) != self.num_items:
+                raise LogError(f"{name} list has {len(values)} entries, expected {self.num_items}",
+                               field=name)
+
+    def text_fields(self) -> dict[str, list[Any]]:
+        """The per-item text fields that are present, by name (``title``, ``category``,
+        ``brand``, ``keywords``)."""
+        return {k: getattr(self, k) for k in self.TEXT_FIELDS if getattr(self, k) is not None}
+
+    def fields(self) -> tuple[Tensor, list[str]]:
+        """``(field of each attribute id, field names)``; one field ``"attr"`` when the
+        source does not say which field an attribute belongs to."""
+        if self.attr_field is not None and self.attr_fields is not None:
+            return self.attr_field, list(self.attr_fields)
+        return torch.zeros(self.num_attrs, dtype=torch.long), ["attr"]
 
 
 @dataclass
@@ -325,8 +371,48 @@ class BehaviourLogs:
             stats["searching_users"] = searching
         if self.items is not None and self.items.attrs is not None:
             stats["attributes"] = self.items.num_attrs
+        if self.items is not None:
+            for name, values in self.items.text_fields().items():
+                stats[f"items_with_{name}"] = sum(1 for v in values if v)
         stats.update({k: v for k, v in self.meta.items() if isinstance(v, (str, int, float, bool))})
         return stats
 
 
-__all__ = ["LogError", "IdMap", "RecLog", "SearchLog", "ItemInfo", "BehaviourLogs"]
+def sample_queries(logs: BehaviourLogs, k: int = 5, seed: int = 0) -> list[tuple[str, str]]:
+    """A few search rows as ``(clicked item's text, query text)`` pairs, for a reader to see
+    what the queries look like (``graphrec data inspect``).
+
+    The item text is its title, else its keywords, else ``item <raw id>``; the query
+    text is ``query_text`` when the log has it, else its words (``words``), else its
+    word ids. Rows are drawn uniformly without replacement.
+
+    Args:
+        logs: logs with a search log.
+        k: number of rows (fewer when the log is smaller). (default: ``5``)
+        seed: seed of the draw. (default: ``0``)
+
+    Returns:
+        A list of ``(item_text, query_text)``; empty when there is no search log.
+    """
+    s = logs.search
+    if s is None or len(s) == 0 or k <= 0:
+        return []
+    rows = np.sort(np.random.default_rng(seed).choice(len(s), size=min(k, len(s)), replace=False))
+    text = logs.items.text_fields() if logs.items is not None else {}
+    out = []
+    for r in rows.tolist():
+        i, q = int(s.item[r]), int(s.query[r])
+        item_text = next((text[f][i] for f in ("title", "keywords") if f in text and text[f][i]), "")
+        if not item_text:
+            raw = logs.item_map.raw[i] if logs.item_map is not None else i
+            item_text = f"item {raw}"
+        if s.query_text is not None:
+            query_text = s.query_text[q]
+        else:
+            tokens = s.query_tokens[q].tolist()
+            query_text = " ".join(s.words[w] if s.words is not None else str(w) for w in tokens)
+        out.append((item_text, query_text))
+    return out
+
+
+__all__ = ["LogError", "IdMap", "RecLog", "SearchLog", "ItemInfo", "BehaviourLogs", "sample_queries"]

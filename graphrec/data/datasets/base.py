@@ -26,8 +26,11 @@ from torch_geometric.data import HeteroData, InMemoryDataset
 from graphrec.data.hetero import build_hetero_data
 from graphrec.data.logs import BehaviourLogs
 from graphrec.data.split import Split, leave_one_out
+from graphrec.utils.io import atomic_path
 
-CACHE_VERSION = 1
+#: 2: item text (title, category, brand, keywords) and query words on the HeteroData
+#: 3: held-out pairs as graph-level link labels, forward-only edge types, node ``x``, attr fields
+CACHE_VERSION = 3
 
 
 def default_root() -> str | None:
@@ -74,6 +77,11 @@ class RecDataset(InMemoryDataset):
         """Parameters that change the processed output (hashed into the cache key)."""
         return {}
 
+    def optional_raw_paths(self) -> list[str]:
+        """Files read when present (e.g. item text); their presence, size and mtime are
+        part of the cache key, so adding or replacing one re-processes."""
+        return []
+
     @property
     def cache_key(self) -> str:
         """Hash of the parameters, the raw folder and its files' sizes and mtimes:
@@ -84,6 +92,9 @@ class RecDataset(InMemoryDataset):
             key["raw_files"] = [
                 (f, os.stat(p).st_size, int(os.stat(p).st_mtime))
                 for f, p in zip(self.raw_file_names, self.raw_paths) if osp.exists(p)]
+            key["optional_files"] = [
+                (osp.abspath(p), os.stat(p).st_size, int(os.stat(p).st_mtime)) if osp.exists(p)
+                else (osp.abspath(p), None) for p in self.optional_raw_paths()]
         blob = json.dumps(key, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -134,12 +145,10 @@ class RecDataset(InMemoryDataset):
     def process(self) -> None:
         logs = self.logs
         data = build_hetero_data(logs, self.make_split(logs))
-        os.makedirs(self.processed_dir, exist_ok=True)
-        # InMemoryDataset.save writes with torch.save; write to a temp name and rename
-        # so an interrupted run never leaves a truncated cache file.
-        tmp = self.processed_paths[0] + ".tmp"
-        self.save([data], tmp)
-        os.replace(tmp, self.processed_paths[0])
+        # written under a temporary name and renamed, so an interrupted run never
+        # leaves a truncated cache file
+        with atomic_path(self.processed_paths[0]) as tmp:
+            self.save([data], str(tmp))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params() or ''})"

@@ -183,6 +183,10 @@ class JDSearch(RecDataset):
     item side information. Split: leave-one-out on the recommendation log (users
     with fewer than three query-less interactions keep them all in training).
 
+    Attributes have one field per meta column (``data.attr_fields ==
+    ['brand_id', 'cate_id_1', ..., 'cate_id_4']``, ``data['attr'].field``). No node
+    type has ``x``: the product meta is ids and term ids only (no dense features).
+
     Args:
         root: folder holding ``jdsearch_sample/`` (``GRAPHREC_DATA`` when ``None``).
         cache_dir, force_reload, transform: see :class:`RecDataset`.

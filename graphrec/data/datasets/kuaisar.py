@@ -97,6 +97,20 @@ def user_feature_matrix(path: str, user_map: IdMap,
     return out, cols
 
 
+def one_hot_features(codes: Tensor) -> Tensor:
+    """Float one-hot encoding of an int64 ``(N, F)`` code matrix, the columns' encodings
+    side by side (column ``f`` takes ``max(codes[:, f]) + 1`` slots); a ``-1`` code (no
+    row for that node) is all zeros."""
+    blocks = []
+    for col in codes.t():
+        width = int(col.max()) + 1 if col.numel() else 0
+        block = torch.zeros(col.numel(), max(width, 0))
+        known = (col >= 0).nonzero().view(-1)
+        block[known, col[known]] = 1.0
+        blocks.append(block)
+    return torch.cat(blocks, dim=1) if blocks else torch.zeros(codes.size(0), 0)
+
+
 def read_kuaisar_rec(raw_dir: str) -> BehaviourLogs:
     """Parse the MRFF "KuaiSAR-R" subset (recommendation side only).
 
@@ -133,6 +147,7 @@ def read_kuaisar_rec(raw_dir: str) -> BehaviourLogs:
 
     uf_path = find_raw(raw_dir, "user_features.csv")
     extras["user.features"], ucols = user_feature_matrix(uf_path, user_map)
+    extras["user.x"] = one_hot_features(extras["user.features"])
     meta["user_features"] = ",".join(ucols)
     return BehaviourLogs(rec, items=items, user_map=user_map, item_map=item_map,
                          name="kuaisar-rec", meta=meta, extras=extras)
@@ -190,6 +205,7 @@ def read_kuaisar(raw_dir: str) -> BehaviourLogs:
     user_path = osp.join(raw_dir, raw_name(raw_dir, "user_features.csv"))
     if osp.exists(user_path):
         extras["user.features"], ucols = user_feature_matrix(user_path, user_map)
+        extras["user.x"] = one_hot_features(extras["user.features"])
         meta["user_features"] = ",".join(ucols)
     return BehaviourLogs(rec, search=search, items=items, user_map=user_map, item_map=item_map,
                          name="kuaisar", meta=meta, extras=extras)
@@ -225,8 +241,15 @@ class KuaiSARRec(_KuaiSARBase):
     69,704 videos, 117,590 impressions of which 60,451 clicks (the interactions).
 
     Items carry the four category-code columns as attributes (vocabulary over
-    ``(column, value)`` pairs); ``data['item'].features`` holds all six video code
+    ``(column, value)`` pairs, one attribute field per column:
+    ``data.attr_fields`` are the column names, ``data['attr'].field`` each
+    attribute's column); ``data['item'].features`` holds all six video code
     columns and ``data['user'].features`` the four user feature columns.
+
+    Node features: ``data['user'].x`` is the one-hot encoding (float) of the four
+    user code columns side by side. Every KuaiSAR feature is a categorical code,
+    so items get no ``x`` (their codes are the attribute nodes and
+    ``data['item'].features``); queries and attributes have none either.
 
     Args:
         root: folder holding ``kuaisar_rec_mrff/`` (``GRAPHREC_DATA`` when ``None``).
@@ -256,8 +279,10 @@ class KuaiSAR(_KuaiSARBase):
     Search interactions: ``src_inter.csv`` rows with ``click_cnt > 0`` (the
     shown item was clicked), the query being the anonymised ``keyword`` token
     list. Optional ``item_features.csv`` gives category-id attributes (id 0, the
-    empty category, skipped) and captions as title text; optional
-    ``user_features.csv`` gives ``data['user'].features``.
+    empty category, skipped; one attribute field per category level) and captions
+    as title text; optional ``user_features.csv`` gives ``data['user'].features``
+    (integer codes) and ``data['user'].x``, their one-hot encoding (float). No
+    other node type has ``x``: the release has no dense features.
 
     Args:
         root: folder holding ``kuaisar/`` (``GRAPHREC_DATA`` when ``None``).
@@ -280,4 +305,5 @@ class KuaiSAR(_KuaiSARBase):
         return read_kuaisar(self.raw_dir)
 
 
-__all__ = ["KuaiSARRec", "KuaiSAR", "read_kuaisar_rec", "read_kuaisar", "user_feature_matrix"]
+__all__ = ["KuaiSARRec", "KuaiSAR", "read_kuaisar_rec", "read_kuaisar", "user_feature_matrix",
+           "one_hot_features"]

@@ -52,6 +52,12 @@ Ground truth is returned in :attr:`BehaviourLogs.extras` (see
 :func:`generate_world`), so causal methods can be scored (MCC, :math:`R^2`) and
 a personalised model must beat popularity: the ground-truth preference score
 :math:`z_f^\\top\\theta_i` ranks held-out items far better than popularity does.
+
+Node features in the graph: ``data['user'].x`` is the observed covariates
+:math:`[u_p, u_f]` (float, ``aux_platform_dim + aux_pref_dim`` columns, the same
+values as ``u_platform`` / ``u_pref``); items, queries and attributes have no
+``x`` (their observed side information is the attribute graph and the titles).
+Attributes carry fields ``data.attr_fields == ['category', 'brand']``.
 """
 from __future__ import annotations
 
@@ -71,6 +77,8 @@ from graphrec.data.ragged import Ragged
 PLATFORM_FACTORS = ("popularity", "promotion", "personalisation", "intensity")
 #: exposure sources recorded per recommendation interaction
 EXPOSURE_SOURCES = ("popularity", "promoted", "personalised", "explore")
+#: attribute fields: ids ``0..num_categories-1`` are categories, the rest brands
+ATTR_FIELDS = ("category", "brand")
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -626,7 +634,8 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
     rec = RecLog(t(ev_user[r_idx]), t(ev_item[r_idx]), t(ev_time[r_idx]), U, I, source="synthetic")
     search = SearchLog(t(ev_user[s_idx]), t(s_query), t(ev_item[s_idx]), t(ev_time[s_idx]), U, I,
                        Ragged.from_lists(q_rows), V, q_text, source="synthetic")
-    items = ItemInfo(I, Ragged.from_lists(attr_rows), A, titles, list(attr_names))
+    items = ItemInfo(I, Ragged.from_lists(attr_rows), A, titles, list(attr_names),
+                     attr_field=(torch.arange(A) >= C).long(), attr_fields=list(ATTR_FIELDS))
     title_rag = Ragged.from_lists(title_rows)
     f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
     extras = {
@@ -635,6 +644,8 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
         "user.z_platform": f32(z_p),
         "user.u_pref": f32(u_f),
         "user.u_platform": f32(u_p),
+        # the observed covariates are the users' dense node features
+        "user.x": f32(np.concatenate([u_p, u_f], axis=1)),
         "user.search_propensity": f32(rho),
         "user.exposure_share": f32(exposure / np.maximum(exposure.sum(1, keepdims=True), 1.0)),
         "item.topic": t(topic.astype(np.int64)),
@@ -702,4 +713,4 @@ class SyntheticSearchRec(RecDataset):
 
 
 __all__ = ["SyntheticConfig", "generate_world", "SyntheticSearchRec", "PLATFORM_FACTORS",
-           "EXPOSURE_SOURCES"]
+           "EXPOSURE_SOURCES", "ATTR_FIELDS"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from graphrec.data.datasets.gowalla import Gowalla, read_gowalla
-from graphrec.data.hetero import CLICKS
+from graphrec.data.hetero import CLICKS, has_heldout, heldout
 
 
 @pytest.fixture
@@ -30,12 +30,13 @@ def test_read_small(small_root: Path) -> None:
 
 
 def test_protocols(small_root: Path, tmp_cache: Path) -> None:
-    light = Gowalla(str(small_root))[0][CLICKS]
-    assert light.edge_index.size(1) == 9 and light.valid_edge_index.size(1) == 0
-    assert light.test_edge_index.size(1) == 4
-    hold = Gowalla(str(small_root), protocol="holdout")[0][CLICKS]
-    assert (hold.edge_index.size(1), hold.valid_edge_index.size(1),
-            hold.test_edge_index.size(1)) == (6, 3, 4)
+    light = Gowalla(str(small_root))[0]
+    assert light[CLICKS].edge_index.size(1) == 9 and not has_heldout(light, "valid")
+    assert heldout(light, "valid")[0].shape == (2, 0)
+    assert heldout(light, "test")[0].size(1) == 4
+    hold = Gowalla(str(small_root), protocol="holdout")[0]
+    assert (hold[CLICKS].edge_index.size(1), heldout(hold, "valid")[0].size(1),
+            heldout(hold, "test")[0].size(1)) == (6, 3, 4)
     with pytest.raises(ValueError, match="holdout"):
         Gowalla(str(small_root), protocol="random")
 
@@ -54,8 +55,8 @@ def test_real_counts(shared_data: Path, tmp_cache: Path) -> None:
     assert (logs.num_users, logs.num_items) == (29858, 40981)
     assert (logs.meta["train_rows"], logs.meta["valid_rows"], logs.meta["test_rows"]) == (
         719081, 91047, 217242)
-    clicks = ds[0][CLICKS]
-    assert clicks.edge_index.size(1) == 719081 + 91047  # official LightGCN train set
-    assert clicks.test_edge_index.size(1) == 217242
-    assert clicks.valid_edge_index.size(1) == 0
+    data = ds[0]
+    assert data[CLICKS].edge_index.size(1) == 719081 + 91047  # official LightGCN train set
+    assert heldout(data, "test")[0].size(1) == 217242
+    assert not has_heldout(data, "valid")
     assert logs.user_map.raw[0] == 343  # user_list.txt: org_id of remap_id 0

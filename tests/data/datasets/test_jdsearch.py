@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from graphrec.data.datasets.jdsearch import JDSearch, read_jdsearch
-from graphrec.data.hetero import CLICKS
+from graphrec.data.hetero import heldout
 from graphrec.data.logs import LogError
 
 HEADER = ("query\tcandidate_wid_list\tcandidate_label_list\thistory_qry_list\t"
@@ -66,5 +66,5 @@ def test_real_sample(shared_data: Path, tmp_cache: Path) -> None:
     assert int((logs.items.attrs.lengths() == 0).sum()) == 12
     data = JDSearch(str(shared_data))[0]
     # the third user has only 2 query-less interactions: nothing held out for them
-    assert data[CLICKS].test_edge_index.size(1) == 2
+    assert heldout(data, "test")[0].size(1) == 2
     assert data["query"].num_nodes == logs.search.num_queries

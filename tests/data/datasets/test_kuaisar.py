@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from graphrec.data.datasets.kuaisar import KuaiSAR, KuaiSARRec, read_kuaisar, read_kuaisar_rec
-from graphrec.data.hetero import CLICKS, SEARCHES
+from graphrec.data.datasets.kuaisar import (
+    CATEGORY_ID_COLUMNS,
+    MRFF_CATEGORY_COLUMNS,
+    KuaiSAR,
+    KuaiSARRec,
+    read_kuaisar,
+    read_kuaisar_rec,
+)
+from graphrec.data.hetero import CLICKS, SEARCHES, heldout
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -36,13 +43,21 @@ def test_full_release_fixture(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_full_release_dataset(tmp_cache: Path) -> None:
     data = KuaiSAR(str(FIXTURES))[0]
-    assert data[CLICKS].test_edge_index.size(1) == 4  # every rec user has >= 3 clicks
+    assert heldout(data, "test")[0].size(1) == 4  # every rec user has >= 3 clicks
     times = data[SEARCHES].time
     users = data[SEARCHES].edge_index[0]
     test_time = torch.full((data["user"].num_nodes,), float("inf"), dtype=torch.float64)
-    test_time.scatter_reduce_(0, data[CLICKS].valid_edge_index[0], data[CLICKS].valid_time,
-                              "amin")
+    va_index, va_time = heldout(data, "valid")
+    test_time.scatter_reduce_(0, va_index[0], va_time, "amin")
     assert bool((times < test_time[users]).all())  # no search after a held-out time
+    # x: one-hot of the integer user codes (one 1 per known column, none for a missing row)
+    codes, x = data["user"].features, data["user"].x
+    assert x.dtype == torch.float32 and x.size(0) == data["user"].num_nodes
+    assert torch.equal(x.sum(1), (codes >= 0).sum(1).float())
+    assert "x" not in data["item"]
+    assert data.attr_fields == list(CATEGORY_ID_COLUMNS)
+    field = data["attr"].field
+    assert field.numel() == data["attr"].num_nodes and int(field.max()) < len(data.attr_fields)
 
 
 def test_missing_files_message(tmp_path: Path, tmp_cache: Path) -> None:
@@ -63,6 +78,8 @@ def test_real_rec_subset(shared_data: Path, tmp_cache: Path,
     assert logs.search is None
     assert logs.extras["user.features"].shape == (1791, 4)
     assert logs.extras["item.features"].shape == (69704, 6)
+    assert logs.extras["user.x"].shape == (1791, 22)  # one-hot of the four user code columns
+    assert logs.items.attr_fields == list(MRFF_CATEGORY_COLUMNS)
     assert int(logs.extras["user.features"].min()) >= 0  # every user has a feature row
     assert int(logs.items.attrs.lengths().min()) == 4  # four category levels per video
     t = logs.rec.time
@@ -74,8 +91,8 @@ def test_real_rec_dataset(shared_data: Path, tmp_cache: Path) -> None:
     data = ds[0]
     assert data["user"].features.shape == (1791, 4)
     clicks = data[CLICKS]
-    total = clicks.edge_index.size(1) + clicks.valid_edge_index.size(1) + \
-        clicks.test_edge_index.size(1)
+    total = clicks.edge_index.size(1) + heldout(data, "valid")[0].size(1) + \
+        heldout(data, "test")[0].size(1)
     assert total == 60451
     with pytest.raises(ValueError, match="leave_one_out"):
         KuaiSARRec(str(shared_data), split="weekly")

@@ -14,7 +14,7 @@ from graphrec.data.datasets.synthetic import (
     SyntheticSearchRec,
     generate_world,
 )
-from graphrec.data.hetero import SEARCHES, build_hetero_data
+from graphrec.data.hetero import SEARCHES, build_hetero_data, heldout
 from graphrec.data.split import leave_one_out
 
 SMALL = SyntheticConfig(num_users=300, num_items=200, num_topics=8, num_brands=40,
@@ -82,6 +82,10 @@ def test_shapes_ranges_and_ground_truth(world):
     assert ex["user.z_platform"].shape == (U, len(PLATFORM_FACTORS))
     assert ex["user.u_pref"].shape == (U, cfg.aux_pref_dim)
     assert ex["user.u_platform"].shape == (U, cfg.aux_platform_dim)
+    # the observed covariates are the users' node features; attributes know their field
+    assert torch.equal(ex["user.x"], torch.cat([ex["user.u_platform"], ex["user.u_pref"]], 1))
+    assert world.items.attr_fields == ["category", "brand"]
+    assert world.items.attr_field.tolist() == [0] * cfg.num_categories + [1] * cfg.num_brands
     assert ex["user.exposure_share"].shape == (U, len(EXPOSURE_SOURCES))
     assert torch.allclose(ex["user.exposure_share"].sum(1), torch.ones(U))
     assert ex["item.embedding"].shape == (I, K)
@@ -204,9 +208,8 @@ def test_hetero_data_has_no_search_at_or_after_the_heldout_time(world):
     data.validate(raise_on_error=True)
     cutoff = torch.full((world.num_users,), float("inf"), dtype=torch.float64)
     for part in ("valid", "test"):
-        clicks = data["user", "clicks", "item"]
-        cutoff = cutoff.scatter_reduce(0, clicks[f"{part}_edge_index"][0], clicks[f"{part}_time"],
-                                       "amin")
+        index, time = heldout(data, part)
+        cutoff = cutoff.scatter_reduce(0, index[0], time, "amin")
     st = data[SEARCHES]
     assert st.edge_index.size(1) > 0
     assert bool((st.time < cutoff[st.edge_index[0]]).all())
