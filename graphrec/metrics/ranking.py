@@ -1,7 +1,7 @@
 r"""Top-k ranking metrics, streamed over users in chunks.
 
-Two protocols, always labelled (see :func:`protocol_label`) so that numbers
-from one are never read as numbers from the other:
+Three protocols, always labelled (see :func:`protocol_label`) so that numbers
+from one are never read as numbers from another:
 
 * :func:`full_ranking` ranks every target against **all** items the user has
   not interacted with (``"full"``), the protocol of LightGCN and of most recent
@@ -11,6 +11,21 @@ from one are never read as numbers from the other:
   (``"sampled-100"``), the protocol of the SASRec paper. Sampled metrics are
   systematically higher than full-ranking ones and do not preserve the order
   of models in general (Krichene and Rendle, KDD 2020).
+* :func:`sampled_ranking` with ``popularity`` (item weights :math:`w`, e.g. the
+  training interaction counts) draws the negatives without replacement with
+  probability proportional to :math:`w` among the items the user never
+  interacted with (``"sampled-pop-99"``): the first negative is item :math:`i`
+  with probability :math:`w_i / \sum_{j \in P_u} w_j` over the pool
+  :math:`P_u = \{ j \notin E_u \cup T_u : w_j > 0 \}`, the next one likewise
+  among the items left (successive sampling; items of weight 0 are never drawn).
+  GSERec evaluates this way: each target against 99 negatives sampled by item
+  frequency in the training recommendation interactions (1 + 99 candidates).
+
+The sampled protocols score only the target and its negatives (a pair scorer);
+nothing of size ``num_items`` per user is scored. Any protocol can be broken
+down by user groups (``groups=``, e.g. by search activity, see
+:mod:`graphrec.data.groups`): the overall numbers are unchanged, and each
+group's means weighted by its number of evaluated users add up to them.
 
 **Rank of a target** (0-based, pessimistic in ties). For user :math:`u` with
 targets :math:`T_u` and excluded items :math:`E_u`, the competitors are
@@ -59,6 +74,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -68,8 +84,10 @@ from graphrec.data.ragged import Ragged
 __all__ = [
     "full_ranking",
     "sampled_ranking",
+    "ranking_metrics",
     "protocol_label",
     "parse_protocol",
+    "Protocol",
 ]
 
 ScoreFn = Callable[[Tensor], Tensor]
@@ -88,45 +106,92 @@ _COMPARE_MAX_TARGETS = 4
 # ---------------------------------------------------------------------------------
 # protocol labels
 # ---------------------------------------------------------------------------------
-def protocol_label(mode: str, num_negatives: int | None = None) -> str:
-    """The label every result document carries: ``"full"`` or ``"sampled-<n>"``.
+SAMPLERS = ("uniform", "popularity")
+_SAMPLER_ALIASES = {"uniform": "uniform", "uni": "uniform", "popularity": "popularity", "pop": "popularity"}
+
+
+class Protocol(NamedTuple):
+    """A parsed ranking protocol (what :func:`parse_protocol` returns).
+
+    ``Protocol("full", None, None)``, ``Protocol("sampled", 100, "uniform")`` or
+    ``Protocol("sampled", 99, "popularity")``. A tuple, so
+    ``protocol_label(*parse_protocol(label)) == label`` for every valid label.
+
+    Attributes:
+        mode (str): ``"full"`` or ``"sampled"``.
+        num_negatives (int or None): sampled negatives per target (``None`` for full).
+        sampler (str or None): ``"uniform"`` or ``"popularity"`` (``None`` for full).
+    """
+
+    mode: str
+    num_negatives: int | None = None
+    sampler: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The label of this protocol (see :func:`protocol_label`)."""
+        return protocol_label(self.mode, self.num_negatives, self.sampler)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether targets are ranked against sampled negatives (pair scores only)."""
+        return self.mode == "sampled"
+
+
+def protocol_label(mode: str, num_negatives: int | None = None, sampler: str | None = None) -> str:
+    """The label every result document carries: ``"full"``, ``"sampled-<n>"``
+    (uniform negatives) or ``"sampled-pop-<n>"`` (popularity-sampled negatives).
 
     Args:
         mode (str): ``"full"`` or ``"sampled"``.
         num_negatives (int, optional): number of sampled negatives; required for
             ``"sampled"``, must be ``None`` for ``"full"``. (default: :obj:`None`)
+        sampler (str, optional): ``"uniform"`` or ``"popularity"`` (alias ``"pop"``)
+            for ``"sampled"``; must be ``None`` for ``"full"``. (default: :obj:`None`,
+            uniform for ``"sampled"``)
 
     Example:
-        >>> protocol_label("full"), protocol_label("sampled", 100)
-        ('full', 'sampled-100')
+        >>> protocol_label("full"), protocol_label("sampled", 100), protocol_label("sampled", 99, "popularity")
+        ('full', 'sampled-100', 'sampled-pop-99')
     """
     mode = mode.strip().lower()
     if mode == "full":
         if num_negatives is not None:
             raise ValueError("protocol 'full' ranks all items; num_negatives must be None")
+        if sampler is not None:
+            raise ValueError("protocol 'full' samples nothing; sampler must be None")
         return "full"
     if mode == "sampled":
         if num_negatives is None or isinstance(num_negatives, bool) or int(num_negatives) < 1:
             raise ValueError(
                 f"protocol 'sampled' needs a positive num_negatives, got {num_negatives!r}"
             )
-        return f"sampled-{int(num_negatives)}"
+        key = "uniform" if sampler is None else str(sampler).strip().lower()
+        if key not in _SAMPLER_ALIASES:
+            raise ValueError(f"unknown negative sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+        infix = "pop-" if _SAMPLER_ALIASES[key] == "popularity" else ""
+        return f"sampled-{infix}{int(num_negatives)}"
     raise ValueError(f"unknown ranking protocol {mode!r}; valid: 'full', 'sampled'")
 
 
-def parse_protocol(label: str) -> tuple[str, int | None]:
-    """Inverse of :func:`protocol_label`: ``"sampled-100" -> ("sampled", 100)``.
+def parse_protocol(label: str) -> Protocol:
+    """Inverse of :func:`protocol_label`.
 
+    ``"full" -> Protocol("full", None, None)``, ``"sampled-100" -> Protocol("sampled",
+    100, "uniform")``, ``"sampled-pop-99" -> Protocol("sampled", 99, "popularity")``.
     Raises a :class:`ValueError` on anything :func:`protocol_label` cannot produce.
     """
     if label == "full":
-        return "full", None
-    prefix = "sampled-"
-    if label.startswith(prefix) and label[len(prefix) :].isdigit():
-        n = int(label[len(prefix) :])
-        if n >= 1 and protocol_label("sampled", n) == label:
-            return "sampled", n
-    raise ValueError(f"not a ranking protocol label: {label!r} (expected 'full' or 'sampled-<n>')")
+        return Protocol("full", None, None)
+    for prefix, sampler in (("sampled-pop-", "popularity"), ("sampled-", "uniform")):
+        rest = label[len(prefix) :] if isinstance(label, str) and label.startswith(prefix) else ""
+        if rest.isdigit():
+            n = int(rest)
+            if n >= 1 and protocol_label("sampled", n, sampler) == label:
+                return Protocol("sampled", n, sampler)
+    raise ValueError(
+        f"not a ranking protocol label: {label!r} (expected 'full', 'sampled-<n>' or 'sampled-pop-<n>')"
+    )
 
 
 # ---------------------------------------------------------------------------------
@@ -212,14 +277,13 @@ def _idcg_table(max_len: int, device: torch.device) -> Tensor:
     return torch.cat([disc.new_zeros(1), torch.cumsum(disc, 0)])
 
 
-def _accumulate(
-    sums: dict[str, float],
+def _user_metrics(
     positions: Tensor,
     valid: Tensor,
     num_targets: Tensor,
     ks: list[int],
-) -> None:
-    r"""Add one chunk's per-user metrics to ``sums``.
+) -> dict[str, Tensor]:
+    r"""One chunk's metrics per user, ``(B,)`` float64 each.
 
     ``positions`` is ``(B, T)`` with the sorted list positions
     :math:`p_{(j)}` of each user's targets in its first ``num_targets`` slots.
@@ -228,33 +292,137 @@ def _accumulate(
     disc = 1.0 / torch.log2(pos + 2.0)
     n_t = num_targets.to(torch.float64)
     idcg = _idcg_table(max(ks), positions.device)
+    out: dict[str, Tensor] = {}
     for k in ks:
         hit = valid & (positions < k)
         hits = hit.sum(dim=1).to(torch.float64)
         dcg = torch.where(hit, disc, torch.zeros_like(disc)).sum(dim=1)
         ideal = idcg[num_targets.clamp(max=k)]
-        sums[f"hr@{k}"] += float((hits > 0).sum())
-        sums[f"ndcg@{k}"] += float((dcg / ideal).sum())
-        sums[f"recall@{k}"] += float((hits / n_t).sum())
-        sums[f"precision@{k}"] += float((hits / k).sum())
-    sums["mrr"] += float((1.0 / (pos[:, 0] + 1.0)).sum())
-
-
-def _finish(sums: dict[str, float], num_users: int) -> dict[str, float]:
-    out: dict[str, float] = {
-        key: (value / num_users if num_users else float("nan")) for key, value in sums.items()
-    }
-    out["users"] = num_users
+        out[f"hr@{k}"] = (hits > 0).to(torch.float64)
+        out[f"ndcg@{k}"] = dcg / ideal
+        out[f"recall@{k}"] = hits / n_t
+        out[f"precision@{k}"] = hits / k
+    out["mrr"] = 1.0 / (pos[:, 0] + 1.0)
     return out
 
 
-def _empty_sums(ks: list[int]) -> dict[str, float]:
-    sums: dict[str, float] = {}
-    for k in ks:
-        for name in ("hr", "ndcg", "recall", "precision"):
-            sums[f"{name}@{k}"] = 0.0
-    sums["mrr"] = 0.0
-    return sums
+class _Sums:
+    r"""Streaming sums of the per-user metrics, overall and (optionally) per group.
+
+    The overall sums do not depend on the groups; group sums are accumulated with
+    one ``index_add_`` per metric and chunk, so
+    :math:`\sum_g n_g \bar m_g = n \bar m` up to float rounding.
+    """
+
+    def __init__(self, ks: list[int], num_groups: int | None = None) -> None:
+        self.ks = ks
+        self.sums: dict[str, float] = {}
+        for k in ks:
+            for name in ("hr", "ndcg", "recall", "precision"):
+                self.sums[f"{name}@{k}"] = 0.0
+        self.sums["mrr"] = 0.0
+        self.num_groups = num_groups
+        self.group_sums: dict[str, Tensor] = {}
+        self.group_users: Tensor | None = None
+
+    def add(self, positions: Tensor, valid: Tensor, num_targets: Tensor,
+            group_ids: Tensor | None = None) -> None:
+        per_user = _user_metrics(positions, valid, num_targets, self.ks)
+        for key, value in per_user.items():
+            self.sums[key] += float(value.sum())
+        if self.num_groups is None:
+            return
+        assert group_ids is not None
+        dev = positions.device
+        g = group_ids.to(dev)
+        if self.group_users is None:
+            self.group_users = torch.zeros(self.num_groups, dtype=torch.long, device=dev)
+            self.group_sums = {
+                key: torch.zeros(self.num_groups, dtype=torch.float64, device=dev) for key in per_user
+            }
+        elif self.group_users.device != dev:
+            self.group_users = self.group_users.to(dev)
+            self.group_sums = {key: value.to(dev) for key, value in self.group_sums.items()}
+        self.group_users.index_add_(0, g, torch.ones_like(g))
+        for key, value in per_user.items():
+            self.group_sums[key].index_add_(0, g, value)
+
+    def finish(self, num_users: int, group_names: list[str] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = _means(self.sums, num_users)
+        if self.num_groups is not None and group_names is not None:
+            users = (
+                self.group_users.cpu().tolist()
+                if self.group_users is not None
+                else [0] * self.num_groups
+            )
+            sums = {key: v.cpu().tolist() for key, v in self.group_sums.items()}
+            out["groups"] = {
+                name: _means({key: sums[key][g] if sums else 0.0 for key in self.sums}, users[g])
+                for g, name in enumerate(group_names)
+            }
+        return out
+
+
+def _means(sums: dict[str, float], num_users: int) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        key: (value / num_users if num_users else float("nan")) for key, value in sums.items()
+    }
+    out["users"] = int(num_users)
+    return out
+
+
+def _check_popularity(popularity: Tensor, num_items: int) -> Tensor:
+    """Validate item weights for popularity sampling; returns them as CPU float64."""
+    if not isinstance(popularity, Tensor):
+        raise ValueError(f"popularity must be a tensor of item weights, got {type(popularity).__name__}")
+    if popularity.dim() != 1 or popularity.numel() != num_items:
+        raise ValueError(
+            f"popularity must hold one weight per item ({num_items}), got shape {tuple(popularity.shape)}"
+        )
+    if popularity.is_complex() or popularity.dtype == torch.bool:
+        raise ValueError(f"popularity must be a real tensor, got {popularity.dtype}")
+    w = popularity.detach().to("cpu", torch.float64)
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise ValueError("popularity weights must be finite and non-negative")
+    return w
+
+
+def _check_groups(
+    groups: Tensor | None, group_names: Sequence[str] | None, num_users: int
+) -> tuple[Tensor | None, list[str] | None]:
+    """Validate ``groups`` (one id per evaluated user) and ``group_names``."""
+    if groups is None:
+        if group_names is not None:
+            raise ValueError("group_names given without groups (a group id per evaluated user)")
+        return None, None
+    if not isinstance(groups, Tensor):
+        raise ValueError(f"groups must be a LongTensor of group ids, got {type(groups).__name__}")
+    if groups.dim() != 1 or groups.numel() != num_users:
+        raise ValueError(
+            f"groups must hold one group id per evaluated user ({num_users}, aligned with users), "
+            f"got shape {tuple(groups.shape)}"
+        )
+    if groups.is_floating_point() or groups.is_complex() or groups.dtype == torch.bool:
+        raise ValueError(f"groups must be an integer tensor of group ids, got {groups.dtype}")
+    groups = groups.to("cpu", torch.long)
+    if group_names is None:
+        top = int(groups.max()) + 1 if groups.numel() else 0
+        names = [str(g) for g in range(top)]
+    else:
+        if isinstance(group_names, str):
+            raise ValueError("group_names must be a sequence of names, not one string")
+        names = [str(n) for n in group_names]
+        if len(set(names)) != len(names):
+            raise ValueError(f"group_names must be distinct, got {names}")
+    if groups.numel():
+        lo, hi = int(groups.min()), int(groups.max())
+        if lo < 0 or hi >= len(names):
+            bad = int(torch.nonzero((groups < 0) | (groups >= len(names)))[0, 0])
+            raise ValueError(
+                f"groups[{bad}] = {int(groups[bad])} is outside [0, {len(names)}) "
+                f"(group_names: {names})"
+            )
+    return groups, names
 
 
 def _progress(total: int, enabled: bool, desc: str):  # -> tqdm | None
@@ -338,7 +506,9 @@ def full_ranking(
     chunk_size: int = 1024,
     device: torch.device | str | None = None,
     progress: bool = False,
-) -> dict[str, float]:
+    groups: Tensor | None = None,
+    group_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
     r"""HR / Recall / NDCG / Precision @k and MRR over the full item set.
 
     Every target is ranked against all items that are neither excluded nor
@@ -372,11 +542,22 @@ def full_ranking(
             ``score_fn``; the metrics are computed on the device of the returned
             scores. (default: :obj:`None`, leave on CPU)
         progress (bool): show a tqdm bar. (default: :obj:`False`)
+        groups (torch.Tensor, optional): ``(U,)`` integer group id of each user,
+            aligned with ``users`` (e.g. ``group_ids[users]`` for ids over all users
+            from :func:`graphrec.data.groups.user_groups`); ids in
+            ``[0, len(group_names))``. (default: :obj:`None`, no breakdown)
+        group_names (Sequence[str], optional): the name of each group id; defaults
+            to ``"0", "1", ...`` when ``groups`` is given. (default: :obj:`None`)
 
     Returns:
         ``dict``: ``"hr@k"``, ``"ndcg@k"``, ``"recall@k"``, ``"precision@k"`` for every
         ``k``, ``"mrr"`` (means over evaluated users, ``nan`` if there is none) and
         ``"users"`` (int, the number of evaluated users).
+        With ``groups``, also ``"groups"``: ``{name: {metric: mean, ..., "users":
+        int}}`` for every name of ``group_names`` in order (a group without evaluated
+        users has ``"users": 0`` and ``nan`` metrics). The overall numbers do not
+        depend on the grouping, and
+        ``sum(g[m] * g["users"]) == out[m] * out["users"]`` (up to rounding).
 
     Raises:
         ValueError: if a target of row ``r`` is also in ``exclude`` row ``r`` (a
@@ -396,9 +577,10 @@ def full_ranking(
     targets = _check_ragged("targets", targets, U, num_items)
     if exclude is not None:
         exclude = _check_ragged("exclude", exclude, U, num_items)
+    groups, names = _check_groups(groups, group_names, U)
 
     rows = torch.nonzero(targets.lengths() > 0).flatten()
-    sums = _empty_sums(ks)
+    sums = _Sums(ks, None if names is None else len(names))
     work: Tensor | None = None
     bool_buf: Tensor | None = None
     bar = _progress(rows.numel(), progress, "full ranking")
@@ -460,18 +642,27 @@ def full_ranking(
             valid = torch.arange(T, device=dev).unsqueeze(0) < num_targets.unsqueeze(1)
             ranks = ranks.masked_fill(~valid, num_items + T)  # padding sorts last
             positions = torch.sort(ranks, dim=1).values + torch.arange(T, device=dev)
-            _accumulate(sums, positions, valid, num_targets, ks)
+            sums.add(positions, valid, num_targets, None if groups is None else groups[r])
             if bar is not None:
                 bar.update(B)
     finally:
         if bar is not None:
             bar.close()
-    return _finish(sums, int(rows.numel()))
+    return sums.finish(int(rows.numel()), names)
 
 
 # ---------------------------------------------------------------------------------
 # sampled ranking
 # ---------------------------------------------------------------------------------
+def _isin_sorted(values: Tensor, sorted_keys: Tensor) -> Tensor:
+    """``torch.isin(values, sorted_keys)`` for sorted ``sorted_keys``, by binary search
+    (7x faster than :func:`torch.isin` for 600k values against 50k keys on CPU)."""
+    if sorted_keys.numel() == 0:
+        return torch.zeros_like(values, dtype=torch.bool)
+    pos = torch.searchsorted(sorted_keys, values).clamp_(max=sorted_keys.numel() - 1)
+    return sorted_keys[pos] == values
+
+
 def _first_occurrence(keys: Tensor) -> Tensor:
     """``True`` where ``keys`` (any shape) holds a value for the first time in
     row-major order."""
@@ -516,8 +707,8 @@ def _sample_negatives(
         i = int(torch.nonzero(pool < n)[0, 0])
         name = int(row_ids[i]) if row_ids is not None else i
         raise ValueError(
-            f"row {name} has only {int(pool[i])} items it never interacted with, "
-            f"fewer than num_negatives={n}"
+            f"{'user' if row_ids is not None else 'row'} {name} has only {int(pool[i])} items it never "
+            f"interacted with, fewer than num_negatives={n}"
         )
     out = torch.empty((B, n), dtype=torch.long)
     if method == "auto":
@@ -538,24 +729,131 @@ def _sample_negatives(
         u[k_row[keep], k_item[keep]] = 2.0
         out[rows] = torch.topk(u, n, dim=1, largest=False).indices
 
+    def draw(rows: Tensor) -> Tensor:
+        p = int(pool[rows].min())
+        m = int(math.ceil(1.5 * n * (N / p) * (p / (p - n + 1)))) + 16
+        return torch.randint(N, (rows.numel(), m), generator=generator)
+
     dense(torch.nonzero(use_dense).flatten())
-    rows = torch.nonzero(~use_dense).flatten()
+    _fill_by_rejection(out, torch.nonzero(~use_dense).flatten(), keys, N, draw, dense)
+    return out
+
+
+def _fill_by_rejection(out: Tensor, rows: Tensor, keys: Tensor, num_items: int,
+                       draw: Callable[[Tensor], Tensor], fallback: Callable[[Tensor], None]) -> None:
+    """Fill ``out[rows]`` (``n`` columns) with each row's first ``n`` distinct allowed
+    items of i.i.d. candidate rounds ``draw(rows) -> (len(rows), m)``; ``keys`` are the
+    sorted forbidden ``row * num_items + item`` keys. Rows still short after 64 rounds
+    (practically never) go to ``fallback``."""
+    n, N = out.size(1), num_items
     buf = torch.empty((rows.numel(), 0), dtype=torch.long)
     for _ in range(64):
         if rows.numel() == 0:
             break
-        p = int(pool[rows].min())
-        m = int(math.ceil(1.5 * n * (N / p) * (p / (p - n + 1)))) + 16
-        buf = torch.cat([buf, torch.randint(N, (rows.numel(), m), generator=generator)], dim=1)
+        buf = torch.cat([buf, draw(rows)], dim=1)
         cand = rows.unsqueeze(1) * N + buf
-        ok = ~torch.isin(cand, keys) & _first_occurrence(cand)
+        ok = ~_isin_sorted(cand, keys) & _first_occurrence(cand)
         done = ok.sum(dim=1) >= n
         if bool(done.any()):
             ok_d = ok[done]
             take = ok_d & (torch.cumsum(ok_d, dim=1) <= n)
             out[rows[done]] = buf[done][take].view(-1, n)
         rows, buf = rows[~done], buf[~done]
-    dense(rows)  # rows still short after 64 rounds (practically never)
+    fallback(rows)
+
+
+# Rows of the exponential-key draw handled at once: at most this many (row, item) keys.
+_DENSE_BLOCK = 1 << 22
+# torch.multinomial accepts at most 2**24 categories.
+_MULTINOMIAL_MAX = 1 << 24
+
+
+def _sample_weighted(
+    forbid_row: Tensor,
+    forbid_item: Tensor,
+    num_rows: int,
+    weights: Tensor,
+    num_negatives: int,
+    generator: torch.Generator | None = None,
+    method: str = "auto",
+    row_ids: Tensor | None = None,
+) -> Tensor:
+    r"""``(num_rows, num_negatives)`` distinct items per row, drawn without
+    replacement with probability proportional to ``weights`` over the items not
+    forbidden for that row (items of weight 0 are never drawn).
+
+    This is successive sampling (Plackett-Luce): the first negative is item
+    :math:`i` with probability :math:`w_i / \sum_{j \in P_u} w_j`, the next one
+    likewise among the items left, and so on, over the pool
+    :math:`P_u = \{i \notin F_u : w_i > 0\}`. Two exact ways to draw it:
+
+    * ``method="dense"``: one key :math:`e_{u,i} / w_i` per (row, item) with
+      :math:`e_{u,i} \sim \mathrm{Exp}(1)` i.i.d. (forbidden and zero-weight keys
+      :math:`+\infty`) and keep the :math:`n` smallest keys (the exponential form of
+      the Gumbel-top-k trick); ``O(num_items)`` per row, processed in row blocks.
+    * ``method="rejection"``: i.i.d. draws from the categorical distribution
+      :math:`w / \sum w` over all items (vectorised over rows and draws), keeping
+      per row the first :math:`n` distinct allowed items. Conditioned on the items
+      kept so far, the next kept one is proportional to :math:`w` over what is left
+      of :math:`P_u`, which is successive sampling again.
+
+    ``"auto"`` uses rejection where the pool keeps at least a quarter of the total
+    weight after removing the row's forbidden items and the :math:`n` heaviest
+    items (so a round of :math:`O(n)` draws almost always suffices), the dense draw
+    elsewhere. All randomness comes from ``generator`` (CPU).
+    """
+    B, n = num_rows, num_negatives
+    w = weights
+    N = w.numel()
+    keys = torch.unique(forbid_row.long() * N + forbid_item.long())
+    k_row, k_item = keys // N, keys % N
+    positive = w > 0
+    pool = int(positive.sum()) - torch.bincount(k_row[positive[k_item]], minlength=B)
+    if bool((pool < n).any()):
+        i = int(torch.nonzero(pool < n)[0, 0])
+        name = int(row_ids[i]) if row_ids is not None else i
+        raise ValueError(
+            f"{'user' if row_ids is not None else 'row'} {name} has only {max(int(pool[i]), 0)} items of positive "
+            f"popularity it never interacted with, fewer than num_negatives={n}"
+        )
+    out = torch.empty((B, n), dtype=torch.long)
+    total = float(w.sum())
+    spare = torch.full((B,), 0.25, dtype=torch.float64)
+    if method == "auto":
+        forbidden_mass = torch.bincount(k_row, weights=w[k_item], minlength=B)
+        heavy = float(torch.topk(w, min(n, N)).values.sum())
+        spare = (total - forbidden_mass - heavy) / total
+        use_dense = (spare < 0.25) | (pool < 2 * n)
+        if N > _MULTINOMIAL_MAX:
+            use_dense[:] = True
+    elif method in ("dense", "rejection"):
+        use_dense = torch.full((B,), method == "dense", dtype=torch.bool)
+    else:  # pragma: no cover - internal
+        raise ValueError(f"unknown sampling method {method!r}")
+
+    inv_w = torch.where(positive, 1.0 / w, torch.full_like(w, float("inf")))
+
+    def dense(rows: Tensor) -> None:
+        step = max(1, _DENSE_BLOCK // N)
+        for s in range(0, rows.numel(), step):
+            blk = rows[s : s + step]
+            local = torch.full((B,), -1, dtype=torch.long)
+            local[blk] = torch.arange(blk.numel())
+            u = torch.rand((blk.numel(), N), dtype=torch.float64, generator=generator)
+            key = torch.log1p(-u).neg_().mul_(inv_w)  # Exp(1) / w in [0, inf]; 1/0 -> inf
+            key.masked_fill_(~positive.unsqueeze(0), float("inf"))  # 0 * inf = nan otherwise
+            kr = local[k_row]
+            keep = kr >= 0
+            key[kr[keep], k_item[keep]] = float("inf")
+            out[blk] = torch.topk(key, n, dim=1, largest=False).indices
+
+    def draw(rows: Tensor) -> Tensor:
+        # each draw is kept with probability >= spare (see above): 1.5x the expected need
+        m = int(math.ceil(1.5 * n / max(float(spare[rows].min()), 0.25))) + 16
+        return torch.multinomial(w, rows.numel() * m, replacement=True, generator=generator).view(rows.numel(), m)
+
+    dense(torch.nonzero(use_dense).flatten())
+    _fill_by_rejection(out, torch.nonzero(~use_dense).flatten(), keys, N, draw, dense)
     return out
 
 
@@ -572,7 +870,10 @@ def sampled_ranking(
     chunk_size: int = 1024,
     device: torch.device | str | None = None,
     progress: bool = False,
-) -> dict[str, float]:
+    popularity: Tensor | None = None,
+    groups: Tensor | None = None,
+    group_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
     r"""Leave-one-out metrics against ``num_negatives`` sampled negatives.
 
     The protocol of SASRec (Kang and McAuley, ICDM 2018): for user :math:`u` with
@@ -584,6 +885,18 @@ def sampled_ranking(
     the two agree when the pool is much larger than :math:`n`). Report the numbers
     under ``protocol_label("sampled", num_negatives)``: they are not comparable
     with :func:`full_ranking`.
+
+    With ``popularity`` (item weights :math:`w`, e.g. training interaction counts)
+    the negatives are drawn without replacement with probability proportional to
+    :math:`w` over the same pool (successive sampling; items of weight 0 are never
+    drawn): the protocol of GSERec (1 target + 99 negatives drawn by item
+    frequency), labelled ``protocol_label("sampled", n, "popularity")``
+    (``"sampled-pop-<n>"``). Popular negatives are harder, so these numbers are
+    lower than uniform-sampled ones and comparable with neither.
+
+    Only the target and its ``num_negatives`` negatives are ever scored, through
+    ``score_fn_pairs``; no score of all items is computed (give the model's pair
+    scorer, not a slice of its full scores, to get the saving).
 
     Args:
         score_fn_pairs (callable): ``score_fn_pairs(user_chunk, items) -> (B, C)``
@@ -605,14 +918,23 @@ def sampled_ranking(
         device (torch.device or str, optional): where the user and item chunks are
             sent before ``score_fn_pairs``. (default: :obj:`None`)
         progress (bool): show a tqdm bar. (default: :obj:`False`)
+        popularity (torch.Tensor, optional): ``(num_items,)`` non-negative finite item
+            weights; negatives are drawn proportionally to them instead of
+            uniformly. (default: :obj:`None`, uniform)
+        groups (torch.Tensor, optional): ``(U,)`` group id of each user, aligned
+            with ``users``; see :func:`full_ranking`. (default: :obj:`None`)
+        group_names (Sequence[str], optional): the name of each group id.
+            (default: :obj:`None`)
 
     Returns:
-        ``dict`` with the same keys as :func:`full_ranking`.
+        ``dict`` with the same keys as :func:`full_ranking` (``"groups"`` included
+        when ``groups`` is given).
 
     Raises:
         ValueError: if a row has more than one target (use :func:`full_ranking`),
-            if the target is in ``exclude``, or if a user has fewer than
-            ``num_negatives`` items left to sample from.
+            if the target is in ``exclude``, if a user has fewer than
+            ``num_negatives`` items left to sample from (with ``popularity``: items
+            of positive weight), or if ``popularity`` or ``groups`` is malformed.
     """
     users, ks = _check_common(users, ks, num_items, chunk_size)
     if isinstance(num_negatives, bool) or int(num_negatives) < 1:
@@ -624,6 +946,8 @@ def sampled_ranking(
     targets = _check_ragged("targets", targets, U, num_items)
     if exclude is not None:
         exclude = _check_ragged("exclude", exclude, U, num_items)
+    groups, names = _check_groups(groups, group_names, U)
+    weights = None if popularity is None else _check_popularity(popularity, num_items)
     lengths = targets.lengths()
     if bool((lengths > 1).any()):
         i = int(torch.nonzero(lengths > 1)[0, 0])
@@ -633,8 +957,9 @@ def sampled_ranking(
         )
 
     rows = torch.nonzero(lengths == 1).flatten()
-    sums = _empty_sums(ks)
-    bar = _progress(rows.numel(), progress, f"sampled ranking ({n} negatives)")
+    sums = _Sums(ks, None if names is None else len(names))
+    kind = "popularity-sampled" if weights is not None else "sampled"
+    bar = _progress(rows.numel(), progress, f"{kind} ranking ({n} negatives)")
     try:
         for start in range(0, rows.numel(), chunk_size):
             r = rows[start : start + chunk_size]
@@ -653,7 +978,10 @@ def sampled_ranking(
                         "also in exclude; a target must never be masked (check the split)"
                     )
                 f_row, f_item = torch.cat([f_row, ex_row]), torch.cat([f_item, ex.values])
-            neg = _sample_negatives(f_row, f_item, B, num_items, n, generator, row_ids=r)
+            if weights is None:
+                neg = _sample_negatives(f_row, f_item, B, num_items, n, generator, row_ids=u)
+            else:
+                neg = _sample_weighted(f_row, f_item, B, weights, n, generator, row_ids=u)
             items = torch.cat([t.unsqueeze(1), neg], dim=1)
             with torch.no_grad():
                 if device is not None:
@@ -663,10 +991,66 @@ def sampled_ranking(
             scores = _check_scores(scores, (B, n + 1), r, u, "score_fn_pairs")
             ranks = (scores[:, 1:] >= scores[:, :1]).sum(dim=1, keepdim=True)
             ones = torch.ones(B, dtype=torch.long, device=scores.device)
-            _accumulate(sums, ranks, torch.ones_like(ranks, dtype=torch.bool), ones, ks)
+            sums.add(ranks, torch.ones_like(ranks, dtype=torch.bool), ones,
+                     None if groups is None else groups[r])
             if bar is not None:
                 bar.update(B)
     finally:
         if bar is not None:
             bar.close()
-    return _finish(sums, int(rows.numel()))
+    return sums.finish(int(rows.numel()), names)
+
+
+# ---------------------------------------------------------------------------------
+# one entry point per protocol label
+# ---------------------------------------------------------------------------------
+def ranking_metrics(
+    protocol: str | Protocol,
+    users: Tensor,
+    targets: Ragged,
+    exclude: Ragged | None = None,
+    *,
+    num_items: int,
+    score_fn: ScoreFn | None = None,
+    score_fn_pairs: PairScoreFn | None = None,
+    popularity: Tensor | None = None,
+    ks: Sequence[int] = (10, 20),
+    generator: torch.Generator | None = None,
+    chunk_size: int = 1024,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+    groups: Tensor | None = None,
+    group_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The metrics of ``protocol`` (a label or a :class:`Protocol`), dispatched to
+    :func:`full_ranking` or :func:`sampled_ranking`.
+
+    ``"full"`` needs ``score_fn`` (all items of a user chunk); ``"sampled-<n>"``
+    and ``"sampled-pop-<n>"`` need ``score_fn_pairs`` and never call ``score_fn``
+    (pass both and let the protocol choose); ``"sampled-pop-<n>"`` also needs
+    ``popularity`` (item weights, e.g. training interaction counts), which the
+    other protocols ignore. Every other argument is passed on unchanged; see those
+    functions for their meaning and for the returned ``dict``.
+
+    Raises:
+        ValueError: for an invalid label or a missing scorer / popularity.
+    """
+    p = protocol if isinstance(protocol, Protocol) else parse_protocol(str(protocol))
+    p = parse_protocol(p.label)  # validates a hand-made Protocol too
+    common = dict(ks=ks, chunk_size=chunk_size, device=device, progress=progress,
+                  groups=groups, group_names=group_names)
+    if not p.sampled:
+        if score_fn is None:
+            raise ValueError("protocol 'full' needs score_fn (scores of all items for a user chunk)")
+        return full_ranking(score_fn, users, targets, exclude, num_items=num_items, **common)
+    if score_fn_pairs is None:
+        raise ValueError(
+            f"protocol {p.label!r} needs score_fn_pairs (scores of given user-item pairs); "
+            "sampled protocols never score all items"
+        )
+    if p.sampler == "popularity" and popularity is None:
+        raise ValueError(f"protocol {p.label!r} needs popularity (one weight per item)")
+    return sampled_ranking(
+        score_fn_pairs, users, targets, exclude, num_items=num_items, num_negatives=p.num_negatives,
+        generator=generator, popularity=popularity if p.sampler == "popularity" else None, **common,
+    )

@@ -1,8 +1,9 @@
 """Result documents: atomic JSON / markdown / PNG files and environment capture.
 
-Every file is written atomically (temporary file in the same directory, fsync,
-:func:`os.replace`): a reader sees the old file or the new one, never half of
-one, and a failure while producing the content leaves the old file untouched.
+Every file is written atomically with :mod:`graphrec.utils.io` (temporary file in
+the same directory, fsync, :func:`os.replace`): a reader sees the old file or the
+new one, never half of one, and a failure while producing the content leaves the
+old file untouched.
 Plots use matplotlib's Agg canvas directly, so no pyplot state or backend is
 touched in the caller's process.
 """
@@ -16,12 +17,12 @@ import math
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from graphrec.metrics.ranking import parse_protocol
+from graphrec.utils.io import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "atomic_write_bytes",
@@ -30,6 +31,8 @@ __all__ = [
     "environment_info",
     "markdown_table",
     "comparison_report",
+    "group_rows",
+    "split_rows",
     "plot_curve",
 ]
 
@@ -42,62 +45,8 @@ _PLOT_METRICS = ("hr@10", "ndcg@10", "hr@20", "ndcg@20")
 
 
 # ---------------------------------------------------------------------------------
-# atomic writes
+# atomic writes (bytes and text: graphrec.utils.io, the one implementation)
 # ---------------------------------------------------------------------------------
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; returns the path.
-
-    The bytes go to a temporary file in the destination directory, which is
-    flushed, fsynced and renamed over ``path`` with :func:`os.replace` (atomic on
-    POSIX and Windows). On any error the temporary file is removed and an
-    existing ``path`` is left as it was. A new file gets mode ``0o644``; a
-    replaced one keeps its mode.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (best effort; not possible on every OS)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
-    return atomic_write_bytes(path, text.encode(encoding))
-
-
 def _json_default(obj: Any) -> Any:
     """Convert the scalars and arrays result dicts typically hold."""
     if isinstance(obj, os.PathLike):
@@ -237,7 +186,7 @@ def markdown_table(
         index_name (str): header of the first column. (default: :obj:`"model"`)
 
     Example:
-        >>> print(markdown_table({"bpr": {"hr@10": 0.5}}, ["hr@10"]))
+        >>> print(markdown_table({"bpr": {"hr@10": 0.5}}, ["hr@10"]), end="")
         | model | hr@10 |
         |:---|---:|
         | bpr | 0.5000 |
@@ -304,7 +253,87 @@ def _normalise(doc: Mapping[str, Any]) -> dict[str, Any]:
         for split in ("valid", "test"):
             if split in entry and entry[split] is not None:
                 entry[split] = _lower_metrics(entry[split], f"model {name!r} {split}")
+            for key in (f"{split}_groups", f"{split}_groups_std"):
+                if entry.get(key) is not None:
+                    entry[key] = _normalise_groups(entry[key], f"model {name!r} {key}")
     return out
+
+
+def _normalise_groups(groups: Any, where: str) -> dict[str, dict[str, Any]]:
+    """``{group: {metric: value, ..., "users": n}}`` with lower-cased metric keys."""
+    if not isinstance(groups, Mapping):
+        raise ValueError(f"{where} must map group names to metric dicts, got {type(groups).__name__}")
+    out: dict[str, dict[str, Any]] = {}
+    for group, metrics in groups.items():
+        if not isinstance(metrics, Mapping):
+            raise ValueError(f"{where}[{group!r}] must be a metric dict, got {type(metrics).__name__}")
+        out[str(group)] = _lower_metrics(metrics, f"{where}[{group!r}]")
+    return out
+
+
+def _group_label(row: str, group: str, metrics: Mapping[str, Any]) -> str:
+    users = metrics.get("users")
+    size = f", n={users}" if isinstance(users, int) and not isinstance(users, bool) else ""
+    return f"{row} [{group}{size}]"
+
+
+def group_rows(
+    row: str,
+    groups: Mapping[str, Mapping[str, Any]] | None,
+    prefix: str = "",
+    std: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Table rows ``"<row> [<group>, n=<users>]"`` for a per-group breakdown.
+
+    Args:
+        row (str): the name of the parent row (a model or a split).
+        groups (Mapping, optional): ``{group: {metric: value, ..., "users": n}}``
+            (the ``"groups"`` entry of :func:`~graphrec.metrics.full_ranking` /
+            :func:`~graphrec.metrics.sampled_ranking`); ``None`` gives no rows.
+        prefix (str): prepended to every metric key of the cells, e.g. ``"test "``
+            to match the comparison table's columns. (default: :obj:`""`)
+        std (Mapping, optional): the same layout with standard deviations over
+            seeds; cells become ``"mean ± std"``. (default: :obj:`None`)
+
+    Example:
+        >>> group_rows("sasrec", {"rich": {"hr@10": 0.5, "users": 12}})
+        {'sasrec [rich, n=12]': {'hr@10': 0.5, 'users': 12}}
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for group, metrics in (groups or {}).items():
+        spread = (std or {}).get(group) or {}
+        cells: dict[str, Any] = {}
+        for key, value in metrics.items():
+            sd = spread.get(key) if key != "users" else None
+            if sd is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                cells[f"{prefix}{key}"] = f"{value:.4f} ± {sd:.4f}"
+            else:
+                cells[f"{prefix}{key}"] = value
+        out[_group_label(row, str(group), metrics)] = cells
+    return out
+
+
+def split_rows(doc: Mapping[str, Any], splits: Sequence[str] = ("valid", "test")) -> dict[str, dict[str, Any]]:
+    """The rows of a single run's table: one per split, each followed by its
+    per-group rows (``"test [rich, n=1234]"``) when ``doc`` has ``"<split>_groups"``.
+
+    Pass the result to :func:`markdown_table` with ``index_name="split"``; the
+    columns are typically the keys of ``doc["test"]`` without ``"users"``.
+
+    Example:
+        >>> doc = {"test": {"hr@10": 0.4, "users": 3},
+        ...        "test_groups": {"no_search": {"hr@10": 0.0, "users": 1},
+        ...                        "rich": {"hr@10": 0.6, "users": 2}}}
+        >>> list(split_rows(doc))
+        ['test', 'test [no_search, n=1]', 'test [rich, n=2]']
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for split in splits:
+        if not doc.get(split):
+            continue
+        rows[split] = dict(doc[split])
+        rows.update(group_rows(split, doc.get(f"{split}_groups")))
+    return rows
 
 
 def _notes(doc: Mapping[str, Any]) -> list[str]:
@@ -352,6 +381,9 @@ def _report_markdown(doc: Mapping[str, Any]) -> str:
             row[f"valid {valid_key}"] = cell(m, "valid", valid_key)
         row["train s"] = m.get("train_seconds")
         rows[name] = row
+        std = m.get("test_groups_std") if _has_spread(m) else None
+        rows.update(group_rows(name, m.get("test_groups"), prefix="test ", std=std))
+    grouped = [m["test_groups"] for m in models.values() if m.get("test_groups")]
 
     protocol = str(doc["protocol"])
     notes = _notes(doc)
@@ -361,11 +393,17 @@ def _report_markdown(doc: Mapping[str, Any]) -> str:
     seeds = _seeds(doc)
     if len(seeds) > 1:
         lines.append(f"Mean ± standard deviation over seeds {', '.join(seeds)}; train s is the mean per run.")
-    mode, n = parse_protocol(protocol)
-    if mode == "sampled":
+    parsed = parse_protocol(protocol)
+    if parsed.sampled and parsed.sampler == "popularity":
         lines.append(
-            f"Each held-out item is ranked against {n} sampled negatives; these numbers are "
-            "not comparable with full-ranking results."
+            f"Each held-out item is ranked against {parsed.num_negatives} negatives sampled with "
+            "probability proportional to item popularity; these numbers are not comparable with "
+            "full-ranking or uniformly sampled results."
+        )
+    elif parsed.sampled:
+        lines.append(
+            f"Each held-out item is ranked against {parsed.num_negatives} sampled negatives; these "
+            "numbers are not comparable with full-ranking results."
         )
     else:
         lines.append(
@@ -373,6 +411,12 @@ def _report_markdown(doc: Mapping[str, Any]) -> str:
         )
     for note in notes:
         lines.append(f"Note: {note}.")
+    if grouped:
+        names = list(dict.fromkeys(g for groups in grouped for g in groups))
+        lines.append(
+            f"Rows `model [group, n=N]` break the test metrics down by user group ({', '.join(names)}; "
+            "N evaluated users in the group); the overall row is the N-weighted mean of its groups."
+        )
     lines.append("")
     lines.append(markdown_table(rows, columns, title=f"Test metrics ({protocol})"))
     return "\n".join(lines)
@@ -443,17 +487,22 @@ def comparison_report(doc: Mapping[str, Any], output_dir: PathLike) -> dict[str,
     """Write ``results.json``, ``results.md`` and ``results.png`` for a comparison.
 
     Args:
-        doc (Mapping[str, Any]): ``{"dataset": str, "protocol": "full" | "sampled-<n>",
-            "models": {name: {"valid": {...}, "test": {...}, "train_seconds": float,
-            ...}}, "notes": str | list[str] (optional), ...}``. Other keys (config,
-            seed, environment) are kept in the JSON as they are.
+        doc (Mapping[str, Any]): ``{"dataset": str, "protocol": "full" | "sampled-<n>" |
+            "sampled-pop-<n>", "models": {name: {"valid": {...}, "test": {...},
+            "train_seconds": float, "test_groups": {group: {metric: value, ...,
+            "users": int}} (optional), ...}}, "notes": str | list[str] (optional),
+            ...}``. Other keys (config, seed, environment) are kept in the JSON as
+            they are.
         output_dir (str or os.PathLike): created if missing.
 
     Metric keys of ``valid`` / ``test`` are lower-cased in every output. The JSON
     is strict (non-finite floats become ``null``). The markdown heading and the
     plot title carry the protocol label and the notes (e.g. ``"semi-synthetic"``);
     the table lists every test metric, the validation NDCG (``ndcg@10`` when
-    present) and the training time. The plot groups ``hr@10``, ``ndcg@10``,
+    present) and the training time; a model with ``test_groups`` gets one row
+    ``"<model> [<group>, n=<users>]"`` per group under its own (with ``± std``
+    cells where ``test_groups_std`` is given and the model ran over several seeds).
+    The plot shows the overall test metrics only. The plot groups ``hr@10``, ``ndcg@10``,
     ``hr@20``, ``ndcg@20`` (those present; otherwise the first test metrics) by model,
     with error bars of one standard deviation where a model ran over several seeds.
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from graphrec.data.ragged import Ragged
-from graphrec.metrics import full_ranking, parse_protocol, protocol_label, sampled_ranking
+from graphrec.metrics import Protocol, full_ranking, parse_protocol, protocol_label, sampled_ranking
 from graphrec.metrics import ranking as ranking_mod
 from graphrec.metrics.ranking import _sample_negatives
 
@@ -280,12 +280,25 @@ def test_score_fn_runs_without_grad():
 def test_protocol_label():
     assert protocol_label("full") == "full"
     assert protocol_label("sampled", 100) == "sampled-100"
-    assert parse_protocol("sampled-100") == ("sampled", 100)
-    assert parse_protocol("full") == ("full", None)
-    for bad in [("sampled", None), ("sampled", 0), ("full", 100), ("popular", None)]:
+    assert protocol_label("sampled", 100, "uniform") == "sampled-100"
+    assert protocol_label("sampled", 99, "popularity") == "sampled-pop-99"
+    assert protocol_label("sampled", 99, "pop") == "sampled-pop-99"
+    assert parse_protocol("sampled-100") == ("sampled", 100, "uniform")
+    assert parse_protocol("sampled-pop-99") == Protocol("sampled", 99, "popularity")
+    assert parse_protocol("full") == ("full", None, None)
+    p = parse_protocol("sampled-pop-99")
+    assert p.mode == "sampled" and p.num_negatives == 99 and p.sampler == "popularity"
+    assert p.sampled and not parse_protocol("full").sampled
+    for label in ["full", "sampled-1", "sampled-100", "sampled-pop-1", "sampled-pop-99"]:
+        assert protocol_label(*parse_protocol(label)) == label  # exact inverses
+        assert parse_protocol(label).label == label
+    for bad in [("sampled", None), ("sampled", 0), ("full", 100), ("popular", None),
+                ("full", None, "uniform"), ("sampled", 5, "zipf"), ("sampled", None, "popularity")]:
         with pytest.raises(ValueError):
             protocol_label(*bad)
-    for bad in ["Full", "sampled", "sampled-0", "sampled-x", "sampled-01"]:
+    for bad in ["Full", "sampled", "sampled-0", "sampled-x", "sampled-01", "sampled-pop-0",
+                "sampled-pop-", "sampled-pop-01", "sampled-popularity-5", "sampled-uniform-5",
+                "pop-100", "sampled--5"]:
         with pytest.raises(ValueError):
             parse_protocol(bad)
 
@@ -425,7 +438,7 @@ def test_sampled_errors():
             Ragged.from_lists([[0], [2]]),
             num_items=200,
         )
-    with pytest.raises(ValueError, match="row 0 has only 9 items"):
+    with pytest.raises(ValueError, match="user 0 has only 9 items"):
         sampled_ranking(zeros, users[:1], Ragged.from_lists([[0]]), num_items=10)
 
 

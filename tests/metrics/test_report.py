@@ -9,8 +9,10 @@ from graphrec.metrics import (
     atomic_write_text,
     comparison_report,
     environment_info,
+    group_rows,
     markdown_table,
     plot_curve,
+    split_rows,
 )
 from graphrec.metrics import report as report_mod
 
@@ -220,6 +222,72 @@ def test_comparison_report_requires_protocol_label(tmp_path, protocol):
     with pytest.raises(ValueError):
         comparison_report(doc, tmp_path)
     assert not (tmp_path / "results.json").exists()
+
+
+def _grouped_doc():
+    doc = _doc()
+    doc["protocol"] = "sampled-pop-99"
+    doc["models"]["bpr-mf"]["test_groups"] = {
+        "no_search": {"HR@10": 0.125, "ndcg@10": 0.05, "hr@20": 0.25, "ndcg@20": 0.1, "mrr": 0.05, "users": 10},
+        "sparse": {"hr@10": 0.25, "ndcg@10": 0.125, "hr@20": 0.5, "ndcg@20": 0.2, "mrr": 0.1, "users": 20},
+        "rich": {"hr@10": 0.4, "ndcg@10": 0.2, "hr@20": 0.75, "ndcg@20": 0.3, "mrr": float("nan"), "users": 10},
+    }
+    return doc
+
+
+def test_comparison_report_with_groups(tmp_path):
+    doc = _grouped_doc()
+    paths = comparison_report(doc, tmp_path)
+    back = json.loads(paths["json"].read_text())
+    groups = back["models"]["bpr-mf"]["test_groups"]
+    assert list(groups) == ["no_search", "sparse", "rich"]
+    assert groups["no_search"]["hr@10"] == 0.125  # keys lower-cased
+    assert groups["rich"]["mrr"] is None and groups["rich"]["users"] == 10  # strict JSON
+    md = paths["markdown"].read_text()
+    assert md.startswith("# toy: model comparison (sampled-pop-99 ranking; semi-synthetic)")
+    assert "99 negatives sampled with probability proportional to item popularity" in md
+    assert "break the test metrics down by user group (no_search, sparse, rich" in md
+    lines = md.splitlines()
+    i = lines.index("| bpr-mf | 0.2500 | 0.1250 | 0.5000 | 0.2000 | 0.1000 | 0.1000 | 1.5000 |")
+    assert lines[i + 1] == "| bpr-mf [no_search, n=10] | 0.1250 | 0.0500 | 0.2500 | 0.1000 | 0.0500 | - | - |"
+    assert lines[i + 2].startswith("| bpr-mf [sparse, n=20] | 0.2500 |")
+    assert lines[i + 3] == "| bpr-mf [rich, n=10] | 0.4000 | 0.2000 | 0.7500 | 0.3000 | nan | - | - |"
+    assert lines[i + 4].startswith("| lightgcn |")  # a model without groups gets no group rows
+    assert paths["plot"].read_bytes().startswith(PNG_MAGIC)
+    metrics, bars = report_mod._plot_bars(report_mod._normalise(doc))
+    assert list(bars) == ["bpr-mf", "lightgcn"]  # the plot ignores groups
+
+
+def test_comparison_report_groups_over_seeds(tmp_path):
+    doc = _grouped_doc()
+    m = doc["models"]["bpr-mf"]
+    m["seeds"] = [1, 2]
+    m["test_std"] = {"hr@10": 0.02}
+    m["test_groups_std"] = {"rich": {"hr@10": 0.05, "users": 0}}
+    md = comparison_report(doc, tmp_path)["markdown"].read_text()
+    assert "| bpr-mf [rich, n=10] | 0.4000 ± 0.0500 | 0.2000 |" in md
+
+
+def test_comparison_report_rejects_malformed_groups(tmp_path):
+    doc = _doc()
+    doc["models"]["bpr-mf"]["test_groups"] = {"rich": 0.5}
+    with pytest.raises(ValueError, match="test_groups"):
+        comparison_report(doc, tmp_path)
+
+
+def test_split_rows_for_a_run_table():
+    doc = {
+        "valid": {"hr@10": 0.5, "users": 3},
+        "test": {"hr@10": 0.4, "users": 3},
+        "test_groups": {"no_search": {"hr@10": 0.0, "users": 1}, "rich": {"hr@10": 0.6, "users": 2}},
+    }
+    rows = split_rows(doc)
+    assert list(rows) == ["valid", "test", "test [no_search, n=1]", "test [rich, n=2]"]
+    table = markdown_table(rows, ["hr@10", "users"], index_name="split")
+    assert "| test [rich, n=2] | 0.6000 | 2 |" in table
+    assert list(split_rows({"test": {"hr@10": 0.4}})) == ["test"]
+    assert group_rows("m", None) == {}
+    assert group_rows("m", {"g": {"hr@10": 0.1}}, prefix="test ") == {"m [g]": {"test hr@10": 0.1}}
 
 
 def test_plot_curve(tmp_path):
