@@ -29,7 +29,7 @@ from synthetic import load, square_edge_index  # noqa: E402
 from torch_geometric.nn import LGConv  # noqa: E402
 
 from graphrec.metrics import atomic_write_json
-from graphrec.nn.conv import LightGCNConv  # noqa: E402
+from graphrec.nn.models import LightGCNPropagation  # noqa: E402
 from graphrec.ops import CSRAdjacency  # noqa: E402
 
 
@@ -49,9 +49,9 @@ class LightGCN(torch.nn.Module):
             self.conv = LGConv()
             self.edge_index = square_edge_index(ui, num_users)
         else:
-            self.conv = LightGCNConv()
+            self.stack = LightGCNPropagation(num_layers)
             self.ui = CSRAdjacency.from_edge_index(ui, size=(num_users, num_items))
-            self.iu = self.ui.t()
+            self.ui.t()  # build the cached transpose before timing
 
     def embeddings(self):
         alpha = 1.0 / (self.num_layers + 1)
@@ -63,12 +63,7 @@ class LightGCN(torch.nn.Module):
                 x = self.conv(x, self.edge_index)
                 out = out + x * alpha
             return out[: self.nu], out[self.nu:]
-        out_u, out_i = u * alpha, i * alpha
-        for _ in range(self.num_layers):
-            u, i = self.conv(i, self.iu), self.conv(u, self.ui)
-            out_u = out_u + u * alpha
-            out_i = out_i + i * alpha
-        return out_u, out_i
+        return self.stack(u, i, self.ui)
 
     def loss(self, users, pos, neg, reg=1e-4):
         eu, ei = self.embeddings()

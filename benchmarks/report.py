@@ -12,6 +12,8 @@ import json
 import os
 from collections import defaultdict
 
+from graphrec.utils.io import atomic_write_text
+
 BASELINES = ("pyg_lgconv_edge_index", "torch_sparse_mm", "pyg_softmax_index")
 GRAPHREC = {"propagation": "graphrec_square", "segment_softmax": "graphrec_segment_softmax"}
 
@@ -156,9 +158,7 @@ def main():
         lines += epoch_section(args.epoch)
     if args.allocator:
         lines += allocator_section(args.allocator)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write("\n".join(lines).rstrip() + "\n")
+    atomic_write_text(args.out, "\n".join(lines).rstrip() + "\n")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ Names are normalised the way PyG's resolver does it (lower case, ``-``, ``_`` an
 spaces removed), so ``"BPR-MF"``, ``"bpr_mf"`` and ``"BPRMF"`` all resolve. Users
 register their own classes with :func:`register_model` / :func:`register_dataset`
 from outside the package.
+
+A pure registry: this module imports nothing of graphrec. The bundled models and
+datasets register themselves when their packages (:mod:`graphrec.models`,
+:mod:`graphrec.data.datasets`) are imported, which ``import graphrec`` does.
 """
 from __future__ import annotations
 
@@ -42,24 +46,16 @@ def register_dataset(dataset_name: str, factory: Callable[..., Any], /, **defaul
     _DATASET_NAMES[normalize_string(dataset_name)] = dataset_name
 
 
-def _ensure_builtin() -> None:
-    import graphrec.data.datasets  # noqa: F401  (registers the bundled datasets)
-    import graphrec.models  # noqa: F401  (registers the bundled models)
-
-
 def model_names() -> list[str]:
-    _ensure_builtin()
     return sorted(_MODEL_NAMES.values())
 
 
 def dataset_names() -> list[str]:
-    _ensure_builtin()
     return sorted(_DATASET_NAMES.values())
 
 
 def model_resolver(name: str) -> type:
     """The model class registered as ``name``; ValueError lists the choices."""
-    _ensure_builtin()
     cls = _MODELS.get(normalize_string(name))
     if cls is None:
         raise ValueError(f"unknown model '{name}'; choose one of: {', '.join(model_names())}")
@@ -68,7 +64,6 @@ def model_resolver(name: str) -> type:
 
 def dataset_resolver(name: str, **kwargs: Any) -> Any:
     """Instantiate the dataset registered as ``name`` (kwargs override defaults)."""
-    _ensure_builtin()
     entry = _DATASETS.get(normalize_string(name))
     if entry is None:
         raise ValueError(f"unknown dataset '{name}'; choose one of: {', '.join(dataset_names())}")

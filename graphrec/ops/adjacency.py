@@ -183,6 +183,11 @@ class CSRAdjacency:
         :class:`~torch_geometric.data.HeteroData` object, with sizes taken
         from the node stores of its source and destination types.
 
+        ``data`` is read duck-typed (``ops`` imports no data class): any object with
+        ``data[edge_type].edge_index`` and ``data[node_type].num_nodes`` works.
+        Models build their user x item training graph with
+        ``CSRAdjacency.from_hetero(data, ('user', 'clicks', 'item'))``.
+
         Args:
             data (torch_geometric.data.HeteroData): the graph.
             edge_type (tuple or str): the edge type, e.g.

@@ -1,30 +1,21 @@
-"""Atomic checkpoints: write to a temporary file in the same folder, fsync, rename.
+"""Atomic checkpoints: write to a temporary file in the same folder, fsync, rename
+(:func:`graphrec.utils.io.atomic_path`).
 
 A crash mid-write leaves the previous checkpoint intact, never a truncated one.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import torch
 
+from graphrec.utils.io import atomic_path
+
 
 def save_checkpoint(path: str, state: dict[str, Any]) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -109,3 +109,15 @@ def test_from_hetero():
     assert adj.size == (4, 3)
     expected = dense_from_edges(data["user", "item"].edge_index, (4, 3))
     torch.testing.assert_close(dense(adj), expected)
+
+
+def test_from_hetero_is_duck_typed():
+    from types import SimpleNamespace
+
+    et = ("user", "clicks", "item")
+    edge_index = torch.tensor([[0, 1, 3], [2, 2, 0]])
+    data = {"user": SimpleNamespace(num_nodes=4), "item": SimpleNamespace(num_nodes=3),
+            et: SimpleNamespace(edge_index=edge_index)}
+    adj = CSRAdjacency.from_hetero(data, et)
+    assert adj.size == (4, 3)
+    torch.testing.assert_close(dense(adj), dense(CSRAdjacency.from_edge_index(edge_index, size=(4, 3))))

@@ -5,13 +5,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphrec.nn.conv import LightGCNConv
+from graphrec.nn.models import LightGCNPropagation
 from graphrec.ops import CSRAdjacency
 
 
 class GraphItemEmbedding(nn.Embedding):
     r"""The ``item`` node embeddings a sequence encoder reads, with id 0 as padding,
-    optionally after :math:`K` LightGCN layers over the user-item training graph:
+    optionally after :math:`K` LightGCN layers over the user-item training graph
+    (:class:`~graphrec.nn.models.LightGCNPropagation`):
 
     .. math::
         \mathbf{e}_u^{(k+1)} = \sum_{i \in \mathcal{N}_u} \frac{\mathbf{e}_i^{(k)}}{\sqrt{d_u d_i}},\quad
@@ -45,7 +46,7 @@ class GraphItemEmbedding(nn.Embedding):
             if adj.size[1] != num_items:
                 raise ValueError(f"adjacency has {adj.size[1]} item columns, expected {num_items}")
             self.user = nn.Embedding(adj.size[0], dim)
-            self.conv = LightGCNConv()
+            self.propagation = LightGCNPropagation(num_layers)
         self.adj, self.num_layers = adj, num_layers
         self.reset_parameters()
 
@@ -62,12 +63,8 @@ class GraphItemEmbedding(nn.Embedding):
             return self.weight
         if self.adj.device != self.weight.device:
             self.adj = self.adj.to(self.weight.device)
-        u, i = self.user.weight, self.weight[1:]
-        total = i
-        for _ in range(self.num_layers):
-            u, i = self.conv(i, self.adj.t()), self.conv(u, self.adj)
-            total = total + i
-        return F.pad(total / (self.num_layers + 1), (0, 0, 1, 0))
+        _, items = self.propagation(self.user.weight, self.weight[1:], self.adj)
+        return F.pad(items, (0, 0, 1, 0))
 
     def forward(self, ids: Tensor) -> Tensor:
         if self.num_layers == 0:

@@ -1,0 +1,28 @@
+import torch
+
+from graphrec.nn.cluster import kmeans, nearest_centroid
+
+
+def test_kmeans_recovers_separated_blobs():
+    g = torch.Generator().manual_seed(0)
+    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    x = (centers.repeat_interleave(30, 0) + 0.3 * torch.randn(90, 2, generator=g))
+    c, a = kmeans(x, 3, iters=20, init=x[[0, 30, 60]])
+    assert torch.equal(a, torch.arange(3).repeat_interleave(30))
+    assert torch.allclose(c, centers, atol=0.2)
+    c, a = kmeans(x, 500, generator=g)  # k capped at n
+    assert c.shape == (90, 2)
+
+
+def test_empty_cluster_keeps_its_centroid():
+    x = torch.tensor([[0.0], [0.2], [4.0]])
+    init = torch.tensor([[0.1], [4.0], [100.0]])  # the third centroid never wins a point
+    c, a = kmeans(x, 3, iters=3, init=init)
+    assert a.tolist() == [0, 0, 1] and c[2].item() == 100.0
+    assert torch.allclose(c[:2], torch.tensor([[0.1], [4.0]]))
+
+
+def test_nearest_centroid_matches_cdist():
+    g = torch.Generator().manual_seed(1)
+    x, c = torch.randn(50, 4, generator=g), torch.randn(7, 4, generator=g)
+    assert torch.equal(nearest_centroid(x, c), torch.cdist(x, c).argmin(1))
