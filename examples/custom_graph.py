@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from graphrec.config import resolve_config
 from graphrec.data import BehaviourLogs, add_edge_type, build_hetero_data, leave_one_out
 from graphrec.data.hetero import CLICKS
 from graphrec.data.io import read_rec_log, read_search_log
@@ -47,7 +48,7 @@ logs = BehaviourLogs(rec, search, user_map=users, item_map=items, name="my-shop"
 
 # ---- 2. graph ---------------------------------------------------------------------------
 data = build_hetero_data(logs, leave_one_out(logs))
-add_edge_type(data, ("item", "similar_to", "item"),  # your own relation, with its reverse
+add_edge_type(data, ("item", "similar_to", "item"),  # your own relation
               torch.tensor([[0, 1, 2], [1, 2, 0]]))
 print(data)
 
@@ -64,11 +65,12 @@ class CoOccurrence(RecModel):
     r"""Scores :math:`\hat y_{u,i} = \sum_{j \in H_u} C_{ji} / (|C_{j\cdot}| + s)` with
     :math:`C = X^\top X` the item co-occurrence of the training clicks (sparse)."""
 
-    input_type = "none"  # nothing to train
     Config = CoOccurrenceConfig
 
-    def __init__(self, num_users: int, num_items: int, edge_index: torch.Tensor, shrink: float):
+    # graph inputs explicit; hyperparameters as config= or keywords, defaults only in the Config
+    def __init__(self, num_users: int, num_items: int, edge_index: torch.Tensor, config=None, **kwargs):
         super().__init__()
+        cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
         self.num_users, self.num_items = num_users, num_items
         x = torch.sparse_coo_tensor(edge_index, torch.ones(edge_index.size(1)),
                                     (num_users, num_items), check_invariants=True).coalesce()
@@ -76,12 +78,15 @@ class CoOccurrence(RecModel):
             warnings.simplefilter("ignore", UserWarning)
             co = (x.t() @ x).to_dense()  # item x item: fine for a toy catalogue
         co.fill_diagonal_(0)
-        self.register_buffer("sim", co / (co.sum(1, keepdim=True) + shrink))
+        self.register_buffer("sim", co / (co.sum(1, keepdim=True) + cfg.shrink))
+
+    def train_inputs(self) -> None:
+        return None  # nothing to train
 
     @classmethod
     def from_data(cls, data, config=None):
-        cfg = config or CoOccurrenceConfig()
-        return cls(data["user"].num_nodes, data["item"].num_nodes, data[CLICKS].edge_index, cfg.shrink)
+        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
+                   edge_index=data[CLICKS].edge_index, config=config)
 
     def full_scores(self, users, history):
         rows = history.row_index()

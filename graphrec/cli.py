@@ -1,4 +1,4 @@
-"""The ``graphrec`` command: train, evaluate, compare, data inspect."""
+"""The ``graphrec`` command: train, evaluate, compare, data inspect, models list/show."""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     sub.add_parser("list", help="list the registered models and datasets")
+
+    p = sub.add_parser("models", help="the registered models and their hyperparameters")
+    msub = p.add_subparsers(dest="models_command", required=True)
+    msub.add_parser("list", help="names of the registered models")
+    q = msub.add_parser("show", help="hyperparameters of a model: default and one line of doc each")
+    q.add_argument("name")
     return parser
 
 
@@ -75,7 +81,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _models_command(args: argparse.Namespace) -> int:
+    from graphrec.config import describe_config, first_sentence
+    from graphrec.resolver import model_names, model_resolver
+
+    if args.models_command == "list":
+        print("\n".join(model_names()))
+        return 0
+    cls = model_resolver(args.name)
+    summary = first_sentence((cls.__doc__ or "").strip().split("\n\n")[0])
+    print(f"{cls.registry_name} ({cls.__module__}.{cls.__name__}): {summary}")
+    rows = describe_config(cls.Config)
+    if not rows:
+        print("no hyperparameters")
+        return 0
+    width = max(len(f"{name}={default!r}") for name, _, default, _ in rows)
+    print(f"hyperparameters ({cls.Config.__name__}; set with --set model.NAME=VALUE):")
+    for name, _, default, text in rows:
+        print(f"  {f'{name}={default!r}':<{width}}  {text}")
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    from graphrec.config import load_yaml, parse_overrides
     from graphrec.metrics import markdown_table
     from graphrec.train import run
 
@@ -85,19 +113,38 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("datasets:", ", ".join(dataset_names()))
         return 0
 
+    if args.command == "models":
+        return _models_command(args)
+
     if args.command == "data":
-        data_args = {k.removeprefix("data."): v for k, v in run.parse_overrides(args.overrides)}
+        data_args = {k.removeprefix("data."): v for k, v in parse_overrides(args.overrides)}
         ds = run.load_dataset(args.dataset, args.root, **data_args)
+        from graphrec.data.logs import sample_queries
+
         stats = ds.logs.statistics()
+        samples = sample_queries(ds.logs, k=5)
         if args.json:
+            if samples:
+                stats["sample_queries"] = [{"item": i, "query": q} for i, q in samples]
             print(json.dumps(stats, indent=2, default=str))
         else:
             print(markdown_table({args.dataset: stats}, list(stats), floatfmt=".6g", index_name="dataset"))
+            if samples:
+                print("\nsample queries (clicked item -> query):")
+                for item_text, query_text in samples:
+                    print(f"  {item_text[:80]} -> {query_text}")
         return 0
 
     if args.command == "evaluate":
         out = run.evaluate_checkpoint(args.checkpoint, tuple(args.split.split(",")), args.root)
+        for st in out.get("stages") or []:
+            how = "read from cache" if st["cached"] else "recomputed"
+            print(f"stage {st['name']}: {how} ({st['run_seconds']:.2f}s; computed in {st['seconds']:.2f}s)",
+                  file=sys.stderr)
         rows = {s: out[s] for s in ("valid", "test") if s in out}
+        for split in ("valid", "test"):
+            for group, metrics in (out.get(f"{split}_groups") or {}).items():
+                rows[f"{split} [{group}, n={metrics.get('users', '?')}]"] = metrics
         cols = [k for k in next(iter(rows.values()), {}) if k != "users"]
         print(markdown_table(rows, cols, title=f"{out['model']} on {out['dataset']} ({out['protocol']})",
                              index_name="split"))
@@ -106,8 +153,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             atomic_write_json(args.output, out)
         return 0
 
-    yaml_cfg = run.load_yaml(args.config)
-    overrides = run.parse_overrides(args.overrides)
+    yaml_cfg = load_yaml(args.config)
+    overrides = parse_overrides(args.overrides)
     if args.quiet:
         overrides.append(("train.progress", "false"))
     if args.command == "train":

@@ -85,6 +85,32 @@ def test_data_inspect_and_list(tmp_cache, capsys):
     assert "lightgcn" in out and "beauty-search" in out
 
 
+def test_models_list_and_show(capsys):
+    assert main(["models", "list"]) == 0
+    assert "sasrec" in capsys.readouterr().out.split()
+    assert main(["models", "show", "CL4SRec"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("cl4srec (graphrec.models.cl4srec.CL4SRec): CL4SRec")
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert "dim=64" in rows and "hidden size" in rows["dim=64"]  # inherited from SASRecConfig
+    assert "cl_weight=0.1" in rows and "temperature=1.0" in rows and "similarity='dot'" in rows
+    assert main(["models", "show", "popularity"]) == 0
+    assert "no hyperparameters" in capsys.readouterr().out
+    assert main(["models", "show", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_data_inspect_prints_sample_queries(tmp_cache, capsys):
+    args = ["data", "inspect", "synthetic", "--set", "data.num_users=200", "--set", "data.num_items=100"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    lines = out.split("sample queries (clicked item -> query):\n")[1].strip().splitlines()
+    assert len(lines) == 5 and all(" -> " in line for line in lines)
+    assert main([*args, "--json"]) == 0
+    samples = json.loads(capsys.readouterr().out)["sample_queries"]
+    assert len(samples) == 5 and all(s["item"] and s["query"] for s in samples)
+
+
 def test_compare_seeds_and_variants_report_mean_and_std(tmp_path, tmp_cache, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("models:\n  bpr_mf:\n    model: {dim: 8}\n"
@@ -109,3 +135,28 @@ def test_compare_seeds_and_variants_report_mean_and_std(tmp_path, tmp_cache, cap
     assert main(args + ["--resume"]) == 0
     assert (out / "bpr_mf" / "seed-1" / "checkpoint.pt").stat().st_mtime_ns == mtime
     assert json.loads((out / "results.json").read_text())["models"]["bpr_mf"]["test"] == doc["models"]["bpr_mf"]["test"]
+
+
+def test_compare_with_popularity_sampling_and_search_groups(tmp_path, tmp_cache):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--models", "popularity,bpr_mf", "--output", str(out), "--set", "train.epochs=1",
+                 "--set", "train.num_threads=1", "--set", "train.protocol=sampled-pop-100",
+                 "--set", "train.groups=search_activity", "-q"]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["protocol"] == "sampled-pop-100" and doc["groups"] == "search_activity"
+    for res in doc["models"].values():
+        groups = res["test_groups"]
+        assert list(groups) == ["no_search", "sparse", "rich"]
+        assert sum(g["users"] for g in groups.values()) == res["test"]["users"]
+        weighted = sum(g["ndcg@10"] * g["users"] for g in groups.values()) / res["test"]["users"]
+        assert weighted == pytest.approx(res["test"]["ndcg@10"])
+    table = (out / "results.md").read_text()
+    assert "sampled-pop-100" in table and "[rich, n=" in table
+    assert "test [sparse, n=" in (out / "bpr_mf" / "results.md").read_text()
+
+
+def test_compare_rejects_mixed_protocols_before_training(tmp_path, tmp_cache, capsys):
+    assert main(["compare", "--models", "popularity,bpr_mf", "--output", str(tmp_path / "c"),
+                 "--set", "bpr_mf.train.protocol=sampled-100", "-q"]) == 2
+    assert "different ranking protocols" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

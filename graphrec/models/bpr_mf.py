@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from graphrec.data.ragged import Ragged
-from graphrec.models.base import ModelConfig, RecModel
+from graphrec.models.base import ModelConfig, RecModel, resolve_config
 from graphrec.nn.losses import bpr_loss, l2_reg
 from graphrec.resolver import register_model
 
@@ -33,21 +34,21 @@ class BPRMF(RecModel):
         + \lambda \frac{1}{2B}(\lVert e_u\rVert^2 + \lVert e_i\rVert^2 + \lVert e_j\rVert^2)
     """
 
-    input_type = "pairwise"
     Config = BPRMFConfig
     train_defaults = {"batch_size": 2048, "lr": 1e-3}
 
-    def __init__(self, num_users: int, num_items: int, dim: int = 64, reg_weight: float = 1e-4) -> None:
+    def __init__(self, num_users: int, num_items: int, config: BPRMFConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
-        self.num_users, self.num_items, self.reg_weight = num_users, num_items, reg_weight
-        self.user_emb = nn.Embedding(num_users, dim)
-        self.item_emb = nn.Embedding(num_items, dim)
+        cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        self.num_users, self.num_items, self.reg_weight = num_users, num_items, cfg.reg_weight
+        self.user_emb = nn.Embedding(num_users, cfg.dim)
+        self.item_emb = nn.Embedding(num_items, cfg.dim)
         self.reset_parameters()
 
     @classmethod
     def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> BPRMF:
-        cfg = config or BPRMFConfig()
-        return cls(data["user"].num_nodes, data["item"].num_nodes, cfg.dim, cfg.reg_weight)
+        cfg = resolve_config(cls.Config, config, owner=cls.__name__)
+        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes, config=cfg)
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.user_emb.weight, std=0.1)
@@ -62,3 +63,6 @@ class BPRMF(RecModel):
 
     def full_scores(self, users: Tensor, history: Ragged) -> Tensor:
         return self.user_emb(users) @ self.item_emb.weight.t()
+
+    def score(self, users: Tensor, items: Tensor, history: Ragged) -> Tensor:
+        return (self.user_emb(users).unsqueeze(1) * self.item_emb(items)).sum(-1)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphrec.models.base import resolve_config
 from graphrec.models.sasrec import SASRec, SASRecConfig
 from graphrec.nn.losses import info_nce, sampled_bce
 from graphrec.ops import CSRAdjacency
@@ -117,20 +119,17 @@ class CL4SRec(SASRec):
 
     Config = CL4SRecConfig
 
-    def __init__(self, num_users: int, num_items: int, dim: int = 64, max_len: int = 50, num_layers: int = 2,
-                 num_heads: int = 2, dropout: float = 0.5, loss: str = "bce", norm_first: bool = False,
-                 cl_weight: float = 0.1, temperature: float = 1.0, crop_ratio: float = 0.2,
-                 mask_ratio: float = 0.7, reorder_ratio: float = 0.2, cl_pooling: str = "last",
-                 graph_layers: int = 0, adj: CSRAdjacency | None = None, similarity: str = "dot") -> None:
-        super().__init__(num_users, num_items, dim, max_len, num_layers, num_heads, dropout, loss, norm_first,
-                         graph_layers, adj)
-        pool(torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool), cl_pooling)  # validate
-        if similarity not in ("dot", "cos"):
-            raise ValueError(f"similarity must be 'dot' or 'cos', got {similarity!r}")
-        self.cl_weight, self.temperature, self.cl_pooling = cl_weight, temperature, cl_pooling
-        self.similarity = similarity
-        self.ratios = (crop_ratio, mask_ratio, reorder_ratio)
-        self.mask_emb = nn.Parameter(torch.empty(dim))
+    def __init__(self, num_users: int, num_items: int, adj: CSRAdjacency | None = None,
+                 config: CL4SRecConfig | None = None, **kwargs: Any) -> None:
+        cfg = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        super().__init__(num_users=num_users, num_items=num_items, adj=adj, config=cfg)
+        pool(torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool), cfg.cl_pooling)  # validate
+        if cfg.similarity not in ("dot", "cos"):
+            raise ValueError(f"similarity must be 'dot' or 'cos', got {cfg.similarity!r}")
+        self.cl_weight, self.temperature, self.cl_pooling = cfg.cl_weight, cfg.temperature, cfg.cl_pooling
+        self.similarity = cfg.similarity
+        self.ratios = (cfg.crop_ratio, cfg.mask_ratio, cfg.reorder_ratio)
+        self.mask_emb = nn.Parameter(torch.empty(cfg.dim))
         nn.init.normal_(self.mask_emb, std=0.02)
 
     def reset_parameters(self) -> None:

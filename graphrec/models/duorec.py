@@ -2,22 +2,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor
-from torch_geometric.data import HeteroData
 
-from graphrec.models.base import ModelConfig
-from graphrec.models.sasrec import SASRec
+from graphrec.data.inputs import SubsequenceInputs
+from graphrec.models.base import resolve_config
+from graphrec.models.sasrec import SASRec, SASRecConfig
 from graphrec.nn.losses import info_nce
+from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
 
 
 @dataclass
-class DuoRecConfig(ModelConfig):
-    """Args:
-        dim, max_len, num_layers, num_heads, dropout, norm_first: SASRec backbone (64, 50, 2,
-            2, 0.5, post-LN).
+class DuoRecConfig(SASRecConfig):
+    """SASRec's arguments (its backbone) plus:
+        loss: only ``"ce"``: DuoRec trains with softmax cross-entropy over all items.
         cl_weight: lambda of the contrastive regulariser (0.1, DuoRec paper).
         temperature: InfoNCE temperature (1.0).
         similarity: ``"dot"`` (DuoRec default) or ``"cos"``.
@@ -26,12 +27,7 @@ class DuoRecConfig(ModelConfig):
         min_input_len: shortest training prefix (1: every prefix, as RecBole's sequential data).
     """
 
-    dim: int = 64
-    max_len: int = 50
-    num_layers: int = 2
-    num_heads: int = 2
-    dropout: float = 0.5
-    norm_first: bool = False
+    loss: str = "ce"
     cl_weight: float = 0.1
     temperature: float = 1.0
     similarity: str = "dot"
@@ -55,23 +51,21 @@ class DuoRec(SASRec):
     two dropout masks are its only difference.
     """
 
-    input_type = "subsequence"
     Config = DuoRecConfig
 
-    def __init__(self, num_users: int, num_items: int, dim: int = 64, max_len: int = 50, num_layers: int = 2,
-                 num_heads: int = 2, dropout: float = 0.5, norm_first: bool = False, cl_weight: float = 0.1,
-                 temperature: float = 1.0, similarity: str = "dot", mask_false_negatives: bool = False,
-                 min_input_len: int = 1) -> None:
-        super().__init__(num_users, num_items, dim, max_len, num_layers, num_heads, dropout, "ce", norm_first)
-        if similarity not in ("dot", "cos"):
-            raise ValueError(f"similarity must be 'dot' or 'cos', got {similarity!r}")
-        self.cl_weight, self.temperature, self.similarity = cl_weight, temperature, similarity
-        self.mask_false_negatives, self.min_input_len = mask_false_negatives, min_input_len
+    def __init__(self, num_users: int, num_items: int, adj: CSRAdjacency | None = None,
+                 config: DuoRecConfig | None = None, **kwargs: Any) -> None:
+        cfg = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        if cfg.loss != "ce":
+            raise ValueError(f"DuoRec trains with softmax cross-entropy: loss must be 'ce', got {cfg.loss!r}")
+        super().__init__(num_users=num_users, num_items=num_items, adj=adj, config=cfg)
+        if cfg.similarity not in ("dot", "cos"):
+            raise ValueError(f"similarity must be 'dot' or 'cos', got {cfg.similarity!r}")
+        self.cl_weight, self.temperature, self.similarity = cfg.cl_weight, cfg.temperature, cfg.similarity
+        self.mask_false_negatives, self.min_input_len = cfg.mask_false_negatives, cfg.min_input_len
 
-    @classmethod
-    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> DuoRec:
-        cfg = config or DuoRecConfig()
-        return cls(data["user"].num_nodes, data["item"].num_nodes, **cfg.to_dict())
+    def train_inputs(self) -> SubsequenceInputs:
+        return SubsequenceInputs(max_len=self.max_len, min_len=self.min_input_len)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         seq, target = batch["input"], batch["target"]

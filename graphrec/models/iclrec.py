@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -9,42 +10,12 @@ from torch_geometric.data import HeteroData
 
 from graphrec.data.hetero import train_history
 from graphrec.data.ragged import Ragged
+from graphrec.models.base import resolve_config
 from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig, pool
+from graphrec.nn.cluster import kmeans, nearest_centroid
 from graphrec.nn.losses import info_nce
+from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
-
-
-def kmeans(x: Tensor, k: int, iters: int = 20, generator: torch.Generator | None = None,
-           init: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    r"""Lloyd's k-means in torch (squared Euclidean distance, as faiss' default in ICLRec).
-
-    Centroids start at ``k`` distinct random points (or ``init``); each iteration assigns
-    every point to its nearest centroid and moves every non-empty cluster to the mean of
-    its points (an empty cluster keeps its centroid). Fully vectorised: one ``(N, k)``
-    distance matrix per iteration.
-
-    Returns:
-        ``(centroids (k, d), assignment (N,))``.
-    """
-    n = x.size(0)
-    k = min(k, n)
-    if init is None:
-        idx = torch.randperm(n, generator=generator)[:k].to(x.device)
-        c = x[idx].clone()
-    else:
-        c = init.clone()
-    x2 = (x * x).sum(1, keepdim=True)
-
-    def assign(c: Tensor) -> Tensor:
-        return (x2 - 2 * x @ c.t() + (c * c).sum(1)[None, :]).argmin(1)
-
-    for _ in range(iters):
-        a = assign(c)
-        sums = torch.zeros_like(c).index_add_(0, a, x)
-        cnt = torch.bincount(a, minlength=k)
-        nonempty = cnt > 0
-        c[nonempty] = sums[nonempty] / cnt[nonempty, None].to(x.dtype)
-    return c, assign(c)
 
 
 @dataclass
@@ -88,12 +59,12 @@ class ICLRec(CL4SRec):
 
     Config = ICLRecConfig
 
-    def __init__(self, num_users: int, num_items: int, num_intents: int = 256, intent_weight: float = 0.3,
-                 kmeans_iters: int = 20, mask_same_intent: bool = False, warm_up_epochs: int = 0,
-                 cl_pooling: str = "concat", **kwargs) -> None:  # noqa: ANN003
-        super().__init__(num_users, num_items, cl_pooling=cl_pooling, **kwargs)
-        self.num_intents, self.intent_weight, self.kmeans_iters = num_intents, intent_weight, kmeans_iters
-        self.mask_same_intent, self.warm_up_epochs = mask_same_intent, warm_up_epochs
+    def __init__(self, num_users: int, num_items: int, adj: CSRAdjacency | None = None,
+                 config: ICLRecConfig | None = None, **kwargs: Any) -> None:
+        cfg = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        super().__init__(num_users=num_users, num_items=num_items, adj=adj, config=cfg)
+        self.num_intents, self.intent_weight, self.kmeans_iters = cfg.num_intents, cfg.intent_weight, cfg.kmeans_iters
+        self.mask_same_intent, self.warm_up_epochs = cfg.mask_same_intent, cfg.warm_up_epochs
         self.epochs_seen = 0
         # refitted every epoch, so not part of the checkpoint
         self.register_buffer("centroids", torch.empty(0, self.item_emb.embedding_dim), persistent=False)
@@ -120,8 +91,7 @@ class ICLRec(CL4SRec):
 
     def intents(self, z: Tensor) -> Tensor:
         """Nearest centroid of each row of ``z``."""
-        c = self.centroids
-        return ((z * z).sum(1, keepdim=True) - 2 * z @ c.t() + (c * c).sum(1)[None]).argmin(1)
+        return nearest_centroid(z, self.centroids)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         seq = batch["input"]
@@ -142,4 +112,4 @@ class ICLRec(CL4SRec):
         return {"loss": total, **out}
 
 
-__all__ = ["ICLRec", "ICLRecConfig", "kmeans"]
+__all__ = ["ICLRec", "ICLRecConfig"]

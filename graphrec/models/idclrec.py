@@ -5,15 +5,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from graphrec.data.hetero import CLICKS
+from graphrec.data.inputs import SubsequenceInputs
 from graphrec.data.ragged import Ragged
-from graphrec.models.base import ModelConfig, RecModel
-from graphrec.models.sasrec import training_adjacency
+from graphrec.models.base import ModelConfig, RecModel, resolve_config
+from graphrec.models.sasrec import SASRecConfig
 from graphrec.nn.encoders import CausalCrossAttention, GraphItemEmbedding, SequenceTransformer, trim_left_padding
 from graphrec.nn.losses import info_nce
 from graphrec.ops import CSRAdjacency
@@ -100,9 +103,11 @@ def intent_category_weights(I: Tensor, valid: Tensor, delta: float | Tensor, tau
 
 
 @dataclass
-class IDCLRecConfig(ModelConfig):
-    """Args (spec section 4 defaults; every ablation of section 8 is a flag):
-        dim, max_len, num_layers, num_heads, dropout: SASRec backbone (64, 50, 2, 2, 0.5).
+class IDCLRecConfig(SASRecConfig):
+    """SASRec's arguments (its backbone: ``dim``, ``max_len``, ``num_layers``, ``num_heads``,
+    ``dropout``, ``norm_first``, ``graph_layers``) plus (spec section 4 defaults; every
+    ablation of section 8 is a flag):
+        loss: only ``"ce"``: L_rec is softmax cross-entropy over all items.
         cross_heads: heads of the causal cross-attention (2).
         include_self: the cross-attention of position t sees t itself (True) or only < t.
         delta: category threshold (0.5); -1 selects all intents, > 1 only the current one.
@@ -127,15 +132,9 @@ class IDCLRecConfig(ModelConfig):
             saves the work on padding.
         centroid_items: ``"current"`` (items v_j of the category) or ``"next"`` (v_{j+1}).
         min_input_len: shortest input of a training subsequence (2).
-        graph_layers: LightGCN layers over the user-item training graph applied to the
-            item embeddings the encoder reads and scores with (0: off, as the paper).
     """
 
-    dim: int = 64
-    max_len: int = 50
-    num_layers: int = 2
-    num_heads: int = 2
-    dropout: float = 0.5
+    loss: str = "ce"
     cross_heads: int = 2
     include_self: bool = True
     delta: float = 0.5
@@ -159,7 +158,6 @@ class IDCLRecConfig(ModelConfig):
     cl1_length_groups: int = 4
     centroid_items: str = "current"
     min_input_len: int = 2
-    graph_layers: int = 0
 
 
 @register_model("idclrec")
@@ -184,58 +182,57 @@ class IDCLRec(RecModel):
     :math:`\mathbf{h}` is computed as :math:`\mathbf{H}_N + (\mathbf{i} - \mathbf{I}_N)`, which
     equals :math:`\mathbf{r}_N + \mathbf{i}` and is *exactly* :math:`\mathbf{H}_N` when the
     category is only :math:`N` (SASRec). Trains on :class:`~graphrec.data.loader.SubsequenceLoader`
-    batches (``input_type="subsequence"``). Equation forms marked "proposed" in the spec
+    batches (:class:`~graphrec.data.inputs.SubsequenceInputs`). Equation forms marked "proposed" in the spec
     are our reading of the paper's abstract; see the config for the switches.
     """
 
-    input_type = "subsequence"
     Config = IDCLRecConfig
     train_defaults = {"batch_size": 256, "lr": 1e-3}
 
-    def __init__(self, num_users: int, num_items: int, dim: int = 64, max_len: int = 50, num_layers: int = 2,
-                 num_heads: int = 2, dropout: float = 0.5, cross_heads: int = 2, include_self: bool = True,
-                 delta: float = 0.5, use_threshold: bool = True, learn_delta: bool = False,
-                 delta_temperature: float = 0.1, tau_a: float = 1.0, use_importance: bool = True,
-                 use_interest: bool = True, use_intent: bool = True, use_Ld: bool = True, lambda_d: float = 0.1,
-                 ld_form: str = "cos", use_CL1: bool = True, lambda_cl1: float = 0.5, use_CL2: bool = True,
-                 lambda_cl2: float = 0.1, temperature: float = 0.2, similarity: str = "cos",
-                 mask_false_negatives: bool = True, cl1_length_groups: int = 4, centroid_items: str = "current",
-                 min_input_len: int = 2, graph_layers: int = 0, adj: CSRAdjacency | None = None,
-                 ld_fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None) -> None:
+    def __init__(self, num_users: int, num_items: int, adj: CSRAdjacency | None = None,
+                 ld_fn: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
+                 config: IDCLRecConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
-        if not (use_interest or use_intent):
+        cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        if cfg.loss != "ce":
+            raise ValueError(f"IDCLRec trains with softmax cross-entropy: loss must be 'ce', got {cfg.loss!r}")
+        if not (cfg.use_interest or cfg.use_intent):
             raise ValueError("use_interest and use_intent cannot both be False")
-        if centroid_items not in ("current", "next"):
-            raise ValueError(f"centroid_items must be 'current' or 'next', got {centroid_items!r}")
-        if ld_fn is None and ld_form not in SIMILARITY_ADJUSTMENT:
-            raise ValueError(f"ld_form must be one of {sorted(SIMILARITY_ADJUSTMENT)}, got {ld_form!r}")
-        if cl1_length_groups < 1:
-            raise ValueError(f"cl1_length_groups must be >= 1, got {cl1_length_groups}")
-        if similarity not in ("dot", "cos"):
-            raise ValueError(f"similarity must be 'dot' or 'cos', got {similarity!r}")
-        self.num_users, self.num_items, self.max_len = num_users, num_items, max_len
-        self.min_input_len = min_input_len
-        self.delta = delta if use_threshold else -1.0
-        self.learn_delta, self.delta_temperature, self.tau_a = learn_delta, delta_temperature, tau_a
-        self.use_importance, self.use_interest, self.use_intent = use_importance, use_interest, use_intent
-        self.lambda_d = lambda_d if use_Ld else 0.0
-        self.lambda_cl1 = lambda_cl1 if use_CL1 else 0.0
-        self.lambda_cl2 = lambda_cl2 if use_CL2 else 0.0
-        self.temperature, self.similarity = temperature, similarity
-        self.mask_false_negatives, self.centroid_items = mask_false_negatives, centroid_items
-        self.cl1_length_groups = cl1_length_groups
-        self.ld_fn = ld_fn or SIMILARITY_ADJUSTMENT[ld_form]
+        if cfg.centroid_items not in ("current", "next"):
+            raise ValueError(f"centroid_items must be 'current' or 'next', got {cfg.centroid_items!r}")
+        if ld_fn is None and cfg.ld_form not in SIMILARITY_ADJUSTMENT:
+            raise ValueError(f"ld_form must be one of {sorted(SIMILARITY_ADJUSTMENT)}, got {cfg.ld_form!r}")
+        if cfg.cl1_length_groups < 1:
+            raise ValueError(f"cl1_length_groups must be >= 1, got {cfg.cl1_length_groups}")
+        if cfg.similarity not in ("dot", "cos"):
+            raise ValueError(f"similarity must be 'dot' or 'cos', got {cfg.similarity!r}")
+        self.num_users, self.num_items, self.max_len = num_users, num_items, cfg.max_len
+        self.min_input_len = cfg.min_input_len
+        self.delta = cfg.delta if cfg.use_threshold else -1.0
+        self.learn_delta, self.delta_temperature, self.tau_a = cfg.learn_delta, cfg.delta_temperature, cfg.tau_a
+        self.use_importance, self.use_interest, self.use_intent = cfg.use_importance, cfg.use_interest, cfg.use_intent
+        self.lambda_d = cfg.lambda_d if cfg.use_Ld else 0.0
+        self.lambda_cl1 = cfg.lambda_cl1 if cfg.use_CL1 else 0.0
+        self.lambda_cl2 = cfg.lambda_cl2 if cfg.use_CL2 else 0.0
+        self.temperature, self.similarity = cfg.temperature, cfg.similarity
+        self.mask_false_negatives, self.centroid_items = cfg.mask_false_negatives, cfg.centroid_items
+        self.cl1_length_groups = cfg.cl1_length_groups
+        self.ld_fn = ld_fn or SIMILARITY_ADJUSTMENT[cfg.ld_form]
         # same attribute names as SASRec, so SASRec weights load into IDCLRec and back
-        self.item_emb = GraphItemEmbedding(num_items, dim, adj, graph_layers)
-        self.encoder = SequenceTransformer(dim, max_len, num_layers, num_heads, dropout)
-        self.cross = CausalCrossAttention(dim, cross_heads, dropout, include_self=include_self)
-        self.delta_param = nn.Parameter(torch.zeros(())) if learn_delta else None
+        self.item_emb = GraphItemEmbedding(num_items, cfg.dim, adj=adj, num_layers=cfg.graph_layers)
+        self.encoder = SequenceTransformer(cfg.dim, cfg.max_len, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
+                                           dropout=cfg.dropout, norm_first=cfg.norm_first)
+        self.cross = CausalCrossAttention(cfg.dim, num_heads=cfg.cross_heads, dropout=cfg.dropout,
+                                          include_self=cfg.include_self)
+        self.delta_param = nn.Parameter(torch.zeros(())) if cfg.learn_delta else None
         self.reset_parameters()
 
     @classmethod
     def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> IDCLRec:
-        cfg = config or IDCLRecConfig()
-        return cls(data["user"].num_nodes, data["item"].num_nodes, adj=training_adjacency(data, cfg), **cfg.to_dict())
+        """``adj``: the user x item training clicks when ``config.graph_layers > 0``."""
+        cfg = resolve_config(cls.Config, config, owner=cls.__name__)
+        adj = CSRAdjacency.from_hetero(data, CLICKS) if cfg.graph_layers > 0 else None
+        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes, adj=adj, config=cfg)
 
     def reset_parameters(self) -> None:
         self.item_emb.reset_parameters()
@@ -318,10 +315,21 @@ class IDCLRec(RecModel):
             total = total + self.lambda_cl2 * parts["CL2"]
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
 
-    def full_scores(self, users: Tensor, history: Ragged) -> Tensor:
+    def train_inputs(self) -> SubsequenceInputs:
+        return SubsequenceInputs(max_len=self.max_len, min_len=self.min_input_len)
+
+    def sequence_representation(self, history: Ragged) -> Tensor:
+        r"""``(B, d)``: :math:`\mathbf{h} = \mathbf{r}_N + \mathbf{i}` of each history."""
         dev = self.item_emb.weight.device
         seq = Ragged(history.ptr, history.values + 1).pad(self.max_len, left=True).to(dev)
-        return self.scores(self(seq)["h"])
+        return self(seq)["h"]
+
+    def full_scores(self, users: Tensor, history: Ragged) -> Tensor:
+        return self.scores(self.sequence_representation(history))
+
+    def score(self, users: Tensor, items: Tensor, history: Ragged) -> Tensor:
+        h = self.sequence_representation(history)
+        return (h.unsqueeze(1) * self.item_emb(items + 1)).sum(-1)
 
 
 __all__ = ["IDCLRec", "IDCLRecConfig", "intent_category_weights", "similarity_adjustment_loss",

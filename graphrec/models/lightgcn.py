@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from graphrec.data.hetero import CLICKS
 from graphrec.data.ragged import Ragged
-from graphrec.models.base import ModelConfig, RecModel
-from graphrec.nn.conv import LightGCNConv
+from graphrec.models.base import ModelConfig, RecModel, resolve_config
 from graphrec.nn.losses import bpr_loss, l2_reg
+from graphrec.nn.models import LightGCNPropagation
 from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
 
@@ -35,15 +37,10 @@ class LightGCNConfig(ModelConfig):
 @register_model("lightgcn")
 class LightGCN(RecModel):
     r"""LightGCN (`He et al., SIGIR 2020 <https://arxiv.org/abs/2002.02126>`_) on the
-    bipartite user-item graph, propagated with :class:`~graphrec.nn.conv.LightGCNConv`:
-
-    .. math::
-        \mathbf{e}_u^{(k+1)} = \sum_{i \in \mathcal{N}_u} \frac{1}{\sqrt{|\mathcal{N}_u||\mathcal{N}_i|}}
-        \mathbf{e}_i^{(k)}, \quad
-        \mathbf{e}_i^{(k+1)} = \sum_{u \in \mathcal{N}_i} \frac{1}{\sqrt{|\mathcal{N}_i||\mathcal{N}_u|}}
-        \mathbf{e}_u^{(k)}, \quad
-        \mathbf{e} = \frac{1}{K+1}\sum_{k=0}^{K} \mathbf{e}^{(k)}
-
+    bipartite user-item graph: the user and item tables :math:`\mathbf{e}^{(0)}` go through
+    :math:`K` symmetric-normalised propagation layers and are averaged,
+    :math:`\mathbf{e} = \frac{1}{K+1}\sum_{k=0}^{K} \mathbf{e}^{(k)}`
+    (:class:`~graphrec.nn.models.LightGCNPropagation`, whose docstring has the update),
     scored by :math:`\hat y_{u,i} = \mathbf{e}_u^\top \mathbf{e}_i` and trained with BPR plus
     :math:`\lambda \frac{1}{2B}(\lVert e^{(0)}_u\rVert^2 + \lVert e^{(0)}_i\rVert^2 + \lVert e^{(0)}_j\rVert^2)`
     as the reference implementation. Two bipartite sparse products per layer; the
@@ -51,30 +48,31 @@ class LightGCN(RecModel):
     cached for evaluation and the cache is dropped when the model trains again.
     """
 
-    input_type = "pairwise"
     Config = LightGCNConfig
     train_defaults = {"batch_size": 2048, "lr": 1e-3}
 
-    def __init__(self, num_users: int, num_items: int, edge_index: Tensor, dim: int = 64,
-                 num_layers: int = 3, reg_weight: float = 1e-4, propagation: str = "csr") -> None:
+    def __init__(self, num_users: int, num_items: int, edge_index: Tensor, adj: CSRAdjacency | None = None,
+                 config: LightGCNConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
-        if propagation not in ("csr", "edge_index"):
-            raise ValueError(f"propagation must be 'csr' or 'edge_index', got {propagation!r}")
+        cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        if cfg.propagation not in ("csr", "edge_index"):
+            raise ValueError(f"propagation must be 'csr' or 'edge_index', got {cfg.propagation!r}")
         self.num_users, self.num_items = num_users, num_items
-        self.num_layers, self.reg_weight, self.propagation = num_layers, reg_weight, propagation
-        self.user_emb = nn.Embedding(num_users, dim)
-        self.item_emb = nn.Embedding(num_items, dim)
-        self.conv = LightGCNConv()
+        self.num_layers, self.reg_weight, self.propagation = cfg.num_layers, cfg.reg_weight, cfg.propagation
+        self.user_emb = nn.Embedding(num_users, cfg.dim)
+        self.item_emb = nn.Embedding(num_items, cfg.dim)
+        self.gcn = LightGCNPropagation(cfg.num_layers)
         self.edge_index = edge_index  # user -> item training edges
-        self.adj = CSRAdjacency.from_edge_index(edge_index, size=(num_users, num_items))
+        # the same graph as CSR (built here from edge_index unless given)
+        self.adj = adj if adj is not None else CSRAdjacency.from_edge_index(edge_index, size=(num_users, num_items))
         self._cache: tuple[Tensor, Tensor] | None = None
         self.reset_parameters()
 
     @classmethod
     def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> LightGCN:
-        cfg = config or LightGCNConfig()
-        return cls(data["user"].num_nodes, data["item"].num_nodes, data[CLICKS].edge_index,
-                   **cfg.to_dict())
+        cfg = resolve_config(cls.Config, config, owner=cls.__name__)
+        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
+                   edge_index=data[CLICKS].edge_index, adj=CSRAdjacency.from_hetero(data, CLICKS), config=cfg)
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.user_emb.weight, std=0.1)
@@ -89,26 +87,20 @@ class LightGCN(RecModel):
         self._cache = None
         return super().load_state_dict(*args, **kwargs)
 
-    def _propagate_once(self, x_user: Tensor, x_item: Tensor) -> tuple[Tensor, Tensor]:
-        if self.propagation == "csr":
-            if self.adj.device != x_user.device:
-                self.adj = self.adj.to(x_user.device)
-            return self.conv(x_item, self.adj.t()), self.conv(x_user, self.adj)
-        ei = self.edge_index.to(x_user.device)
-        size = (self.num_users, self.num_items)
-        return (self.conv((x_item, x_user), ei.flip(0), size=size[::-1]),
-                self.conv((x_user, x_item), ei, size=size))
+    def graph(self, device: torch.device) -> CSRAdjacency | Tensor:
+        """The training graph on ``device`` in the form ``propagation`` names."""
+        if self.propagation == "edge_index":
+            return self.edge_index.to(device)
+        if self.adj.device != device:
+            self.adj = self.adj.to(device)
+        return self.adj
 
     def get_embedding(self) -> tuple[Tensor, Tensor]:
         """Layer-averaged user and item embeddings."""
         if not self.training and self._cache is not None:
             return self._cache
         u, i = self.user_emb.weight, self.item_emb.weight
-        sum_u, sum_i = u, i
-        for _ in range(self.num_layers):
-            u, i = self._propagate_once(u, i)
-            sum_u, sum_i = sum_u + u, sum_i + i
-        out = sum_u / (self.num_layers + 1), sum_i / (self.num_layers + 1)
+        out = self.gcn(u, i, self.graph(u.device))
         if not self.training:  # evaluation: cache detached copies until train() is called
             self._cache = (out[0].detach(), out[1].detach())
             return self._cache
@@ -126,6 +118,10 @@ class LightGCN(RecModel):
     def full_scores(self, users: Tensor, history: Ragged) -> Tensor:
         eu, ei = self.get_embedding()
         return eu[users] @ ei.t()
+
+    def score(self, users: Tensor, items: Tensor, history: Ragged) -> Tensor:
+        eu, ei = self.get_embedding()
+        return (eu[users].unsqueeze(1) * ei[items]).sum(-1)
 
     def extra_repr(self) -> str:
         return (f"num_users={self.num_users}, num_items={self.num_items}, "

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from graphrec.data.hetero import CLICKS
+from graphrec.data.inputs import SequenceInputs
 from graphrec.data.ragged import Ragged
-from graphrec.models.base import ModelConfig, RecModel
+from graphrec.models.base import ModelConfig, RecModel, resolve_config
 from graphrec.nn.encoders import GraphItemEmbedding, SequenceTransformer
 from graphrec.nn.losses import sampled_bce
 from graphrec.ops import CSRAdjacency
@@ -42,14 +44,6 @@ class SASRecConfig(ModelConfig):
     graph_layers: int = 0
 
 
-def training_adjacency(data: HeteroData, config: ModelConfig) -> CSRAdjacency | None:
-    """The user x item adjacency of the training clicks when ``config.graph_layers > 0``."""
-    if getattr(config, "graph_layers", 0) <= 0:
-        return None
-    size = (data["user"].num_nodes, data["item"].num_nodes)
-    return CSRAdjacency.from_edge_index(data[CLICKS].edge_index, size=size)
-
-
 @register_model("sasrec")
 class SASRec(RecModel):
     r"""SASRec (`Kang & McAuley, ICDM 2018 <https://arxiv.org/abs/1808.09781>`_).
@@ -64,27 +58,28 @@ class SASRec(RecModel):
     cross-entropy over all items.
     """
 
-    input_type = "sequence"
     Config = SASRecConfig
     train_defaults = {"batch_size": 256, "lr": 1e-3}
 
-    def __init__(self, num_users: int, num_items: int, dim: int = 64, max_len: int = 50,
-                 num_layers: int = 2, num_heads: int = 2, dropout: float = 0.5,
-                 loss: str = "bce", norm_first: bool = False, graph_layers: int = 0,
-                 adj: CSRAdjacency | None = None) -> None:
+    def __init__(self, num_users: int, num_items: int, adj: CSRAdjacency | None = None,
+                 config: SASRecConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
-        if loss not in ("bce", "ce"):
-            raise ValueError(f"loss must be 'bce' or 'ce', got {loss!r}")
+        cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        if cfg.loss not in ("bce", "ce"):
+            raise ValueError(f"loss must be 'bce' or 'ce', got {cfg.loss!r}")
         self.num_users, self.num_items = num_users, num_items
-        self.max_len, self.loss_type = max_len, loss
-        self.item_emb = GraphItemEmbedding(num_items, dim, adj, graph_layers)
-        self.encoder = SequenceTransformer(dim, max_len, num_layers, num_heads, dropout, norm_first)
+        self.max_len, self.loss_type = cfg.max_len, cfg.loss
+        self.item_emb = GraphItemEmbedding(num_items, cfg.dim, adj=adj, num_layers=cfg.graph_layers)
+        self.encoder = SequenceTransformer(cfg.dim, cfg.max_len, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
+                                           dropout=cfg.dropout, norm_first=cfg.norm_first)
         self.reset_parameters()
 
     @classmethod
     def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> SASRec:
-        cfg = config or cls.Config()
-        return cls(data["user"].num_nodes, data["item"].num_nodes, adj=training_adjacency(data, cfg), **cfg.to_dict())
+        """``adj``: the user x item training clicks when ``config.graph_layers > 0``."""
+        cfg = resolve_config(cls.Config, config, owner=cls.__name__)
+        adj = CSRAdjacency.from_hetero(data, CLICKS) if cfg.graph_layers > 0 else None
+        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes, adj=adj, config=cfg)
 
     def reset_parameters(self) -> None:
         self.item_emb.reset_parameters()
@@ -107,8 +102,19 @@ class SASRec(RecModel):
             loss = F.cross_entropy(logits, target[mask] - 1)
         return {"loss": loss}
 
-    def full_scores(self, users: Tensor, history: Ragged) -> Tensor:
+    def train_inputs(self) -> SequenceInputs:
+        return SequenceInputs(max_len=self.max_len, negatives=self.loss_type == "bce")
+
+    def sequence_representation(self, history: Ragged) -> Tensor:
+        """``(B, d)``: the encoding at the last position of each history (its
+        ``max_len`` most recent items)."""
         dev = self.item_emb.weight.device
         seq = Ragged(history.ptr, history.values + 1).pad(self.max_len, left=True).to(dev)
-        h = self.encode(seq)[:, -1]
-        return h @ self.item_emb.table()[1:].t()
+        return self.encode(seq)[:, -1]
+
+    def full_scores(self, users: Tensor, history: Ragged) -> Tensor:
+        return self.sequence_representation(history) @ self.item_emb.table()[1:].t()
+
+    def score(self, users: Tensor, items: Tensor, history: Ragged) -> Tensor:
+        h = self.sequence_representation(history)
+        return (h.unsqueeze(1) * self.item_emb(items + 1)).sum(-1)

@@ -1,7 +1,8 @@
 """Experiments: resolve a dataset and a model by name, train, evaluate, report.
 
 Configuration precedence (lowest first): the dataclass defaults, the model's own
-training defaults, a YAML file, ``--set key=value`` overrides.
+training defaults, a YAML file, ``--set key=value`` overrides; reading and merging
+them is :mod:`graphrec.config`'s.
 
 Override keys: ``train.<field>`` (:class:`TrainConfig`), ``model.<field>`` (the
 model's ``Config``), ``data.<field>`` (dataset constructor arguments), or a bare
@@ -21,43 +22,15 @@ import torch
 import yaml
 from torch_geometric.data import HeteroData
 
-from graphrec.metrics import environment_info, parse_protocol, plot_curve, protocol_label
-from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table
-from graphrec.models.base import build_config
+from graphrec.config import build_config, load_yaml, merge_sections, parse_overrides, route_overrides
+from graphrec.metrics import environment_info, parse_protocol, plot_curve
+from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table, split_rows
 from graphrec.resolver import dataset_resolver, model_resolver, normalize_string
 from graphrec.train.checkpoint import load_checkpoint
-from graphrec.train.trainer import TrainConfig, Trainer
+from graphrec.train.stages import StageRecord, graph_fingerprint, run_stages
+from graphrec.train.trainer import TrainConfig, Trainer, seed_everything
 
 log = logging.getLogger("graphrec.train")
-
-SECTIONS = ("model", "train", "data")
-
-
-def parse_overrides(pairs: list[str]) -> list[tuple[str, str]]:
-    out = []
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ValueError(f"--set expects key=value, got {pair!r}")
-        key, value = pair.split("=", 1)
-        out.append((key.strip(), value.strip()))
-    return out
-
-
-def load_yaml(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    with open(path) as f:
-        try:
-            cfg = yaml.safe_load(f) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level, got {type(cfg).__name__}")
-    unknown = set(cfg) - {"model", "train", "data", "dataset", "models"}
-    if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}; "
-                         "use model, train, data, dataset or models")
-    return cfg
 
 
 @dataclasses.dataclass
@@ -95,38 +68,15 @@ def build_spec(model: str, dataset: str, yaml_cfg: dict[str, Any], overrides: li
     else:
         cls = model_resolver(model)
         chain = [sections.get(cls.registry_name) or {}]
-    spec = RunSpec(model=cls.registry_name, dataset=yaml_cfg.get("dataset", dataset), root=root, label=label)
-    for source in (yaml_cfg, *chain):
-        spec.model_args.update(source.get("model") or {})
-        spec.train_args.update(source.get("train") or {})
-        spec.data_args.update(source.get("data") or {})
-    model_fields = {f.name for f in dataclasses.fields(cls.Config)}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    model_keys = {normalize_string(n) for n in (cls.registry_name, cls.__name__)}
+    merged = merge_sections([yaml_cfg, *chain])
+    fields = {"model": {f.name for f in dataclasses.fields(cls.Config)},
+              "train": {f.name for f in dataclasses.fields(TrainConfig)}}
+    targets = {normalize_string(n) for n in (cls.registry_name, cls.__name__)}
     if label is not None:
-        model_keys = {normalize_string(label)}
-    for key, value in overrides:
-        parts = key.split(".")
-        if len(parts) == 3:  # <model>.<section>.<field>
-            if normalize_string(parts[0]) not in model_keys:
-                continue  # addressed to another model of a comparison
-            parts = parts[1:]
-        if len(parts) == 2:
-            section, name = parts
-            if section not in SECTIONS:
-                raise ValueError(f"--set {key}: section must be one of {SECTIONS}")
-        elif len(parts) == 1:
-            name = parts[0]
-            hits = [s for s, fields in (("model", model_fields), ("train", train_fields))
-                    if name in fields]
-            if len(hits) != 1:
-                raise ValueError(f"--set {key}: ambiguous or unknown key; write model.{name}, "
-                                 f"train.{name} or data.{name}")
-            section = hits[0]
-        else:
-            raise ValueError(f"--set {key}: expected section.key or key")
-        getattr(spec, f"{section}_args")[name] = value
-    return spec
+        targets = {normalize_string(label)}
+    route_overrides(overrides, merged, fields, targets, normalize=normalize_string)
+    return RunSpec(model=cls.registry_name, dataset=yaml_cfg.get("dataset", dataset), root=root, label=label,
+                   model_args=merged["model"], train_args=merged["train"], data_args=merged["data"])
 
 
 def make_train_config(cls: type, args: dict[str, Any]) -> TrainConfig:
@@ -146,11 +96,36 @@ def load_dataset(name: str, root: str | None = None, **kwargs: Any) -> Any:
 def dataset_notes(data: HeteroData) -> list[str]:
     notes = []
     if getattr(data, "meta_semi_synthetic", False):
-        notes.append("semi-synthetic: search interactions simulated from real rec logs "
-                     "(attribute-id queries, Ai et al. 2017 protocol)")
+        protocol = getattr(data, "meta_search_protocol", None) or "Ai et al. 2017 protocol"
+        notes.append(f"semi-synthetic: search interactions simulated from real rec logs ({protocol})")
     if getattr(data, "meta_synthetic", False):
         notes.append("synthetic: graphrec's generated search-and-recommendation world")
     return notes
+
+
+def build_model(cls: type, data: HeteroData, model_cfg: Any, train_cfg: TrainConfig,
+                ) -> tuple[Any, list[StageRecord]]:
+    """Seed, run (or read from the cache) the model's stages, build the model.
+
+    Seeding comes first so that stages and the initial weights are reproducible; the
+    stages that need the model run after it is built and hand their outputs to
+    ``model.load_stage``. Returns ``(model, stage records)``."""
+    seed_everything(train_cfg.seed)
+    stages = list(cls.stages(model_cfg))
+    common = {"seed": train_cfg.seed, "cache_dir": train_cfg.stage_cache, "device": train_cfg.device,
+              "progress": train_cfg.progress}
+    before = [s for s in stages if not s.needs_model]
+    after = [s for s in stages if s.needs_model]
+    fingerprint = graph_fingerprint(data) if stages else None
+    outputs, records = run_stages(before, data, fingerprint=fingerprint, **common)
+    model = cls.from_data(data, model_cfg, stages=outputs) if before else cls.from_data(data, model_cfg)
+    if after:
+        outputs, more = run_stages(after, data, model=model, outputs=outputs, keys=[r.key for r in records],
+                                   fingerprint=fingerprint, **common)
+        for stage in after:
+            model.load_stage(stage.name, outputs[stage.name])
+        records += more
+    return model, records
 
 
 def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
@@ -163,29 +138,31 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
         data = load_dataset(spec.dataset, spec.root, **spec.data_args)[0]
     model_cfg = build_config(cls.Config, spec.model_args, prefix="model.")
     train_cfg = make_train_config(cls, spec.train_args)
-    model = cls.from_data(data, model_cfg)
+    t0 = time.perf_counter()
+    model, stage_records = build_model(cls, data, model_cfg, train_cfg)
     trainer = Trainer(model, data, train_cfg, output_dir=output_dir)
     meta = {"model_name": cls.registry_name, "model_config": model_cfg.to_dict(),
-            "dataset": spec.dataset, "data_args": spec.data_args, "root": spec.root}
+            "dataset": spec.dataset, "data_args": spec.data_args, "root": spec.root,
+            "stages": [r.to_dict() for r in stage_records]}
     if resume and trainer.resume():
         log.info("resuming %s from epoch %d", cls.registry_name, trainer.state.epoch)
-    t0 = time.perf_counter()
     state = trainer.fit(extra_checkpoint=meta)
     wall = time.perf_counter() - t0
     valid = trainer.evaluate("valid") if trainer.has_valid else {}
     test = trainer.evaluate("test")
     doc = {
         "dataset": spec.dataset,
-        "protocol": protocol_label(*parse_protocol(train_cfg.protocol)),  # validated label
+        "protocol": parse_protocol(train_cfg.protocol).label,  # validated label
         "split": str(getattr(data, "protocol", "")),
         "model": cls.registry_name,
         "label": spec.name,
         "config": {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "data": spec.data_args},
         "seed": train_cfg.seed,
-        "valid": valid,
-        "test": test,
+        "valid": _without_groups(valid),
+        "test": _without_groups(test),
         "train_seconds": state.train_seconds,
         "wall_seconds": wall,
+        "stages": [r.to_dict() for r in stage_records],
         "epochs": state.epoch,
         "best_epoch": state.best_epoch,
         "seconds_per_epoch": seconds_per_epoch(state.history),
@@ -193,9 +170,18 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
         "notes": dataset_notes(data),
         "environment": environment_info(),
     }
+    if train_cfg.groups:
+        doc["groups"] = train_cfg.groups
+        for split, res in (("valid", valid), ("test", test)):
+            if res.get("groups"):
+                doc[f"{split}_groups"] = res["groups"]
     if output_dir:
         write_run_outputs(doc, output_dir, train_cfg.metric)
     return doc
+
+
+def _without_groups(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k != "groups"}
 
 
 def seconds_per_epoch(history: list[dict[str, Any]]) -> float | None:
@@ -207,16 +193,20 @@ def seconds_per_epoch(history: list[dict[str, Any]]) -> float | None:
 def write_run_outputs(doc: dict[str, Any], output_dir: str, metric: str) -> None:
     os.makedirs(output_dir, exist_ok=True)
     atomic_write_json(os.path.join(output_dir, "results.json"), doc, allow_nan=True)
-    rows = {s: doc[s] for s in ("valid", "test") if doc.get(s)}
+    rows = split_rows(doc)  # valid, test, and a row per user group when there are groups
     cols = [k for k in (doc.get("test") or {}) if k != "users"]
     title = f"{doc['model']} on {doc['dataset']} ({doc['protocol']} ranking, split {doc['split']})"
     text = markdown_table(rows, cols, title=title, index_name="split")
     text += f"\n\ntrain seconds: {doc['train_seconds']:.1f}, epochs: {doc['epochs']}, best epoch: {doc['best_epoch']}\n"
+    for st in doc.get("stages") or []:
+        how = "read from cache" if st["cached"] else "computed"
+        text += f"\nstage {st['name']}: {how}, {st['run_seconds']:.1f}s (computed in {st['seconds']:.1f}s)\n"
     for note in doc.get("notes", []):
         text += f"\n> {note}\n"
     atomic_write_text(os.path.join(output_dir, "results.md"), text)
     curve = [{"epoch": h["epoch"], "loss": h["loss"],
               **{f"valid {k}": v for k, v in (h.get("valid") or {}).items()},
+              **{"valid loss" if k == "loss" else f"valid loss.{k}": v for k, v in (h.get("valid_loss") or {}).items()},
               **{f"test {k}": v for k, v in (h.get("test") or {}).items()}} for h in doc["history"]]
     keys = [k for k in (f"valid {metric}", f"test {metric}") if any(k in c for c in curve)]
     if keys:
@@ -224,7 +214,8 @@ def write_run_outputs(doc: dict[str, Any], output_dir: str, metric: str) -> None
                    title=f"{doc['model']} on {doc['dataset']}")
 
 
-RUN_KEYS = ("valid", "test", "train_seconds", "epochs", "best_epoch", "seconds_per_epoch", "config", "seed")
+RUN_KEYS = ("valid", "test", "valid_groups", "test_groups", "stages", "train_seconds", "epochs", "best_epoch",
+            "seconds_per_epoch", "config", "seed")
 
 
 def seed_summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -240,10 +231,31 @@ def seed_summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
         vals = {k: torch.tensor([float(r[split][k]) for r in runs.values()], dtype=torch.float64) for k in keys}
         out[split] = {k: float(v.mean()) for k, v in vals.items()}
         out[f"{split}_std"] = {k: float(v.std()) if v.numel() > 1 else 0.0 for k, v in vals.items()}
+    for split in ("valid", "test"):
+        if all(r.get(f"{split}_groups") for r in runs.values()):
+            out[f"{split}_groups"], out[f"{split}_groups_std"] = _group_summary(
+                [r[f"{split}_groups"] for r in runs.values()])
     for key in ("train_seconds", "epochs", "best_epoch", "seconds_per_epoch"):
         xs = [float(r[key]) for r in runs.values() if r.get(key) is not None]
         out[key] = sum(xs) / len(xs) if xs else None
     return out
+
+
+def _group_summary(per_seed: list[dict[str, dict[str, float]]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Mean and (sample) standard deviation over seeds of each group's metrics (group
+    sizes do not depend on the seed)."""
+    mean: dict[str, dict[str, float]] = {}
+    std: dict[str, dict[str, float]] = {}
+    for group, first in per_seed[0].items():
+        mean[group], std[group] = {}, {}
+        for k, v in first.items():
+            if k == "users":
+                mean[group][k] = v
+                continue
+            x = torch.tensor([float(g[group][k]) for g in per_seed], dtype=torch.float64)
+            mean[group][k] = float(x.mean())
+            std[group][k] = float(x.std()) if x.numel() > 1 else 0.0
+    return mean, std
 
 
 def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str, Any] | None = None,
@@ -261,10 +273,19 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
 
     yaml_cfg = yaml_cfg or {}
     specs = [build_spec(m, dataset, yaml_cfg, overrides or [], root) for m in models]
+    # every setting is checked before anything trains; one comparison, one protocol
+    protocols = {}
+    for spec in specs:
+        cls = model_resolver(spec.model)
+        build_config(cls.Config, spec.model_args, prefix=f"{spec.name}.model.")
+        protocols[spec.name] = parse_protocol(make_train_config(cls, spec.train_args).protocol).label
+    if len(set(protocols.values())) > 1:
+        raise ValueError(f"compare: models use different ranking protocols {protocols}; numbers under "
+                         "different protocols are not comparable")
     data_args = specs[0].data_args
     data = load_dataset(specs[0].dataset, root, **data_args)[0]
-    doc: dict[str, Any] = {"dataset": specs[0].dataset, "protocol": None, "split": str(data.protocol),
-                           "models": {}, "notes": dataset_notes(data)}
+    doc: dict[str, Any] = {"dataset": specs[0].dataset, "protocol": next(iter(protocols.values())),
+                           "split": str(data.protocol), "models": {}, "notes": dataset_notes(data)}
     for spec in specs:
         runs: dict[int, dict[str, Any]] = {}
         for seed in seeds or [None]:
@@ -282,7 +303,8 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
                 res = run_one(run_spec, out, resume=resume, data=data)
             if "seconds_per_epoch" not in res:  # results written before the field existed
                 res["seconds_per_epoch"] = seconds_per_epoch(res.get("history") or [])
-            doc["protocol"] = doc["protocol"] or res["protocol"]
+            if res.get("groups"):
+                doc["groups"] = res["groups"]
             runs[res["seed"] if seed is None else seed] = res
         if seeds is None:
             doc["models"][spec.name] = {k: next(iter(runs.values())).get(k) for k in RUN_KEYS}
@@ -295,14 +317,26 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
 
 def load_trained(path: str, root: str | None = None) -> tuple[Any, HeteroData, dict[str, Any]]:
     """Rebuild ``(model, data, checkpoint)`` from a checkpoint written by ``graphrec
-    train`` / ``compare``; the model holds its best (validation) weights, in eval mode."""
+    train`` / ``compare``; the model holds its best (validation) weights, in eval mode.
+    The model's stages are read from their cache (recomputed, with a warning, only
+    when the cache file is gone)."""
     ckpt = load_checkpoint(path)
     for key in ("model_name", "dataset"):
         if key not in ckpt:
             raise ValueError(f"checkpoint '{path}' lacks '{key}'; it was not written by graphrec train")
     cls = model_resolver(ckpt["model_name"])
     data = load_dataset(ckpt["dataset"], root or ckpt.get("root"), **(ckpt.get("data_args") or {}))[0]
-    model = cls.from_data(data, build_config(cls.Config, ckpt["model_config"]))
+    model_cfg = build_config(cls.Config, ckpt["model_config"])
+    train_cfg = build_config(TrainConfig, {**ckpt["train_config"], "progress": False})
+    model, records = build_model(cls, data, model_cfg, train_cfg)
+    saved = {r["name"]: r["key"] for r in ckpt.get("stages") or []}
+    for r in records:
+        if r.name in saved and saved[r.name] != r.key:
+            log.warning("stage %s: key %s differs from the checkpoint's %s (data or settings changed)",
+                        r.name, r.key, saved[r.name])
+        elif not r.cached:
+            log.warning("stage %s: cache missing, recomputed (%.1fs)", r.name, r.seconds)
+    ckpt["stage_records"] = [r.to_dict() for r in records]
     model.load_state_dict(ckpt.get("best_model") or ckpt["model"])
     return model.eval(), data, ckpt
 
@@ -316,11 +350,14 @@ def evaluate_checkpoint(path: str, splits: tuple[str, ...] = ("valid", "test"),
     cfg = build_config(TrainConfig, {k: v for k, v in ckpt["train_config"].items()})
     trainer = Trainer(model, data, cfg)
     out = {"checkpoint": path, "model": cls.registry_name, "dataset": ckpt["dataset"],
-           "protocol": cfg.protocol}
+           "protocol": cfg.protocol, "stages": ckpt["stage_records"]}
     for split in splits:
         if split == "valid" and not trainer.has_valid:
             continue
-        out[split] = trainer.evaluate(split)
+        res = trainer.evaluate(split)
+        out[split] = _without_groups(res)
+        if res.get("groups"):
+            out[f"{split}_groups"] = res["groups"]
     return out
 
 

@@ -1,10 +1,16 @@
-"""The training loop: epochs, validation early stopping, atomic checkpoints,
-resume, seeds, and a results document (JSON + markdown)."""
+"""The training loop: the model's declared inputs, one optimiser (Adam or AdamW, with
+parameter groups, gradient clipping and an LR schedule), early stopping on a
+validation ranking metric or a validation loss, atomic checkpoints, resume, seeds,
+evaluation under any protocol, optionally by user group.
+
+The trainer uses only the model contract of :mod:`graphrec.models.base`.
+"""
 from __future__ import annotations
 
 import copy
 import dataclasses
 import logging
+import math
 import os
 import random
 import time
@@ -13,16 +19,21 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from graphrec.data.hetero import CLICKS, eval_targets, history, train_history
-from graphrec.data.loader import BPRLoader, SequenceLoader, SubsequenceLoader
+from graphrec.data.groups import user_groups
+from graphrec.data.hetero import CLICKS, eval_targets, has_heldout, history
+from graphrec.data.inputs import TrainInputs
 from graphrec.metrics import full_ranking, parse_protocol, sampled_ranking
 from graphrec.models.base import RecModel
 from graphrec.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("graphrec.train")
+
+OPTIMIZERS = ("adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine", "linear")
 
 
 @dataclass
@@ -30,18 +41,34 @@ class TrainConfig:
     """Args:
         epochs: maximum epochs.
         batch_size: training batch size (models may set their own default).
-        lr, weight_decay: Adam settings.
+        lr: learning rate (of every parameter group that sets none).
+        weight_decay: L2 weight decay of Adam, decoupled weight decay of AdamW.
+        optimizer: ``"adam"`` or ``"adamw"``.
+        grad_clip: clip the global gradient norm to this value before each step (0: off).
+        lr_schedule: ``"constant"``, ``"cosine"`` (to 0 at the last epoch) or ``"linear"``
+            (to 0), applied per epoch after ``warmup_epochs`` of linear warm-up.
+        warmup_epochs: epochs of linear LR warm-up from ``lr / (warmup_epochs + 1)``.
         eval_every: evaluate on validation every this many epochs.
         patience: stop after this many evaluations without improvement.
-        metric: validation metric for model selection and early stopping.
+        metric: validation criterion for model selection and early stopping: a ranking
+            metric such as ``"ndcg@10"`` (higher is better), or ``"loss"`` /
+            ``"loss.<part>"`` -- the model's loss (or one of its named parts, e.g. an
+            ELBO) averaged over validation batches (lower is better), for models that
+            are not rankers.
         ks: cut-offs reported.
         eval_chunk: users scored at once during evaluation (bounds memory).
+        protocol: ``"full"`` ranking over all items, ``"sampled-<n>"`` (each target
+            against ``n`` uniformly sampled negatives, the SASRec paper's protocol) or
+            ``"sampled-pop-<n>"`` (negatives drawn in proportion to training
+            popularity, GSERec's protocol). Sampled protocols score only the sampled
+            pairs (``model.score``) and are labelled as such in every result.
+        groups: name of a user grouping (e.g. ``"search_activity"``: ``no_search``,
+            ``sparse``, ``rich``) under which validation and test metrics are also
+            reported per group; ``None``: no breakdown.
+        stage_cache: folder of the stages' cache (default ``$GRAPHREC_CACHE/stages``).
         seed: seeds Python, NumPy and torch, and the loaders' generator.
         device: ``"cpu"``, ``"cuda"``, ...
         progress: show a progress bar.
-        protocol: ``"full"`` ranking over all items, or ``"sampled-<n>"`` (each target
-            against ``n`` sampled negatives, the SASRec paper's protocol; labelled as
-            such in every result).
         track_test: also record test metrics at each evaluation (for curves; never
             used for model selection). Used where a protocol has no validation set.
         max_batches: cap on batches per epoch (smoke tests).
@@ -57,12 +84,18 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
+    optimizer: str = "adam"
+    grad_clip: float = 0.0
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
     eval_every: int = 1
     patience: int = 5
     metric: str = "ndcg@10"
     ks: tuple[int, ...] = (5, 10, 20)
     eval_chunk: int = 2048
     protocol: str = "full"
+    groups: str | None = None
+    stage_cache: str | None = None
     seed: int = 2024
     device: str = "cpu"
     progress: bool = True
@@ -71,11 +104,45 @@ class TrainConfig:
     length_buckets: int = 0
     num_threads: int | None = None
 
+    def __post_init__(self) -> None:
+        self.ks = tuple(self.ks)
+        for name in ("epochs", "batch_size", "eval_every", "eval_chunk"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("patience", "warmup_epochs", "length_buckets"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)!r}")
+        if not (self.lr >= 0 and math.isfinite(self.lr)):
+            raise ValueError(f"train.lr must be a finite number >= 0, got {self.lr!r}")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise ValueError("train.weight_decay and train.grad_clip must be >= 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"train.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not self.ks or any(int(k) < 1 for k in self.ks):
+            raise ValueError(f"train.ks must be positive cut-offs, got {self.ks!r}")
+        parse_protocol(self.protocol)  # raises on an unknown label
+        if self.max_batches is not None and self.max_batches < 1:
+            raise ValueError(f"train.max_batches must be >= 1 or None, got {self.max_batches!r}")
+        if not self.minimize_metric:
+            ranking = {"hr", "ndcg", "recall", "precision"}
+            name, _, k = self.metric.partition("@")
+            if not (self.metric == "mrr" or (name in ranking and k.isdigit() and int(k) in self.ks)):
+                raise ValueError(f"train.metric={self.metric!r}: use mrr, hr/ndcg/recall/precision@k with k in "
+                                 f"train.ks={list(self.ks)}, or loss / loss.<part>")
+
+    @property
+    def minimize_metric(self) -> bool:
+        """Whether the validation criterion is a loss (lower is better)."""
+        return self.metric == "loss" or self.metric.startswith("loss.")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; returns a CPU generator seeded with ``seed``."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -86,14 +153,19 @@ def seed_everything(seed: int) -> torch.Generator:
 class TrainState:
     epoch: int = 0
     best_epoch: int = 0
-    best_score: float = float("-inf")
+    #: best validation criterion so far (a loss when the metric is one)
+    best_score: float | None = None
     bad_rounds: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
 
 
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+
 class Trainer:
-    """Train ``model`` on ``data`` and evaluate it with full ranking.
+    """Train ``model`` on ``data`` and evaluate it.
 
     Args:
         model: a :class:`~graphrec.models.base.RecModel`.
@@ -101,10 +173,12 @@ class Trainer:
         config: training settings.
         output_dir: where ``checkpoint.pt`` (latest + best weights) goes; ``None``
             keeps everything in memory.
+        groups: user groups for the evaluation breakdown, ``(group id per user
+            (num_users,), group names)``; overrides ``config.groups``.
     """
 
     def __init__(self, model: RecModel, data: HeteroData, config: TrainConfig | None = None,
-                 output_dir: str | None = None) -> None:
+                 output_dir: str | None = None, groups: tuple[Tensor, list[str]] | None = None) -> None:
         self.config = config or TrainConfig()
         if self.config.num_threads:
             torch.set_num_threads(self.config.num_threads)
@@ -113,61 +187,148 @@ class Trainer:
         self.data = data
         self.output_dir = output_dir
         self.generator = seed_everything(self.config.seed)
-        params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = (torch.optim.Adam(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
-                          if params else None)
+        self.inputs = model.train_inputs()
+        if self.inputs is not None and not isinstance(self.inputs, TrainInputs):
+            raise TypeError(f"{type(model).__name__}.train_inputs() must return a TrainInputs or None, "
+                            f"got {type(self.inputs).__name__}")
+        if groups is None and self.config.groups:
+            groups = user_groups(self.config.groups, data)
+        self.groups = groups
+        self.optimizer = self._make_optimizer() if self.inputs is not None else None
+        self.scheduler = (torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+                          if self.optimizer is not None else None)
         self.state = TrainState()
         self.best_state: dict[str, torch.Tensor] | None = None
-        self.has_valid = data[CLICKS].valid_edge_index.size(1) > 0
+        self.has_valid = has_heldout(data, "valid")
+        if self.config.minimize_metric and self.inputs is None:
+            raise ValueError(f"train.metric={self.config.metric!r} is a validation loss, but "
+                             f"{type(model).__name__} trains on nothing")
+
+    # ---- optimisation ---------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer | None:
+        cfg, model = self.config, self.model
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        if not trainable:
+            return None
+        groups = model.param_groups()
+        if groups is None:
+            groups = [{"params": trainable}]
+        seen: dict[int, int] = {}
+        for g, group in enumerate(groups):
+            group["params"] = list(group["params"])
+            for p in group["params"]:
+                if id(p) in seen:
+                    raise ValueError(f"{type(model).__name__}.param_groups(): a parameter is in groups "
+                                     f"{seen[id(p)]} and {g}")
+                seen[id(p)] = g
+        missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
+        if missing:
+            raise ValueError(f"{type(model).__name__}.param_groups() leaves out trainable parameters {missing[:5]}")
+        opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        return opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def _lr_factor(self, epoch: int) -> float:
+        """LR multiplier for the epoch after ``epoch`` completed epochs."""
+        cfg = self.config
+        if epoch < cfg.warmup_epochs:
+            return (epoch + 1) / (cfg.warmup_epochs + 1)
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        span = max(cfg.epochs - cfg.warmup_epochs, 1)
+        progress = min((epoch - cfg.warmup_epochs) / span, 1.0)
+        if cfg.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0 - progress
 
     # ---- batches --------------------------------------------------------------------
-    def make_loader(self):  # noqa: ANN201
-        cfg, data, m = self.config, self.data, self.model
-        if m.input_type == "pairwise":
-            return BPRLoader(data[CLICKS].edge_index, data["item"].num_nodes, cfg.batch_size,
-                             generator=self.generator, num_users=data["user"].num_nodes)
-        if m.input_type == "sequence":
-            return SequenceLoader(train_history(data), data["item"].num_nodes,
-                                  max_len=getattr(m, "max_len", 50), batch_size=cfg.batch_size,
-                                  negatives=getattr(m, "loss_type", "bce") == "bce",
-                                  generator=self.generator, length_buckets=cfg.length_buckets)
-        if m.input_type == "subsequence":
-            return SubsequenceLoader(train_history(data), data["item"].num_nodes,
-                                     max_len=getattr(m, "max_len", 50), batch_size=cfg.batch_size,
-                                     min_len=getattr(m, "min_input_len", 2), generator=self.generator,
-                                     length_buckets=cfg.length_buckets)
-        return None
+    def make_loader(self, split: str = "train"):  # noqa: ANN201
+        """The model's declared batches for ``split`` (``None`` when it trains on nothing)."""
+        if self.inputs is None:
+            return None
+        gen = self.generator if split == "train" else torch.Generator().manual_seed(self.config.seed)
+        return self.inputs.loader(self.data, split, batch_size=self.config.batch_size, generator=gen,
+                                  length_buckets=self.config.length_buckets if split == "train" else 0)
+
+    def eval_history(self, split: str) -> Any:
+        """What the model's scorers get for ``split`` (see ``TrainInputs.eval_history``)."""
+        if self.inputs is None:
+            return history(self.data, split)
+        return self.inputs.eval_history(self.data, split)
 
     # ---- evaluation -----------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, split: str = "valid", progress: bool = False) -> dict[str, float]:
-        """Full-ranking metrics on ``split`` (training -- and for test, validation --
-        items masked)."""
+    def evaluate(self, split: str = "valid", progress: bool = False) -> dict[str, Any]:
+        """Ranking metrics on ``split`` under ``config.protocol`` (training -- and for
+        test, validation -- items masked); with groups, also ``"groups": {name:
+        {metric: value, "users": n}}``."""
         self.model.eval()
         users, targets, exclude = eval_targets(self.data, split)
         if users.numel() == 0:
             return {}
-        hist = history(self.data, split).select(users)
-        # full_ranking hands out chunks of `users`; map them back to rows of `hist`
+        hist = self.eval_history(split).select(users)
+        # the ranking functions hand out chunks of `users`; map them back to rows of `hist`
         lookup = torch.full((self.data["user"].num_nodes,), -1, dtype=torch.long)
         lookup[users] = torch.arange(users.numel())
+        num_items = self.data["item"].num_nodes
+        group_kw: dict[str, Any] = {}
+        if self.groups is not None:
+            ids, names = self.groups
+            group_kw = {"groups": ids[users], "group_names": list(names)}
+        protocol = parse_protocol(self.config.protocol)
+        if protocol.sampled:
+            def pair_fn(chunk: Tensor, items: Tensor) -> Tensor:
+                rows = lookup[chunk]
+                return self.model.score(chunk.to(self.device), items.to(self.device), hist.select(rows)).float().cpu()
 
-        def score_fn(chunk: torch.Tensor) -> torch.Tensor:
+            popularity = None
+            if protocol.sampler == "popularity":
+                popularity = torch.bincount(self.data[CLICKS].edge_index[1], minlength=num_items).double()
+            gen = torch.Generator().manual_seed(self.config.seed)
+            return sampled_ranking(pair_fn, users, targets, exclude, num_items=num_items,
+                                   num_negatives=protocol.num_negatives, ks=self.config.ks, generator=gen,
+                                   chunk_size=self.config.eval_chunk, progress=progress, popularity=popularity,
+                                   **group_kw)
+
+        def score_fn(chunk: Tensor) -> Tensor:
             rows = lookup[chunk]
             return self.model.full_scores(chunk.to(self.device), hist.select(rows)).float().cpu()
 
-        num_items = self.data["item"].num_nodes
-        mode, n_neg = parse_protocol(self.config.protocol)
-        if mode == "sampled":
-            def pair_fn(chunk: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-                return score_fn(chunk).gather(1, items.cpu())
+        return full_ranking(score_fn, users, targets, exclude, num_items=num_items, ks=self.config.ks,
+                            chunk_size=self.config.eval_chunk, progress=progress, **group_kw)
 
-            gen = torch.Generator().manual_seed(self.config.seed)
-            return sampled_ranking(pair_fn, users, targets, exclude, num_items=num_items,
-                                   num_negatives=n_neg or 100, ks=self.config.ks, generator=gen,
-                                   chunk_size=self.config.eval_chunk, progress=progress)
-        return full_ranking(score_fn, users, targets, exclude, num_items=num_items,
-                            ks=self.config.ks, chunk_size=self.config.eval_chunk, progress=progress)
+    @torch.no_grad()
+    def validation_loss(self) -> dict[str, float]:
+        """The model's loss and its parts, averaged over the validation batches of its
+        declared inputs (the same negatives at every call), in eval mode."""
+        self.model.eval()
+        loader = self.make_loader("valid")
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in loader:
+            out = self.model.loss(_to_device(batch, self.device))
+            for key, value in out.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
+            n += 1
+        return {k: v / max(n, 1) for k, v in sums.items()}
+
+    def _criterion(self, record: dict[str, Any]) -> float:
+        cfg = self.config
+        if cfg.minimize_metric:
+            key = "loss" if cfg.metric == "loss" else cfg.metric.split(".", 1)[1]
+            losses = record["valid_loss"]
+            if key not in losses:
+                raise ValueError(f"train.metric={cfg.metric!r}: the model's loss has no part '{key}'; "
+                                 f"parts: {sorted(losses)}")
+            return losses[key]
+        return record["valid"].get(cfg.metric, float("nan"))
+
+    def _improved(self, score: float) -> bool:
+        best = self.state.best_score
+        if math.isnan(score):
+            return False
+        if best is None:
+            return True
+        return score < best if self.config.minimize_metric else score > best
 
     # ---- training -------------------------------------------------------------------
     def _checkpoint_path(self) -> str | None:
@@ -181,6 +342,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "best_model": self.best_state,
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "train_state": dataclasses.asdict(self.state),
             "train_config": self.config.to_dict(),
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
@@ -190,7 +352,7 @@ class Trainer:
         save_checkpoint(path, state)
 
     def resume(self, path: str | None = None) -> bool:
-        """Restore weights, optimiser, RNG and progress from a checkpoint."""
+        """Restore weights, optimiser, LR schedule, RNG and progress from a checkpoint."""
         path = path or self._checkpoint_path()
         if path is None or not os.path.exists(path):
             return False
@@ -199,7 +361,12 @@ class Trainer:
         self.best_state = ckpt.get("best_model")
         if self.optimizer is not None and ckpt.get("optimizer"):
             self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.state = TrainState(**ckpt["train_state"])
+        if self.scheduler is not None and ckpt.get("scheduler"):
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        state = dict(ckpt["train_state"])
+        if state.get("best_score") == float("-inf"):  # written before best_score could be None
+            state["best_score"] = None
+        self.state = TrainState(**state)
         rng = ckpt.get("rng") or {}
         if rng:
             torch.set_rng_state(rng["torch"])
@@ -209,48 +376,72 @@ class Trainer:
         log.info("resumed from %s at epoch %d", path, self.state.epoch)
         return True
 
+    def _train_epoch(self, loader: Any) -> tuple[float, dict[str, float]]:
+        cfg = self.config
+        self.model.train()
+        total, n = 0.0, 0
+        parts: dict[str, float] = {}
+        bar = tqdm(loader, desc=f"epoch {self.state.epoch:03d}", leave=False,
+                   disable=None if cfg.progress else True, total=len(loader))
+        for b, batch in enumerate(bar):
+            if cfg.max_batches is not None and b >= cfg.max_batches:
+                break
+            out = self.model.loss(_to_device(batch, self.device))
+            if "loss" not in out:
+                raise KeyError(f"{type(self.model).__name__}.loss() must return a dict with a 'loss' entry, "
+                               f"got keys {sorted(out)}")
+            self.optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            total += float(out["loss"].detach())
+            for key, value in out.items():
+                if key != "loss":
+                    parts[key] = parts.get(key, 0.0) + float(value.detach())
+            n += 1
+            bar.set_postfix(loss=f"{total / n:.4f}")
+        n = max(n, 1)
+        return total / n, {k: v / n for k, v in parts.items()}
+
     def fit(self, extra_checkpoint: dict[str, Any] | None = None) -> TrainState:
         cfg, st = self.config, self.state
         loader = self.make_loader()
         if loader is None or self.optimizer is None:  # nothing to learn (popularity)
             return st
+        if cfg.minimize_metric and not self.has_valid:
+            raise ValueError(f"train.metric={cfg.metric!r} needs a validation split; this split has none")
         while st.epoch < cfg.epochs:
             st.epoch += 1
             self.model.on_epoch_start(self.data)  # e.g. ICLRec's k-means E-step
-            self.model.train()
             t0 = time.perf_counter()
-            total, n = 0.0, 0
-            bar = tqdm(loader, desc=f"epoch {st.epoch:03d}", leave=False,
-                       disable=None if cfg.progress else True, total=len(loader))
-            for b, batch in enumerate(bar):
-                if cfg.max_batches is not None and b >= cfg.max_batches:
-                    break
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                out = self.model.loss(batch)
-                self.optimizer.zero_grad(set_to_none=True)
-                out["loss"].backward()
-                self.optimizer.step()
-                total += float(out["loss"].detach())
-                n += 1
-                bar.set_postfix(loss=f"{total / n:.4f}")
+            lr = self.optimizer.param_groups[0]["lr"]
+            loss, parts = self._train_epoch(loader)
+            self.scheduler.step()
             secs = time.perf_counter() - t0
             st.train_seconds += secs
-            record: dict[str, Any] = {"epoch": st.epoch, "loss": total / max(n, 1), "seconds": secs}
+            record: dict[str, Any] = {"epoch": st.epoch, "loss": loss, "seconds": secs, "lr": lr}
+            if parts:
+                record["loss_parts"] = parts
             if st.epoch % cfg.eval_every == 0 or st.epoch == cfg.epochs:
                 if self.has_valid:
-                    valid = self.evaluate("valid")
-                    record["valid"] = valid
-                    score = valid.get(cfg.metric, float("nan"))
-                    if score > st.best_score:
+                    if cfg.minimize_metric:
+                        record["valid_loss"] = self.validation_loss()
+                    else:
+                        record["valid"] = self.evaluate("valid")
+                    score = self._criterion(record)
+                    if self._improved(score):
                         st.best_score, st.best_epoch, st.bad_rounds = score, st.epoch, 0
                         self.best_state = copy.deepcopy(self.model.state_dict())
                     else:
                         st.bad_rounds += 1
                 if cfg.track_test:
                     record["test"] = self.evaluate("test")
-                shown = record.get("valid", record.get("test", {}))
-                log.info("Epoch: %03d, Loss: %.4f, %s: %s, %.1fs", st.epoch, record["loss"],
-                         cfg.metric, f"{shown.get(cfg.metric, float('nan')):.4f}", secs)
+                shown = record.get("valid_loss") if cfg.minimize_metric else record.get("valid", record.get("test"))
+                key = "loss" if cfg.metric == "loss" else cfg.metric.split(".", 1)[-1] if cfg.minimize_metric \
+                    else cfg.metric
+                log.info("Epoch: %03d, Loss: %.4f, %s: %s, %.1fs", st.epoch, loss, cfg.metric,
+                         f"{(shown or {}).get(key, float('nan')):.4f}", secs)
             st.history.append(record)
             self._save(extra_checkpoint)
             if self.has_valid and st.bad_rounds >= cfg.patience:
@@ -264,4 +455,4 @@ class Trainer:
         return st
 
 
-__all__ = ["Trainer", "TrainConfig", "TrainState", "seed_everything"]
+__all__ = ["Trainer", "TrainConfig", "TrainState", "seed_everything", "OPTIMIZERS", "LR_SCHEDULES"]

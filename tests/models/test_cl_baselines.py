@@ -5,7 +5,6 @@ from graphrec.data import train_history
 from graphrec.data.loader import SequenceLoader, SubsequenceLoader
 from graphrec.models import CL4SRec, CL4SRecConfig, DuoRec, DuoRecConfig, ICLRec, ICLRecConfig, Popularity
 from graphrec.models.cl4srec import MASK_ID, crop, mask, pool, random_augment, reorder
-from graphrec.models.iclrec import kmeans
 from graphrec.train import TrainConfig, Trainer
 
 SEQ = torch.tensor([[0, 0, 0, 0, 0, 1, 2, 3, 4, 5],
@@ -60,17 +59,6 @@ def test_random_augment_and_pool():
     assert pool(h, valid, "concat").shape == (1, 6)
     with pytest.raises(ValueError):
         pool(h, valid, "max")
-
-
-def test_kmeans_recovers_separated_blobs():
-    g = gen(0)
-    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
-    x = (centers.repeat_interleave(30, 0) + 0.3 * torch.randn(90, 2, generator=g))
-    c, a = kmeans(x, 3, iters=20, init=x[[0, 30, 60]])
-    assert torch.equal(a, torch.arange(3).repeat_interleave(30))
-    assert torch.allclose(c, centers, atol=0.2)
-    c, a = kmeans(x, 500, generator=g)  # k capped at n
-    assert c.shape == (90, 2)
 
 
 @pytest.mark.parametrize("cls", [CL4SRec, ICLRec])

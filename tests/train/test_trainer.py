@@ -26,7 +26,7 @@ def test_early_stopping_respects_patience(toy_data):
 
 
 def test_sampled_protocol_is_available(toy_data):
-    cfg = TrainConfig(progress=False, protocol="sampled-20", ks=(5,))
+    cfg = TrainConfig(progress=False, protocol="sampled-20", ks=(5,), metric="hr@5")
     res = Trainer(Popularity.from_data(toy_data), toy_data, cfg).evaluate("test")
     assert 0.0 <= res["hr@5"] <= 1.0
 

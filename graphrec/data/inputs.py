@@ -1,0 +1,305 @@
+r"""What a model trains on: declared by the model, built by the trainer.
+
+A model's :meth:`~graphrec.models.base.RecModel.train_inputs` returns one of these
+*input specifications*. The trainer calls :meth:`TrainInputs.loader` to get the
+training batches (and, for early stopping on a validation loss, the validation
+batches), and :meth:`TrainInputs.eval_history` for what the model's
+``full_scores`` / ``score`` receive at evaluation. The trainer knows nothing else
+about a model's inputs, so a new kind of batch is a subclass of
+:class:`TrainInputs` defined anywhere (e.g. in a user's script):
+
+.. code-block:: python
+
+    @dataclass
+    class ClickedPairs(TrainInputs):
+        batch_size: int | None = None
+
+        def loader(self, data, split="train", *, batch_size, generator=None, length_buckets=0):
+            users, items = data["user", "clicks", "item"].edge_index
+            return [{"user": u, "item": i} for u, i in zip(users.split(batch_size), items.split(batch_size))]
+
+The bundled specifications:
+
+================================  =====================================================
+:class:`PairwiseInputs`           BPR triples ``user, pos, neg`` over the training clicks
+:class:`SequenceInputs`           SASRec windows ``user, input (B, L), target (B, L)[, neg]``
+:class:`SubsequenceInputs`        every-prefix rows ``user, input (B, L), target (B,)[, partner]``
+:class:`JointTimelineInputs`      per recommendation target: the rec and search histories
+                                  strictly before its time, plus the time
+:class:`UserInputs`               user-level batches ``user (B,)`` (representation models)
+================================  =====================================================
+
+Validation batches (``split="valid"``) have the same keys as training ones, with the
+held-out validation item as the only target of each row; they feed early stopping
+on a validation loss (``train.metric=loss``).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sized
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from graphrec.data.hetero import CLICKS, heldout, history, train_history
+from graphrec.data.loader import (
+    BPRLoader,
+    JointTimelineLoader,
+    NegativeSampler,
+    SequenceLoader,
+    SubsequenceLoader,
+)
+from graphrec.data.ragged import Ragged
+from graphrec.data.timeline import JointTimeline, eval_timeline
+
+LoaderSplit = Literal["train", "valid"]
+
+
+class Batches(Iterable[dict[str, Tensor]], Sized, Protocol):
+    """An epoch of batches: iterable, with a length (for the progress bar)."""
+
+
+class TrainInputs:
+    """Base of the input specifications (see the module docstring).
+
+    Subclasses are dataclasses of the settings that shape their batches and
+    implement :meth:`loader`; :meth:`eval_history` defaults to the user's item
+    history before the held-out item.
+    """
+
+    def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
+               generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
+        """The batches of one epoch over ``split`` (``"train"`` or ``"valid"``)."""
+        raise NotImplementedError
+
+    def eval_history(self, data: HeteroData, split: str) -> Any:
+        """What ``full_scores(users, history)`` / ``score(users, items, history)`` get for
+        ``split``: an object with ``select(rows)`` whose rows are users (default: each
+        user's chronological items before the held-out item, a :class:`Ragged`)."""
+        return history(data, split)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+def _check_split(split: str, spec: TrainInputs) -> None:
+    if split not in ("train", "valid"):
+        raise ValueError(f"{spec.name}: split must be 'train' or 'valid', got {split!r}")
+
+
+def _valid_users_and_items(data: HeteroData) -> tuple[Tensor, Tensor]:
+    """Users with a validation item and that item (the first by time when several)."""
+    idx, time = heldout(data, "valid")
+    order = torch.argsort(time, stable=True)
+    order = order[torch.argsort(idx[0][order], stable=True)]
+    u, i = idx[0][order], idx[1][order]
+    first = torch.ones_like(u, dtype=torch.bool)
+    first[1:] = u[1:] != u[:-1]
+    return u[first], i[first]
+
+
+def history_with_valid_item(data: HeteroData) -> tuple[Tensor, Ragged]:
+    """``(users, rows)``: for every user with a validation item, the training history
+    followed by that item (so the item is each row's last element)."""
+    users, items = _valid_users_and_items(data)
+    hist = train_history(data).select(users)
+    lengths = hist.lengths()
+    counts = lengths + 1
+    ptr = torch.zeros(users.numel() + 1, dtype=torch.long)
+    torch.cumsum(counts, 0, out=ptr[1:])
+    values = torch.empty(int(ptr[-1]), dtype=hist.values.dtype)
+    row = torch.repeat_interleave(torch.arange(users.numel()), lengths)
+    pos = torch.arange(hist.values.numel()) - hist.ptr[:-1][row]
+    values[ptr[:-1][row] + pos] = hist.values
+    values[ptr[1:] - 1] = items
+    return users, Ragged(ptr, values)
+
+
+@dataclass
+class PairwiseInputs(TrainInputs):
+    """BPR triples ``user, pos, neg`` (one uniform negative outside the user's
+    training items); validation: the held-out pairs with one negative each."""
+
+    def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
+               generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
+        _check_split(split, self)
+        num_users, num_items = data["user"].num_nodes, data["item"].num_nodes
+        train = data[CLICKS].edge_index
+        if split == "train":
+            return BPRLoader(train, num_items, batch_size, generator=generator, num_users=num_users)
+        sampler = NegativeSampler(Ragged.from_coo(train[0], train[1], num_users), num_items)
+        return BPRLoader(heldout(data, "valid")[0], num_items, batch_size, shuffle=False, generator=generator,
+                         sampler=sampler, num_users=num_users)
+
+
+@dataclass
+class SequenceInputs(TrainInputs):
+    """Left-padded next-item windows of at most ``max_len`` items
+    (:class:`~graphrec.data.loader.SequenceLoader`); ``negatives`` adds one sampled
+    negative per position (for BCE). Validation rows end with the held-out item,
+    the only target of the row."""
+
+    max_len: int = 50
+    negatives: bool = True
+
+    def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
+               generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
+        _check_split(split, self)
+        num_items = data["item"].num_nodes
+        if split == "train":
+            return SequenceLoader(train_history(data), num_items, max_len=self.max_len, batch_size=batch_size,
+                                  negatives=self.negatives, generator=generator, length_buckets=length_buckets)
+        users, rows = history_with_valid_item(data)
+        return SequenceLoader(rows, num_items, max_len=self.max_len, batch_size=batch_size, shuffle=False,
+                              negatives=self.negatives, generator=generator, last_only=True, row_users=users,
+                              sampler_history=train_history(data))
+
+
+@dataclass
+class SubsequenceInputs(TrainInputs):
+    """Every-prefix rows with at least ``min_len`` input items
+    (:class:`~graphrec.data.loader.SubsequenceLoader`); ``partners`` adds a row with
+    the same target per row. Validation: one row per user, target the held-out item."""
+
+    max_len: int = 50
+    min_len: int = 2
+    partners: bool = True
+
+    def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
+               generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
+        _check_split(split, self)
+        num_items = data["item"].num_nodes
+        if split == "train":
+            return SubsequenceLoader(train_history(data), num_items, max_len=self.max_len, batch_size=batch_size,
+                                     min_len=self.min_len, partners=self.partners, generator=generator,
+                                     length_buckets=length_buckets)
+        users, rows = history_with_valid_item(data)
+        return SubsequenceLoader(rows, num_items, max_len=self.max_len, batch_size=batch_size, min_len=1,
+                                 shuffle=False, partners=False, generator=generator, last_only=True,
+                                 row_users=users)
+
+
+class TensorRows:
+    """Per-user model inputs: a dict of tensors whose first dimension is the user,
+    with ``select(rows)`` like :class:`~graphrec.data.ragged.Ragged` (what a
+    joint-timeline model's ``full_scores`` / ``score`` receive as ``history``)."""
+
+    def __init__(self, tensors: dict[str, Tensor]) -> None:
+        sizes = {v.size(0) for v in tensors.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"TensorRows: first dimensions differ: { {k: v.size(0) for k, v in tensors.items()} }")
+        self.tensors = tensors
+
+    def select(self, rows: Tensor) -> TensorRows:
+        return TensorRows({k: v[rows] for k, v in self.tensors.items()})
+
+    def __getitem__(self, key: str) -> Tensor:
+        return self.tensors[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.tensors
+
+    def __len__(self) -> int:
+        return next(iter(self.tensors.values())).size(0) if self.tensors else 0
+
+    def to(self, device: torch.device | str) -> TensorRows:
+        return TensorRows({k: v.to(device) for k, v in self.tensors.items()})
+
+    def __repr__(self) -> str:
+        return f"TensorRows({len(self)} rows, keys={sorted(self.tensors)})"
+
+
+@dataclass
+class JointTimelineInputs(TrainInputs):
+    """Per training recommendation target at time :math:`t`: the user's recommendation
+    and search histories strictly before :math:`t` (the last ``max_rec_len`` clicks and
+    ``max_search_len`` searches: query ids and clicked items, with their times), the
+    target and :math:`t` (:class:`~graphrec.data.loader.JointTimelineLoader`).
+    ``num_negatives`` adds sampled items outside the user's training clicks.
+
+    At evaluation ``history`` is a :class:`TensorRows` of the same windows cut at each
+    user's held-out time (:func:`~graphrec.data.timeline.eval_timeline`); validation
+    batches are those windows with the validation item as ``target``.
+    """
+
+    max_rec_len: int = 50
+    max_search_len: int = 50
+    min_history: int = 1
+    num_negatives: int = 0
+
+    def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
+               generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
+        _check_split(split, self)
+        num_items = data["item"].num_nodes
+        if split == "train":
+            return JointTimelineLoader(JointTimeline.from_data(data), num_items, max_rec_len=self.max_rec_len,
+                                       max_search_len=self.max_search_len, batch_size=batch_size,
+                                       min_history=self.min_history, num_negatives=self.num_negatives,
+                                       generator=generator, length_buckets=length_buckets)
+        rows = eval_timeline(data, "valid", max_rec_len=self.max_rec_len, max_search_len=self.max_search_len,
+                             with_target=True)
+        if self.num_negatives > 0:
+            sampler = NegativeSampler(train_history(data), num_items)
+            neg = sampler.sample(rows["user"], self.num_negatives, generator) + 1
+            rows["neg"] = neg
+        return _RowBatches(rows, batch_size)
+
+    def eval_history(self, data: HeteroData, split: str) -> TensorRows:
+        users = torch.arange(data["user"].num_nodes)
+        return TensorRows(eval_timeline(data, split, users, max_rec_len=self.max_rec_len,
+                                        max_search_len=self.max_search_len))
+
+
+class _RowBatches:
+    """Consecutive batches of a dict of row-aligned tensors."""
+
+    def __init__(self, rows: dict[str, Tensor], batch_size: int) -> None:
+        self.rows, self.batch_size = rows, batch_size
+        self.n = next(iter(rows.values())).size(0)
+
+    def __len__(self) -> int:
+        return (self.n + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):  # noqa: ANN204
+        for start in range(0, self.n, self.batch_size):
+            yield {k: v[start:start + self.batch_size] for k, v in self.rows.items()}
+
+
+@dataclass
+class UserInputs(TrainInputs):
+    """Batches of user ids ``{"user": (B,)}`` for models whose loss is defined per user
+    (representation learning, e.g. an ELBO over a user's whole behaviour). Users with
+    fewer than ``min_items`` training items are left out. Validation batches hold the
+    users with a validation item, in id order."""
+
+    min_items: int = 1
+
+    def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
+               generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
+        _check_split(split, self)
+        if split == "train":
+            users = torch.nonzero(train_history(data).lengths() >= self.min_items).flatten()
+            return _UserBatches(users, batch_size, shuffle=True, generator=generator)
+        return _UserBatches(_valid_users_and_items(data)[0], batch_size, shuffle=False, generator=generator)
+
+
+class _UserBatches:
+    def __init__(self, users: Tensor, batch_size: int, shuffle: bool,
+                 generator: torch.Generator | None) -> None:
+        self.users, self.batch_size, self.shuffle, self.generator = users, batch_size, shuffle, generator
+
+    def __len__(self) -> int:
+        return (self.users.numel() + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):  # noqa: ANN204
+        n = self.users.numel()
+        perm = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        for idx in perm.split(self.batch_size):
+            yield {"user": self.users[idx]}
+
+
+__all__ = ["TrainInputs", "PairwiseInputs", "SequenceInputs", "SubsequenceInputs", "JointTimelineInputs",
+           "UserInputs", "TensorRows", "history_with_valid_item", "Batches"]
