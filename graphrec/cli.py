@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="graphrec", description=__doc__)
     parser.add_argument("--version", action="version", version=f"graphrec {__version__}")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
+                        help="import a Python module (dotted name) or .py file first, e.g. one that "
+                             "registers your own model with @register_model (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one model and evaluate it")
@@ -75,10 +78,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "quiet", False))
     try:
+        for plugin in args.plugin:
+            load_plugin(plugin)
         return _dispatch(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return 2
+
+
+def load_plugin(spec: str) -> None:
+    """Import ``spec``: a ``.py`` file (run once under a module name derived from its
+    path) or a dotted module name. This runs the user's own code, as asked."""
+    import importlib
+    import importlib.util
+
+    if spec.endswith(".py"):
+        path = os.path.abspath(spec)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"--plugin {spec}: no such file")
+        name = "graphrec_plugin_" + os.path.splitext(os.path.basename(path))[0]
+        if name in sys.modules:
+            return
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+        return
+    try:
+        importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"--plugin {spec}: cannot import it ({exc}); give a module on the Python path "
+                         "or a path ending in .py") from None
 
 
 def _models_command(args: argparse.Namespace) -> int:

@@ -50,3 +50,27 @@ def test_idclrec_representations_example(tmp_path, tmp_cache):
               "--output", str(stem), cache=tmp_cache)
     assert "within_user_cos_interest" in out
     assert (tmp_path / "repr.png").stat().st_size > 0 and (tmp_path / "repr.json").exists()
+
+
+@pytest.mark.slow
+def test_own_model_example(tmp_path):
+    out = run("own_model.py", "--epochs", "3", "--output", str(tmp_path / "runs"), cache=tmp_path / "cache")
+    assert "train: stage item_svd computed" in out
+    assert "evaluate: stage item_svd read from cache" in out
+
+
+def test_own_model_through_the_cli_plugin_option(tmp_path):
+    env = {**os.environ, "GRAPHREC_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "graphrec.cli", "--plugin", str(EXAMPLES / "own_model.py")]
+    small = ["--set", "data.num_users=300", "--set", "data.num_items=150", "-q"]
+    run_dir = str(tmp_path / "run")
+    train = subprocess.run([*base, "train", "--model", "svd_softmax_mf", "--output", run_dir,
+                            "--set", "train.epochs=2", *small], env=env, capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-3000:]
+    ev = subprocess.run([*base, "evaluate", os.path.join(run_dir, "checkpoint.pt")], env=env, capture_output=True,
+                        text=True, timeout=600)
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    assert "stage item_svd: read from cache" in ev.stderr
+    missing = subprocess.run([sys.executable, "-m", "graphrec.cli", "--plugin", "no_such_module_xyz", "list"],
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert missing.returncode == 2 and "--plugin no_such_module_xyz: cannot import it" in missing.stderr

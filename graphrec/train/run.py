@@ -200,7 +200,7 @@ def write_run_outputs(doc: dict[str, Any], output_dir: str, metric: str) -> None
     text += f"\n\ntrain seconds: {doc['train_seconds']:.1f}, epochs: {doc['epochs']}, best epoch: {doc['best_epoch']}\n"
     for st in doc.get("stages") or []:
         how = "read from cache" if st["cached"] else "computed"
-        text += f"\nstage {st['name']}: {how}, {st['run_seconds']:.1f}s (computed in {st['seconds']:.1f}s)\n"
+        text += f"\nstage {st['name']}: {how}, {st['run_seconds']:.2f}s (computed in {st['seconds']:.2f}s)\n"
     for note in doc.get("notes", []):
         text += f"\n> {note}\n"
     atomic_write_text(os.path.join(output_dir, "results.md"), text)
