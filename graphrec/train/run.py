@@ -25,6 +25,7 @@ from torch_geometric.data import HeteroData
 from graphrec.config import build_config, load_yaml, merge_sections, parse_overrides, route_overrides
 from graphrec.metrics import environment_info, parse_protocol, plot_curve
 from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table, split_rows
+from graphrec.models.base import RecModel
 from graphrec.resolver import dataset_resolver, model_resolver, normalize_string
 from graphrec.train.checkpoint import load_checkpoint
 from graphrec.train.stages import StageRecord, graph_fingerprint, run_stages
@@ -148,8 +149,9 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
         log.info("resuming %s from epoch %d", cls.registry_name, trainer.state.epoch)
     state = trainer.fit(extra_checkpoint=meta)
     wall = time.perf_counter() - t0
-    valid = trainer.evaluate("valid") if trainer.has_valid else {}
-    test = trainer.evaluate("test")
+    ranks = is_ranker(model)
+    valid = trainer.evaluate("valid") if trainer.has_valid and ranks else {}
+    test = trainer.evaluate("test") if ranks else {}
     doc = {
         "dataset": spec.dataset,
         "protocol": parse_protocol(train_cfg.protocol).label,  # validated label
@@ -170,6 +172,10 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
         "notes": dataset_notes(data),
         "environment": environment_info(),
     }
+    if not ranks:
+        doc["notes"].append(f"{cls.registry_name} scores no items (no full_scores/score): no ranking metrics")
+        if trainer.has_valid and trainer.inputs is not None:
+            doc["valid_loss"] = trainer.validation_loss()
     if train_cfg.groups:
         doc["groups"] = train_cfg.groups
         for split, res in (("valid", valid), ("test", test)):
@@ -178,6 +184,13 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
     if output_dir:
         write_run_outputs(doc, output_dir, train_cfg.metric)
     return doc
+
+
+def is_ranker(model: Any) -> bool:
+    """Whether ``model`` scores items (overrides ``full_scores`` or ``score``); a pure
+    representation model is trained (e.g. on a validation ELBO) but not ranked."""
+    cls = type(model)
+    return cls.full_scores is not RecModel.full_scores or cls.score is not RecModel.score
 
 
 def _without_groups(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +209,9 @@ def write_run_outputs(doc: dict[str, Any], output_dir: str, metric: str) -> None
     rows = split_rows(doc)  # valid, test, and a row per user group when there are groups
     cols = [k for k in (doc.get("test") or {}) if k != "users"]
     title = f"{doc['model']} on {doc['dataset']} ({doc['protocol']} ranking, split {doc['split']})"
-    text = markdown_table(rows, cols, title=title, index_name="split")
+    text = markdown_table(rows, cols, title=title, index_name="split") if cols else f"### {title}\n"
+    if doc.get("valid_loss"):
+        text += "\nvalidation loss: " + ", ".join(f"{k} {v:.4f}" for k, v in doc["valid_loss"].items()) + "\n"
     text += f"\n\ntrain seconds: {doc['train_seconds']:.1f}, epochs: {doc['epochs']}, best epoch: {doc['best_epoch']}\n"
     for st in doc.get("stages") or []:
         how = "read from cache" if st["cached"] else "computed"

@@ -376,3 +376,47 @@ def test_joint_timeline_model_trains_and_sees_only_the_past(tmp_cache):
     st = Trainer(PooledHistories(data["user"].num_nodes, data["item"].num_nodes), data,
                  TrainConfig(epochs=2, lr=0.01, metric="loss", progress=False)).fit()
     assert all(h["valid_loss"]["loss"] > 0 for h in st.history)
+
+
+# ---- a representation model: trained on a validation loss, no ranking ------------------------
+@register_model("test_user_autoencoder")
+class UserAutoencoder(RecModel):
+    """Reconstructs each user's training items from a low-dimensional code; it scores
+    nothing, so it is selected on its validation loss and reported without ranking."""
+
+    Config = InBatchMFConfig
+
+    def __init__(self, num_users: int, num_items: int, history, dim: int = 16, temperature: float = 0.2) -> None:
+        super().__init__()
+        self.num_users, self.num_items, self.history = num_users, num_items, history
+        self.encoder = nn.Linear(num_items, dim)
+        self.decoder = nn.Linear(dim, num_items)
+
+    @classmethod
+    def from_data(cls, data, config=None):
+        from graphrec.data.hetero import train_history
+
+        cfg = config or InBatchMFConfig()
+        return cls(data["user"].num_nodes, data["item"].num_nodes, train_history(data), dim=cfg.dim)
+
+    def train_inputs(self) -> UserInputs:
+        return UserInputs()
+
+    def loss(self, batch):
+        rows = self.history.select(batch["user"])
+        x = torch.zeros(batch["user"].numel(), self.num_items)
+        x[rows.row_index(), rows.values] = 1.0
+        recon = -(F.log_softmax(self.decoder(torch.tanh(self.encoder(x))), -1) * x).sum(1).mean()
+        return {"loss": recon, "recon": recon.detach()}
+
+
+def test_representation_model_selects_on_validation_loss_through_the_cli(tmp_path, tmp_cache):
+    out = tmp_path / "ae"
+    assert main(["train", "--model", "test_user_autoencoder", "--output", str(out), "--set", "train.epochs=3",
+                 "--set", "train.metric=loss.recon", *SMALL]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["test"] == {} and "scores no items" in " ".join(res["notes"])
+    assert res["valid_loss"]["recon"] > 0
+    best = min(h["valid_loss"]["recon"] for h in res["history"])
+    assert res["history"][res["best_epoch"] - 1]["valid_loss"]["recon"] == pytest.approx(best)
+    assert "validation loss: loss" in (out / "results.md").read_text()
