@@ -89,11 +89,16 @@ def search_activity_groups(data: HeteroData) -> tuple[Tensor, list[str]]:
     (the mean of the two middle values when their number is even):
 
     * ``no_search`` (id 0): :math:`c_u = 0`;
-    * ``sparse`` (id 1): :math:`0 < c_u < m`;
-    * ``rich`` (id 2): :math:`c_u \ge m`.
+    * ``sparse`` (id 1): :math:`0 < c_u < \theta`;
+    * ``rich`` (id 2): :math:`c_u \ge \theta`,
 
-    When every searching user has the same count, all of them are ``rich`` and
-    ``sparse`` is empty.
+    with the cut :math:`\theta = m` ("below the median" / "at or above it"). Counts
+    are integers and often tie at the median: on ``beauty-search`` half of the
+    searchers searched exactly once, so :math:`m = 1` and ``sparse`` would be empty.
+    Where the users tied at :math:`m` sit is then a choice, and it is made to halve
+    the searchers: the cut is whichever of :math:`m` and :math:`\lfloor m \rfloor + 1`
+    gives the two groups the closer sizes (:math:`m` on a tie). ``sparse`` is empty
+    only when every searching user has the same count.
 
     Args:
         data (HeteroData): a graph of :func:`~graphrec.data.build_hetero_data`.
@@ -115,9 +120,15 @@ def search_activity_groups(data: HeteroData) -> tuple[Tensor, list[str]]:
             "with search in the training split"
         )
     median = float(torch.quantile(searching.double(), 0.5))  # interpolated: mean of the middle two
+
+    def imbalance(cut: float) -> int:
+        below = int((searching.double() < cut).sum())
+        return abs(2 * below - searching.numel())
+
+    cut = min((median, float(int(median) + 1)), key=imbalance)  # stable: the median wins a tie
     ids = torch.zeros(counts.numel(), dtype=torch.long)
     ids[counts > 0] = 1
-    ids[counts.double() >= median] = 2  # median > 0, so never a no_search user
+    ids[counts.double() >= cut] = 2  # cut > 0, so never a no_search user
     return ids, list(SEARCH_ACTIVITY_GROUPS)
 
 

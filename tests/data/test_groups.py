@@ -32,10 +32,14 @@ def _graph(search_users, num_users):
 #   [1, 2, 3]        -> median 2:   1 sparse, 2 and 3 rich
 #   [1, 2, 3, 4]     -> median 2.5: 1, 2 sparse, 3, 4 rich
 #   [2, 2]           -> median 2:   both rich, sparse empty
+#   [1, 1, 1, 2, 5]  -> median 1:   "below 1" is empty; the cut 2 halves them (3 | 2)
+#   [1, 1, 2, 2]     -> median 1.5: 1, 1 sparse, 2, 2 rich
 CASES = [
     ([1, 2, 2, 3, 3, 3], 5, [0, 1, 2, 2, 0]),
     ([0, 1, 1, 2, 2, 2, 3, 3, 3, 3], 5, [1, 1, 2, 2, 0]),
     ([1, 1, 3, 3], 4, [0, 2, 0, 2]),
+    ([0, 1, 2, 3, 3, 4, 4, 4, 4, 4], 6, [1, 1, 1, 2, 2, 0]),
+    ([0, 1, 2, 2, 3, 3], 4, [1, 1, 2, 2]),
 ]
 
 
