@@ -676,6 +676,15 @@ def _first_occurrence(keys: Tensor) -> Tensor:
     return first.view_as(keys)
 
 
+def _check_pool(pool: Tensor, n: int, row_ids: Tensor | None, what: str) -> None:
+    """Raise, naming the user (or row), when a row has fewer than ``n`` candidates."""
+    if bool((pool < n).any()):
+        i = int(torch.nonzero(pool < n)[0, 0])
+        name = f"user {int(row_ids[i])}" if row_ids is not None else f"row {i}"
+        raise ValueError(f"{name} has only {max(int(pool[i]), 0)} {what} it never interacted with, "
+                         f"fewer than num_negatives={n}")
+
+
 def _sample_negatives(
     forbid_row: Tensor,
     forbid_item: Tensor,
@@ -703,13 +712,7 @@ def _sample_negatives(
     B, N, n = num_rows, num_items, num_negatives
     keys = torch.unique(forbid_row.long() * N + forbid_item.long())
     pool = N - torch.bincount(keys // N, minlength=B)
-    if bool((pool < n).any()):
-        i = int(torch.nonzero(pool < n)[0, 0])
-        name = int(row_ids[i]) if row_ids is not None else i
-        raise ValueError(
-            f"{'user' if row_ids is not None else 'row'} {name} has only {int(pool[i])} items it never "
-            f"interacted with, fewer than num_negatives={n}"
-        )
+    _check_pool(pool, n, row_ids, "items")
     out = torch.empty((B, n), dtype=torch.long)
     if method == "auto":
         use_dense = (pool < 2 * n) | (2 * pool < N)
@@ -809,13 +812,7 @@ def _sample_weighted(
     k_row, k_item = keys // N, keys % N
     positive = w > 0
     pool = int(positive.sum()) - torch.bincount(k_row[positive[k_item]], minlength=B)
-    if bool((pool < n).any()):
-        i = int(torch.nonzero(pool < n)[0, 0])
-        name = int(row_ids[i]) if row_ids is not None else i
-        raise ValueError(
-            f"{'user' if row_ids is not None else 'row'} {name} has only {max(int(pool[i]), 0)} items of positive "
-            f"popularity it never interacted with, fewer than num_negatives={n}"
-        )
+    _check_pool(pool, n, row_ids, "items of positive popularity")
     out = torch.empty((B, n), dtype=torch.long)
     total = float(w.sum())
     spare = torch.full((B,), 0.25, dtype=torch.float64)
