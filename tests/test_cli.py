@@ -160,3 +160,14 @@ def test_compare_rejects_mixed_protocols_before_training(tmp_path, tmp_cache, ca
                  "--set", "bpr_mf.train.protocol=sampled-100", "-q"]) == 2
     assert "different ranking protocols" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("model", ["bpr_mf", "sasrec"])
+def test_same_seed_same_metrics(model, tmp_path, tmp_cache):
+    """The model is built after the seed is set, so two runs agree exactly on CPU."""
+    results = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        assert main(["train", "--model", model, "--output", str(out), "--set", "train.epochs=1", *SMALL]) == 0
+        results.append(json.loads((out / "results.json").read_text())["test"])
+    assert results[0] == results[1]
