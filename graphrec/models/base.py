@@ -84,7 +84,7 @@ class RecModel(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "input_type" in cls.__dict__:  # the pre-0.2 contract; silently ignoring it would train wrongly
+        if "input_type" in cls.__dict__:  # the former contract; silently ignoring it would train wrongly
             raise TypeError(f"{cls.__name__}: 'input_type' was replaced by train_inputs(); return e.g. "
                             "SequenceInputs(max_len=...) or None (nothing to train) from it")
 
