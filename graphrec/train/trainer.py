@@ -149,6 +149,19 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def numpy_rng_state() -> dict[str, Any]:
+    """NumPy's global RNG state as plain values (a checkpoint must load with
+    ``weights_only=True``, which refuses NumPy arrays)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def set_numpy_rng_state(state: dict[str, Any]) -> None:
+    np.random.set_state((state["name"], state["keys"].numpy().astype(np.uint32), state["pos"],
+                         state["has_gauss"], state["cached_gaussian"]))
+
+
 @dataclass
 class TrainState:
     epoch: int = 0
@@ -346,7 +359,7 @@ class Trainer:
             "train_state": dataclasses.asdict(self.state),
             "train_config": self.config.to_dict(),
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
-                    "numpy": np.random.get_state(), "python": random.getstate()},
+                    "numpy": numpy_rng_state(), "python": random.getstate()},
         }
         state.update(extra or {})
         save_checkpoint(path, state)
@@ -371,7 +384,7 @@ class Trainer:
         if rng:
             torch.set_rng_state(rng["torch"])
             self.generator.set_state(rng["generator"])
-            np.random.set_state(rng["numpy"])
+            set_numpy_rng_state(rng["numpy"])
             random.setstate(rng["python"])
         log.info("resumed from %s at epoch %d", path, self.state.epoch)
         return True
@@ -447,12 +460,16 @@ class Trainer:
             if self.has_valid and st.bad_rounds >= cfg.patience:
                 log.info("early stop at epoch %d (best %d)", st.epoch, st.best_epoch)
                 break
+        if self.best_state is None:  # no validation set: the last epoch is the model
+            st.best_epoch = st.epoch
+        # the checkpoint keeps the *last* weights, optimiser and RNG (so --resume with more
+        # epochs continues the uninterrupted run) beside the best weights, which only the
+        # in-memory model takes from here on
+        self._save(extra_checkpoint)
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-        else:  # no validation set: the last epoch is the model
-            st.best_epoch = st.epoch
-        self._save(extra_checkpoint)
         return st
 
 
-__all__ = ["Trainer", "TrainConfig", "TrainState", "seed_everything", "OPTIMIZERS", "LR_SCHEDULES"]
+__all__ = ["Trainer", "TrainConfig", "TrainState", "seed_everything", "numpy_rng_state", "set_numpy_rng_state",
+           "OPTIMIZERS", "LR_SCHEDULES"]

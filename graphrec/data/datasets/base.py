@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import os.path as osp
+import pickle
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import torch
 from torch_geometric.data import HeteroData, InMemoryDataset
 
 from graphrec.data.hetero import build_hetero_data
@@ -30,7 +33,9 @@ from graphrec.utils.io import atomic_path
 
 #: 2: item text (title, category, brand, keywords) and query words on the HeteroData
 #: 3: held-out pairs as graph-level link labels, forward-only edge types, node ``x``, attr fields
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: graphrec-heterodata-v1 files, loaded with weights_only=True
+
+log = logging.getLogger("graphrec.data")
 
 
 def default_root() -> str | None:
@@ -70,7 +75,22 @@ class RecDataset(InMemoryDataset):
         self._cache_dir = cache_dir or default_cache()
         self._logs: BehaviourLogs | None = None
         super().__init__(root or self._cache_dir, transform, force_reload=force_reload)
-        self.load(self.processed_paths[0], data_cls=HeteroData)
+        self._load_processed()
+
+    def _load_processed(self) -> None:
+        """Load the processed graph with ``torch.load(weights_only=True)`` (tensors and
+        plain values only: a cache file cannot run code). A file that does not load
+        that way -- written by an older graphrec, truncated, or tampered with -- is
+        rebuilt from the raw files, never unpickled."""
+        path = self.processed_paths[0]
+        try:
+            data = load_processed(path)
+        except (pickle.UnpicklingError, ValueError, RuntimeError, EOFError, OSError) as exc:
+            log.warning("%s: processed cache '%s' cannot be loaded safely (%s: %s); rebuilding it",
+                        type(self).__name__, path, type(exc).__name__, str(exc).splitlines()[0][:200])
+            self.process()
+            data = load_processed(path)
+        self.data, self.slices = data, None
 
     # ---- parameters that define a distinct processed file ---------------------------
     def params(self) -> dict[str, Any]:
@@ -147,11 +167,30 @@ class RecDataset(InMemoryDataset):
         data = build_hetero_data(logs, self.make_split(logs))
         # written under a temporary name and renamed, so an interrupted run never
         # leaves a truncated cache file
-        with atomic_path(self.processed_paths[0]) as tmp:
-            self.save([data], str(tmp))
+        save_processed(self.processed_paths[0], data)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params() or ''})"
+
+
+#: marks graphrec's processed-graph files (a dict of plain values, loadable with weights_only=True)
+PROCESSED_FORMAT = "graphrec-heterodata-v1"
+
+
+def save_processed(path: str, data: HeteroData) -> None:
+    """Write ``data`` as ``{"format", "data": data.to_dict()}`` -- tensors, numbers,
+    strings and lists only -- atomically (an interrupted run never leaves a truncated
+    file)."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": PROCESSED_FORMAT, "data": data.to_dict()}, tmp)
+
+
+def load_processed(path: str) -> HeteroData:
+    """Inverse of :func:`save_processed`, with ``weights_only=True``."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != PROCESSED_FORMAT:
+        raise ValueError(f"'{path}' is not a {PROCESSED_FORMAT} file")
+    return HeteroData.from_dict(blob["data"])
 
 
 def find_raw(raw_dir: str, name: str) -> str:
@@ -163,4 +202,5 @@ def find_raw(raw_dir: str, name: str) -> str:
     raise FileNotFoundError(f"'{name}' (or '{name}.gz') not found in '{raw_dir}'")
 
 
-__all__ = ["RecDataset", "find_raw", "default_root", "default_cache"]
+__all__ = ["RecDataset", "find_raw", "save_processed", "load_processed", "PROCESSED_FORMAT", "default_root",
+           "default_cache"]
