@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from graphrec.data.groups import user_groups
 from graphrec.data.hetero import CLICKS, eval_targets, has_heldout, history
 from graphrec.data.inputs import TrainInputs
-from graphrec.metrics import full_ranking, parse_protocol, sampled_ranking
+from graphrec.metrics import parse_protocol, ranking_metrics
 from graphrec.models.base import RecModel
 from graphrec.train.checkpoint import load_checkpoint, save_checkpoint
 
@@ -287,27 +287,22 @@ class Trainer:
         if self.groups is not None:
             ids, names = self.groups
             group_kw = {"groups": ids[users], "group_names": list(names)}
-        protocol = parse_protocol(self.config.protocol)
-        if protocol.sampled:
-            def pair_fn(chunk: Tensor, items: Tensor) -> Tensor:
-                rows = lookup[chunk]
-                return self.model.score(chunk.to(self.device), items.to(self.device), hist.select(rows)).float().cpu()
-
-            popularity = None
-            if protocol.sampler == "popularity":
-                popularity = torch.bincount(self.data[CLICKS].edge_index[1], minlength=num_items).double()
-            gen = torch.Generator().manual_seed(self.config.seed)
-            return sampled_ranking(pair_fn, users, targets, exclude, num_items=num_items,
-                                   num_negatives=protocol.num_negatives, ks=self.config.ks, generator=gen,
-                                   chunk_size=self.config.eval_chunk, progress=progress, popularity=popularity,
-                                   **group_kw)
 
         def score_fn(chunk: Tensor) -> Tensor:
-            rows = lookup[chunk]
-            return self.model.full_scores(chunk.to(self.device), hist.select(rows)).float().cpu()
+            return self.model.full_scores(chunk.to(self.device), hist.select(lookup[chunk])).float().cpu()
 
-        return full_ranking(score_fn, users, targets, exclude, num_items=num_items, ks=self.config.ks,
-                            chunk_size=self.config.eval_chunk, progress=progress, **group_kw)
+        def pair_fn(chunk: Tensor, items: Tensor) -> Tensor:
+            return self.model.score(chunk.to(self.device), items.to(self.device),
+                                    hist.select(lookup[chunk])).float().cpu()
+
+        protocol = parse_protocol(self.config.protocol)
+        popularity = None
+        if protocol.sampler == "popularity":  # training interactions per item
+            popularity = torch.bincount(self.data[CLICKS].edge_index[1], minlength=num_items).double()
+        return ranking_metrics(protocol, users, targets, exclude, num_items=num_items, score_fn=score_fn,
+                               score_fn_pairs=pair_fn, popularity=popularity, ks=self.config.ks,
+                               generator=torch.Generator().manual_seed(self.config.seed),
+                               chunk_size=self.config.eval_chunk, progress=progress, **group_kw)
 
     @torch.no_grad()
     def validation_loss(self) -> dict[str, float]:
