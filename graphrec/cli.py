@@ -167,14 +167,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "evaluate":
         out = run.evaluate_checkpoint(args.checkpoint, tuple(args.split.split(",")), args.root)
+        from graphrec.metrics.report import split_rows
+        from graphrec.train.stages import describe_stage
+
         for st in out.get("stages") or []:
-            how = "read from cache" if st["cached"] else "recomputed"
-            print(f"stage {st['name']}: {how} ({st['run_seconds']:.2f}s; computed in {st['seconds']:.2f}s)",
-                  file=sys.stderr)
-        rows = {s: out[s] for s in ("valid", "test") if s in out}
-        for split in ("valid", "test"):
-            for group, metrics in (out.get(f"{split}_groups") or {}).items():
-                rows[f"{split} [{group}, n={metrics.get('users', '?')}]"] = metrics
+            print(describe_stage(st), file=sys.stderr)
+        rows = split_rows(out)  # valid, test, and their per-group rows
         cols = [k for k in next(iter(rows.values()), {}) if k != "users"]
         print(markdown_table(rows, cols, title=f"{out['model']} on {out['dataset']} ({out['protocol']})",
                              index_name="split"))

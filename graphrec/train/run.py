@@ -28,7 +28,7 @@ from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdo
 from graphrec.models.base import RecModel
 from graphrec.resolver import dataset_resolver, model_resolver, normalize_string
 from graphrec.train.checkpoint import load_checkpoint
-from graphrec.train.stages import StageRecord, graph_fingerprint, run_stages
+from graphrec.train.stages import StageRecord, describe_stage, graph_fingerprint, run_stages
 from graphrec.train.trainer import TrainConfig, Trainer, seed_everything
 
 log = logging.getLogger("graphrec.train")
@@ -214,8 +214,7 @@ def write_run_outputs(doc: dict[str, Any], output_dir: str, metric: str) -> None
         text += "\nvalidation loss: " + ", ".join(f"{k} {v:.4f}" for k, v in doc["valid_loss"].items()) + "\n"
     text += f"\n\ntrain seconds: {doc['train_seconds']:.1f}, epochs: {doc['epochs']}, best epoch: {doc['best_epoch']}\n"
     for st in doc.get("stages") or []:
-        how = "read from cache" if st["cached"] else "computed"
-        text += f"\nstage {st['name']}: {how}, {st['run_seconds']:.2f}s (computed in {st['seconds']:.2f}s)\n"
+        text += f"\n{describe_stage(st)}\n"
     for note in doc.get("notes", []):
         text += f"\n> {note}\n"
     atomic_write_text(os.path.join(output_dir, "results.md"), text)
@@ -242,34 +241,30 @@ def seed_summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
                                                         for s, r in runs.items()},
                            "config": first.get("config")}
     for split in ("valid", "test"):
-        keys = [k for k in (first.get(split) or {}) if k != "users"]
-        vals = {k: torch.tensor([float(r[split][k]) for r in runs.values()], dtype=torch.float64) for k in keys}
-        out[split] = {k: float(v.mean()) for k, v in vals.items()}
-        out[f"{split}_std"] = {k: float(v.std()) if v.numel() > 1 else 0.0 for k, v in vals.items()}
-    for split in ("valid", "test"):
+        out[split], out[f"{split}_std"] = _mean_std([r.get(split) or {} for r in runs.values()])
         if all(r.get(f"{split}_groups") for r in runs.values()):
-            out[f"{split}_groups"], out[f"{split}_groups_std"] = _group_summary(
-                [r[f"{split}_groups"] for r in runs.values()])
+            per_seed = [r[f"{split}_groups"] for r in runs.values()]
+            means, stds = {}, {}
+            for group, metrics in per_seed[0].items():  # group sizes do not depend on the seed
+                means[group], stds[group] = _mean_std([g[group] for g in per_seed])
+                means[group]["users"] = metrics["users"]
+            out[f"{split}_groups"], out[f"{split}_groups_std"] = means, stds
     for key in ("train_seconds", "epochs", "best_epoch", "seconds_per_epoch"):
         xs = [float(r[key]) for r in runs.values() if r.get(key) is not None]
         out[key] = sum(xs) / len(xs) if xs else None
     return out
 
 
-def _group_summary(per_seed: list[dict[str, dict[str, float]]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Mean and (sample) standard deviation over seeds of each group's metrics (group
-    sizes do not depend on the seed)."""
-    mean: dict[str, dict[str, float]] = {}
-    std: dict[str, dict[str, float]] = {}
-    for group, first in per_seed[0].items():
-        mean[group], std[group] = {}, {}
-        for k, v in first.items():
-            if k == "users":
-                mean[group][k] = v
-                continue
-            x = torch.tensor([float(g[group][k]) for g in per_seed], dtype=torch.float64)
-            mean[group][k] = float(x.mean())
-            std[group][k] = float(x.std()) if x.numel() > 1 else 0.0
+def _mean_std(per_seed: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and (sample) standard deviation over seeds of every metric of the first
+    dict (``users`` left out; the deviation of one seed is 0)."""
+    mean: dict[str, float] = {}
+    std: dict[str, float] = {}
+    for key in per_seed[0]:
+        if key == "users":
+            continue
+        x = torch.tensor([float(m[key]) for m in per_seed], dtype=torch.float64)
+        mean[key], std[key] = float(x.mean()), float(x.std()) if x.numel() > 1 else 0.0
     return mean, std
 
 

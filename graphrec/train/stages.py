@@ -48,6 +48,14 @@ class StageRecord:
         return asdict(self)
 
 
+def describe_stage(record: dict[str, Any]) -> str:
+    """One line for logs and tables from a :meth:`StageRecord.to_dict` record."""
+    if record["cached"]:
+        return (f"stage {record['name']}: read from cache ({record['run_seconds']:.2f}s; "
+                f"computed in {record['seconds']:.2f}s)")
+    return f"stage {record['name']}: computed in {record['seconds']:.2f}s"
+
+
 def _update(h: Any, value: Any) -> None:
     if isinstance(value, Tensor):
         t = value.detach().cpu().contiguous()
@@ -169,5 +177,5 @@ def run_stages(stages: Sequence[Stage], data: HeteroData, *, seed: int, cache_di
     return outputs, records
 
 
-__all__ = ["run_stages", "StageRecord", "graph_fingerprint", "stage_key", "model_fingerprint",
+__all__ = ["run_stages", "StageRecord", "describe_stage", "graph_fingerprint", "stage_key", "model_fingerprint",
            "save_stage_outputs", "load_stage_outputs"]

@@ -137,6 +137,12 @@ class TrainConfig:
         """Whether the validation criterion is a loss (lower is better)."""
         return self.metric == "loss" or self.metric.startswith("loss.")
 
+    @property
+    def metric_key(self) -> str:
+        """The criterion's key in its record: the ranking metric's name, or the loss
+        entry (``"loss"`` or the part after ``"loss."``)."""
+        return self.metric.removeprefix("loss.") if self.minimize_metric else self.metric
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -322,7 +328,7 @@ class Trainer:
     def _criterion(self, record: dict[str, Any]) -> float:
         cfg = self.config
         if cfg.minimize_metric:
-            key = "loss" if cfg.metric == "loss" else cfg.metric.split(".", 1)[1]
+            key = cfg.metric_key
             losses = record["valid_loss"]
             if key not in losses:
                 raise ValueError(f"train.metric={cfg.metric!r}: the model's loss has no part '{key}'; "
@@ -446,10 +452,8 @@ class Trainer:
                 if cfg.track_test:
                     record["test"] = self.evaluate("test")
                 shown = record.get("valid_loss") if cfg.minimize_metric else record.get("valid", record.get("test"))
-                key = "loss" if cfg.metric == "loss" else cfg.metric.split(".", 1)[-1] if cfg.minimize_metric \
-                    else cfg.metric
                 log.info("Epoch: %03d, Loss: %.4f, %s: %s, %.1fs", st.epoch, loss, cfg.metric,
-                         f"{(shown or {}).get(key, float('nan')):.4f}", secs)
+                         f"{(shown or {}).get(cfg.metric_key, float('nan')):.4f}", secs)
             st.history.append(record)
             self._save(extra_checkpoint)
             if self.has_valid and st.bad_rounds >= cfg.patience:
