@@ -246,6 +246,19 @@ def heldout(data: HeteroData, split: str) -> tuple[Tensor, Tensor]:
 _heldout = heldout  # older name
 
 
+def first_heldout(data: HeteroData, split: str) -> tuple[Tensor, Tensor, Tensor]:
+    """``(users, items, times)``: each user's earliest held-out pair of ``split`` (the
+    first stored among pairs with the same time), users ascending."""
+    idx, time = heldout(data, split)
+    order = torch.argsort(time, stable=True)
+    order = order[torch.argsort(idx[0][order], stable=True)]
+    users = idx[0][order]
+    first = torch.ones_like(users, dtype=torch.bool)
+    first[1:] = users[1:] != users[:-1]
+    keep = order[first]
+    return idx[0][keep], idx[1][keep], time[keep]
+
+
 def has_heldout(data: HeteroData, split: str) -> bool:
     """Whether ``split`` has at least one held-out pair."""
     return heldout(data, split)[0].size(1) > 0
@@ -325,4 +338,4 @@ def eval_targets(data: HeteroData, split: SplitName) -> tuple[Tensor, Ragged, Ra
 
 __all__ = ["CLICKS", "SEARCHES", "LEADS_TO", "HAS_ATTR", "reverse", "is_reverse", "add_edge_type",
            "add_reverse_edges", "attr_field_edges", "build_hetero_data", "train_history", "heldout",
-           "has_heldout", "history", "eval_targets"]
+           "first_heldout", "has_heldout", "history", "eval_targets"]

@@ -43,7 +43,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from graphrec.data.hetero import CLICKS, heldout, history, train_history
+from graphrec.data.hetero import CLICKS, first_heldout, heldout, history, train_history
 from graphrec.data.loader import (
     BPRLoader,
     JointTimelineLoader,
@@ -90,32 +90,14 @@ def _check_split(split: str, spec: TrainInputs) -> None:
         raise ValueError(f"{spec.name}: split must be 'train' or 'valid', got {split!r}")
 
 
-def _valid_users_and_items(data: HeteroData) -> tuple[Tensor, Tensor]:
-    """Users with a validation item and that item (the first by time when several)."""
-    idx, time = heldout(data, "valid")
-    order = torch.argsort(time, stable=True)
-    order = order[torch.argsort(idx[0][order], stable=True)]
-    u, i = idx[0][order], idx[1][order]
-    first = torch.ones_like(u, dtype=torch.bool)
-    first[1:] = u[1:] != u[:-1]
-    return u[first], i[first]
-
-
 def history_with_valid_item(data: HeteroData) -> tuple[Tensor, Ragged]:
     """``(users, rows)``: for every user with a validation item, the training history
     followed by that item (so the item is each row's last element)."""
-    users, items = _valid_users_and_items(data)
+    users, items, _ = first_heldout(data, "valid")
     hist = train_history(data).select(users)
-    lengths = hist.lengths()
-    counts = lengths + 1
-    ptr = torch.zeros(users.numel() + 1, dtype=torch.long)
-    torch.cumsum(counts, 0, out=ptr[1:])
-    values = torch.empty(int(ptr[-1]), dtype=hist.values.dtype)
-    row = torch.repeat_interleave(torch.arange(users.numel()), lengths)
-    pos = torch.arange(hist.values.numel()) - hist.ptr[:-1][row]
-    values[ptr[:-1][row] + pos] = hist.values
-    values[ptr[1:] - 1] = items
-    return users, Ragged(ptr, values)
+    # rows keep their entries in input order: the history, then the appended item
+    rows = torch.cat([hist.row_index(), torch.arange(users.numel())])
+    return users, Ragged.from_coo(rows, torch.cat([hist.values, items]), users.numel())
 
 
 @dataclass
@@ -283,7 +265,7 @@ class UserInputs(TrainInputs):
         if split == "train":
             users = torch.nonzero(train_history(data).lengths() >= self.min_items).flatten()
             return _UserBatches(users, batch_size, shuffle=True, generator=generator)
-        return _UserBatches(_valid_users_and_items(data)[0], batch_size, shuffle=False, generator=generator)
+        return _UserBatches(first_heldout(data, "valid")[0], batch_size, shuffle=False, generator=generator)
 
 
 class _UserBatches:

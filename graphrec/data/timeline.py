@@ -50,7 +50,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from graphrec.data.hetero import CLICKS, SEARCHES, heldout
+from graphrec.data.hetero import CLICKS, SEARCHES, first_heldout, heldout
 
 REC: int = 0
 """Surface flag of a recommendation click."""
@@ -316,25 +316,18 @@ def eval_timeline(data: HeteroData, split: str, users: Tensor | None = None, max
                 torch.cat([tl.surface, torch.full((va_idx.size(1),), REC, dtype=SURFACE_DTYPE, device=va_idx.device)]),
                 torch.cat([tl.item, va_idx[1]]), torch.cat([tl.query, torch.full_like(va_idx[1], -1)]),
                 num_users)
-    idx, t = heldout(data, split)
+    first_users, first_items, first_times = first_heldout(data, split)
     first = torch.full((num_users,), float("inf"), dtype=torch.float64, device=tl.ptr.device)
-    if idx.size(1):
-        first = first.scatter_reduce(0, idx[0], t.to(torch.float64), "amin")
+    first[first_users] = first_times.to(torch.float64)
     if users is None:
-        users = torch.unique(idx[0])
+        users = first_users  # ascending, as eval_targets orders them
     users = torch.as_tensor(users, dtype=torch.long, device=tl.ptr.device)
     target_time = first[users]
     end = tl.cut_before(users, target_time)
     out = {"user": users, "target_time": target_time, **tl.windows(users, end, max_rec_len, max_search_len)}
     if with_target:
-        # each user's earliest held-out pair: sort by (user, time), stable, keep the first of each user
-        perm = torch.argsort(t, stable=True)
-        perm = perm[torch.argsort(idx[0][perm], stable=True)]
-        u_sorted = idx[0][perm]
-        first_row = torch.ones_like(u_sorted, dtype=torch.bool)
-        first_row[1:] = u_sorted[1:] != u_sorted[:-1]
         item = torch.zeros(num_users, dtype=torch.long, device=users.device)
-        item[u_sorted[first_row]] = idx[1][perm[first_row]] + 1
+        item[first_users] = first_items + 1
         out["target"] = item[users]
     return out
 
