@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 from graphrec.data.datasets.amazon import AmazonSeq, read_amazon_seq
-from graphrec.data.logs import BehaviourLogs, IdMap, SearchLog, sample_queries
+from graphrec.data.logs import BehaviourLogs, IdMap, SearchLog
 from graphrec.data.ragged import Ragged
 
 log = logging.getLogger("graphrec.data")
@@ -356,11 +356,6 @@ class AmazonSearch(AmazonSeq):
     def load_logs(self) -> BehaviourLogs:
         return make_search_logs(read_amazon_seq(self.raw_dir, self.name, text_dir=self.text_dir),
                                 self.config)
-
-    def sample_queries(self, k: int = 5, seed: int = 0) -> list[tuple[str, str]]:
-        """``k`` random search rows as ``(clicked item's title, query text)``; see
-        :func:`~graphrec.data.logs.sample_queries`."""
-        return sample_queries(self.logs, k, seed)
 
 
 __all__ = ["AmazonSearchConfig", "make_search_logs", "AmazonSearch", "SEARCH_PROTOCOLS",
