@@ -377,10 +377,7 @@ class Trainer:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler"):
             self.scheduler.load_state_dict(ckpt["scheduler"])
-        state = dict(ckpt["train_state"])
-        if state.get("best_score") == float("-inf"):  # written before best_score could be None
-            state["best_score"] = None
-        self.state = TrainState(**state)
+        self.state = TrainState(**ckpt["train_state"])
         rng = ckpt.get("rng") or {}
         if rng:
             torch.set_rng_state(rng["torch"])
