@@ -107,6 +107,13 @@ def batch_order(n: int, batch_size: int, shuffle: bool, generator: torch.Generat
     return [batches[i] for i in order.tolist()]
 
 
+def item_windows(history: Ragged, max_len: int) -> Tensor:
+    """``(num_rows, max_len)`` windows of each row's last ``max_len`` items, ids shifted
+    by one and left-padded with 0: the input convention of the sequence loaders, for
+    encoding histories at evaluation."""
+    return Ragged(history.ptr, history.values + 1).pad(max_len, pad_value=0, left=True)
+
+
 class SequenceLoader:
     """Left-padded next-item windows (SASRec): for each user with at least two
     training items, ``input = s[-L-1:-1]`` and ``target = s[-L:]``.
@@ -393,5 +400,5 @@ class JointTimelineLoader:
             yield self.batch(rows, trim=bucketed)
 
 
-__all__ = ["NegativeSampler", "BPRLoader", "SequenceLoader", "SubsequenceLoader", "SearchSessionLoader",
+__all__ = ["NegativeSampler", "BPRLoader", "item_windows", "SequenceLoader", "SubsequenceLoader", "SearchSessionLoader",
            "JointTimelineLoader"]

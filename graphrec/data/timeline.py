@@ -152,8 +152,8 @@ class JointTimeline:
 
     @classmethod
     def from_data(cls, data: HeteroData) -> JointTimeline:
-        """The timeline stored on ``data['user']`` (built on the fly for graphs made
-        before timelines existed, e.g. an older processed-dataset cache)."""
+        """The timeline stored on ``data['user']`` (built on the fly for a graph that
+        lacks it, e.g. one assembled by hand rather than by ``build_hetero_data``)."""
         store = data["user"]
         if "event_ptr" not in store:
             return cls.from_graph(data)

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from graphrec.data.hetero import train_history
+from graphrec.data.loader import item_windows
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import resolve_config
 from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig, pool
@@ -73,7 +74,7 @@ class ICLRec(CL4SRec):
     def sequence_representations(self, history: Ragged, chunk: int = 2048) -> Tensor:
         """Mean-pooled encodings ``(num_rows, d)`` of the given histories."""
         dev = self.item_emb.weight.device
-        seq = Ragged(history.ptr, history.values + 1).pad(self.max_len, left=True)
+        seq = item_windows(history, self.max_len)
         out = [pool(self.encode(s.to(dev)), s.to(dev) != 0, "mean") for s in seq.split(chunk)]
         return torch.cat(out) if out else torch.empty(0, self.item_emb.embedding_dim, device=dev)
 

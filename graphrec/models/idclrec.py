@@ -14,6 +14,7 @@ from torch_geometric.data import HeteroData
 
 from graphrec.data.hetero import CLICKS
 from graphrec.data.inputs import SubsequenceInputs
+from graphrec.data.loader import item_windows
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import ModelConfig, RecModel, resolve_config
 from graphrec.models.sasrec import SASRecConfig
@@ -321,7 +322,7 @@ class IDCLRec(RecModel):
     def sequence_representation(self, history: Ragged) -> Tensor:
         r"""``(B, d)``: :math:`\mathbf{h} = \mathbf{r}_N + \mathbf{i}` of each history."""
         dev = self.item_emb.weight.device
-        seq = Ragged(history.ptr, history.values + 1).pad(self.max_len, left=True).to(dev)
+        seq = item_windows(history, self.max_len).to(dev)
         return self(seq)["h"]
 
     def full_scores(self, users: Tensor, history: Ragged) -> Tensor:

@@ -10,6 +10,7 @@ from torch_geometric.data import HeteroData
 
 from graphrec.data.hetero import CLICKS
 from graphrec.data.inputs import SequenceInputs
+from graphrec.data.loader import item_windows
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import ModelConfig, RecModel, resolve_config
 from graphrec.nn.encoders import GraphItemEmbedding, SequenceTransformer
@@ -109,7 +110,7 @@ class SASRec(RecModel):
         """``(B, d)``: the encoding at the last position of each history (its
         ``max_len`` most recent items)."""
         dev = self.item_emb.weight.device
-        seq = Ragged(history.ptr, history.values + 1).pad(self.max_len, left=True).to(dev)
+        seq = item_windows(history, self.max_len).to(dev)
         return self.encode(seq)[:, -1]
 
     def full_scores(self, users: Tensor, history: Ragged) -> Tensor:
