@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from graphrec.resolver import normalize_string
+
 #: the sections of a YAML file and of ``--set section.key=value``
 SECTIONS = ("model", "train", "data")
 #: top-level keys a YAML file may have
@@ -194,8 +196,7 @@ def load_yaml(path: str | None) -> dict[str, Any]:
         raise ValueError(f"{path}: expected a mapping at the top level, got {type(cfg).__name__}")
     unknown = set(cfg) - set(YAML_KEYS)
     if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}; "
-                         "use model, train, data, dataset or models")
+        raise ValueError(f"{path}: unknown top-level key(s) {sorted(unknown)}; use {', '.join(YAML_KEYS)}")
     return cfg
 
 
@@ -210,18 +211,18 @@ def merge_sections(sources: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, 
 
 
 def route_overrides(overrides: Iterable[tuple[str, str]], sections: dict[str, dict[str, Any]],
-                    fields: Mapping[str, set[str]], targets: set[str],
-                    normalize: Any = str.lower) -> dict[str, dict[str, Any]]:
+                    fields: Mapping[str, set[str]], targets: set[str]) -> dict[str, dict[str, Any]]:
     """Apply ``--set`` pairs to ``sections`` (in place; also returned).
 
     Keys are ``<section>.<field>``, ``<target>.<section>.<field>`` (only applied when
-    ``normalize(target)`` is in ``targets``: a comparison addresses one model) or a
+    its normalised name (:func:`~graphrec.resolver.normalize_string`) is in ``targets``:
+    a comparison addresses one model) or a
     bare ``<field>`` that names exactly one of ``fields`` (``{"model": {...},
     "train": {...}}``)."""
     for key, value in overrides:
         parts = key.split(".")
         if len(parts) == 3:  # <model>.<section>.<field>
-            if normalize(parts[0]) not in targets:
+            if normalize_string(parts[0]) not in targets:
                 continue  # addressed to another model of a comparison
             parts = parts[1:]
         if len(parts) == 2:

@@ -75,7 +75,7 @@ def build_spec(model: str, dataset: str, yaml_cfg: dict[str, Any], overrides: li
     targets = {normalize_string(n) for n in (cls.registry_name, cls.__name__)}
     if label is not None:
         targets = {normalize_string(label)}
-    route_overrides(overrides, merged, fields, targets, normalize=normalize_string)
+    route_overrides(overrides, merged, fields, targets)
     return RunSpec(model=cls.registry_name, dataset=yaml_cfg.get("dataset", dataset), root=root, label=label,
                    model_args=merged["model"], train_args=merged["train"], data_args=merged["data"])
 
