@@ -33,6 +33,140 @@ def validate_edge_index(edge_index: Tensor, size: tuple[int, int]) -> None:
             )
 
 
+def _check_index_tensor(t: Any, fn: str, name: str) -> None:
+    # Static checks only (no value read): a 1-D int32 / int64 tensor.
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{fn}: {name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"{fn}: {name} must be an int32 or int64 tensor, got {t.dtype}")
+    if t.dim() != 1:
+        raise ValueError(f"{fn}: {name} must be 1-D, got shape {tuple(t.shape)}")
+
+
+def validate_ptr(ptr: Any, fn: str, name: str = "ptr", *, num_segments: int | None = None,
+                 segments_of: str = "", numel: int | None = None, numel_of: str = "",
+                 check_values: bool = True) -> int | None:
+    r"""Checks a CSR pointer and raises a :class:`ValueError` that starts with
+    :obj:`fn` and names :obj:`name` (and the first bad position) unless it is
+    a 1-D :obj:`int32` / :obj:`int64` tensor with at least one entry
+    (:obj:`num_segments + 1` if given), :obj:`ptr[0] == 0`, non-decreasing,
+    and (if :obj:`numel` is given) :obj:`ptr[-1] == numel`.
+
+    The value checks are vectorised and read back one small tensor (one host
+    synchronisation on CUDA); with :obj:`check_values=False` only the shape
+    and dtype are checked. Returns :obj:`int(ptr[-1])` when the values were
+    checked, else :obj:`None`."""
+    _check_index_tensor(ptr, fn, name)
+    if ptr.numel() < 1:
+        raise ValueError(f"{fn}: {name} must have at least one entry (number of segments + 1), "
+                         f"got an empty tensor")
+    if num_segments is not None and ptr.numel() != num_segments + 1:
+        raise ValueError(f"{fn}: {name} must have {segments_of} + 1 = {num_segments + 1} "
+                         f"entries, got {ptr.numel()}")
+    if not check_values:
+        return None
+    dec = ptr[1:] < ptr[:-1]
+    first, last, bad = torch.stack([ptr[0].long(), ptr[-1].long(), dec.any().long()]).tolist()
+    if first != 0:
+        raise ValueError(f"{fn}: {name} must start at 0, got {name}[0]={first}")
+    if bad:
+        i = int(dec.nonzero()[0, 0])
+        a, b = ptr[i:i + 2].tolist()
+        raise ValueError(f"{fn}: {name} must be non-decreasing; "
+                         f"{name}[{i}]={a} > {name}[{i + 1}]={b}")
+    if numel is not None and last != numel:
+        raise ValueError(f"{fn}: {name} must end at {numel_of}={numel}, got {name}[-1]={last}")
+    return last
+
+
+def validate_edge_weight(edge_weight: Tensor, fn: str, normalize: bool) -> None:
+    r"""Raises a :class:`ValueError` naming the first bad entry if
+    :obj:`edge_weight` holds NaN or infinity, or, with :obj:`normalize=True`,
+    a negative weight: symmetric degree normalisation
+    :math:`1/\sqrt{\deg(u)\deg(i)}` sums the weights into degrees, and a zero
+    or negative degree turns into inf / NaN."""
+    w = edge_weight.detach().reshape(-1)
+    if w.is_floating_point():
+        bad = ~torch.isfinite(w)
+        if normalize:
+            bad |= w < 0
+    elif normalize and w.dtype != torch.bool:
+        bad = w < 0
+    else:
+        return
+    if not bool(bad.any()):
+        return
+    i = int(bad.nonzero()[0, 0])
+    v = w[i].item()
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ValueError(f"{fn}: edge_weight[{i}]={v} is not finite; edge weights must be "
+                         f"finite")
+    raise ValueError(
+        f"{fn}: edge_weight[{i}]={v} is negative, but normalize=True needs non-negative "
+        f"edge weights: symmetric degree normalisation 1/sqrt(deg(src) * deg(dst)) sums the "
+        f"weights into degrees, and a zero or negative degree gives inf/NaN. Pass "
+        f"normalize=False to use signed weights as given"
+    )
+
+
+def _validate_csr(rowptr: Any, col: Any, weight: Any, size: Any, perm: Any, deg_src: Any,
+                  deg_dst: Any, fn: str = "CSRAdjacency") -> tuple[int, int]:
+    # Everything a user-built adjacency must satisfy before any kernel reads it.
+    try:
+        num_src, num_dst = (int(n) for n in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}: size must be (num_src, num_dst), got {size!r}") from None
+    if num_src < 0 or num_dst < 0:
+        raise ValueError(f"{fn}: size must be non-negative, got (num_src={num_src}, "
+                         f"num_dst={num_dst})")
+    _check_index_tensor(col, fn, "col")
+    _check_index_tensor(rowptr, fn, "rowptr")
+    if rowptr.dtype != col.dtype:
+        raise ValueError(f"{fn}: rowptr and col must have the same dtype, got rowptr "
+                         f"{rowptr.dtype} and col {col.dtype}")
+    device = col.device
+    for name, t in (("rowptr", rowptr), ("weight", weight), ("perm", perm),
+                    ("deg_src", deg_src), ("deg_dst", deg_dst)):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{fn}: {name} must be a torch.Tensor or None, got "
+                            f"{type(t).__name__}")
+        if t is not None and t.device != device:
+            raise ValueError(f"{fn}: {name} is on {t.device} but col is on {device}")
+    num_edges = col.numel()
+    validate_ptr(rowptr, fn, "rowptr", num_segments=num_dst, segments_of="num_dst",
+                 numel=num_edges, numel_of="col.numel()")
+    if num_edges:
+        lo, hi = torch.stack(torch.aminmax(col)).tolist()
+        if lo < 0 or hi >= num_src:
+            pos = int(((col < 0) | (col >= num_src)).nonzero()[0, 0])
+            valid = f"0..{num_src - 1}" if num_src > 0 else "none"
+            raise ValueError(f"{fn}: col[{pos}]={int(col[pos])} is out of range; valid source "
+                             f"indices are {valid} (num_src={num_src})")
+    if weight is not None:
+        if not weight.is_floating_point():
+            raise ValueError(f"{fn}: weight must be a floating-point tensor, got {weight.dtype}")
+        if weight.shape != (num_edges,):
+            raise ValueError(f"{fn}: weight must have shape (col.numel(),) = ({num_edges},), "
+                             f"got {tuple(weight.shape)}")
+    if perm is not None:
+        _check_index_tensor(perm, fn, "perm")
+        if perm.numel() != num_edges:
+            raise ValueError(f"{fn}: perm must have col.numel()={num_edges} entries, got "
+                             f"{perm.numel()}")
+        if num_edges:
+            lo, hi = torch.stack(torch.aminmax(perm)).tolist()
+            if lo < 0 or hi >= num_edges:
+                pos = int(((perm < 0) | (perm >= num_edges)).nonzero()[0, 0])
+                raise ValueError(f"{fn}: perm[{pos}]={int(perm[pos])} is out of range; valid "
+                                 f"edge ids are 0..{num_edges - 1}")
+    for name, t, n, of in (("deg_src", deg_src, num_src, "num_src"),
+                           ("deg_dst", deg_dst, num_dst, "num_dst")):
+        if t is not None and t.shape != (n,):
+            raise ValueError(f"{fn}: {name} must have shape ({of},) = ({n},), got "
+                             f"{tuple(t.shape)}")
+    return num_src, num_dst
+
+
 class CSRAdjacency:
     r"""The adjacency of a (bipartite) graph from :obj:`num_src` source nodes to
     :obj:`num_dst` destination nodes, stored as destination-sorted CSR so that
@@ -64,7 +198,12 @@ class CSRAdjacency:
         deg_dst (torch.Tensor, optional): in-degree of destination nodes.
 
     Use :meth:`from_edge_index` or :meth:`from_hetero` rather than this
-    constructor.
+    constructor. The constructor validates its arguments once (on every
+    device): a :class:`ValueError` names the offending argument and its first
+    bad position if :obj:`rowptr` is not a non-decreasing pointer from 0 to
+    :obj:`col.numel()` with :obj:`num_dst + 1` entries, if a :obj:`col` entry
+    lies outside :obj:`[0, num_src)`, or if a dtype, length or device does not
+    match; propagation then trusts the adjacency and checks nothing per call.
     """
 
     def __init__(
@@ -77,6 +216,28 @@ class CSRAdjacency:
         deg_src: Tensor | None = None,
         deg_dst: Tensor | None = None,
     ) -> None:
+        size = _validate_csr(rowptr, col, weight, size, perm, deg_src, deg_dst)
+        self._set(rowptr, col, weight, size, perm, deg_src, deg_dst)
+
+    @classmethod
+    def _trusted(
+        cls,
+        rowptr: Tensor,
+        col: Tensor,
+        weight: Tensor | None,
+        size: tuple[int, int],
+        perm: Tensor | None = None,
+        deg_src: Tensor | None = None,
+        deg_dst: Tensor | None = None,
+    ) -> CSRAdjacency:
+        # Internal constructor for tensors built (or moved) from an adjacency
+        # that is already valid: skips the validation of ``__init__``.
+        adj = cls.__new__(cls)
+        adj._set(rowptr, col, weight, size, perm, deg_src, deg_dst)
+        return adj
+
+    def _set(self, rowptr: Tensor, col: Tensor, weight: Tensor | None, size: tuple[int, int],
+             perm: Tensor | None, deg_src: Tensor | None, deg_dst: Tensor | None) -> None:
         self.rowptr = rowptr
         self.col = col
         self.weight = weight
@@ -125,6 +286,8 @@ class CSRAdjacency:
                 f"edge_weight has {edge_weight.numel()} entries but edge_index has "
                 f"{num_edges} edges"
             )
+        if edge_weight is not None:
+            validate_edge_weight(edge_weight, "CSRAdjacency.from_edge_index", normalize)
         if size is None:
             if num_edges == 0:
                 size = (0, 0)
@@ -158,7 +321,7 @@ class CSRAdjacency:
             norm = (deg_src[src] * deg_dst[dst]).rsqrt()
             norm = norm.masked_fill(torch.isinf(norm), 0.0)
             w = norm if w is None else w * norm
-        adj = cls(
+        adj = cls._trusted(
             rowptr.to(idx_dtype),
             src.to(idx_dtype),
             w,
@@ -304,9 +467,9 @@ class CSRAdjacency:
             torch.cumsum(counts, 0, out=rowptr[1:])
             weight = None if self.weight is None else self.weight[tperm]
             perm = None if self.perm is None else self.perm[tperm]
-            t = CSRAdjacency(rowptr.to(self.rowptr.dtype), row[tperm].to(self.col.dtype), weight,
-                             (num_dst, num_src), perm=perm, deg_src=self.deg_dst,
-                             deg_dst=self.deg_src)
+            t = CSRAdjacency._trusted(rowptr.to(self.rowptr.dtype), row[tperm].to(self.col.dtype),
+                                      weight, (num_dst, num_src), perm=perm,
+                                      deg_src=self.deg_dst, deg_dst=self.deg_src)
             t._transpose = self
             t._row = self.col[tperm]
             t._tperm = torch.empty_like(tperm)
@@ -347,15 +510,15 @@ class CSRAdjacency:
             dev = kwargs.get("device", next(devices, None))
             return t if dev is None else t.to(dev)
 
-        out = CSRAdjacency(move(self.rowptr), move(self.col), move(self.weight), self.size,
-                           perm=move(self.perm), deg_src=move(self.deg_src),
-                           deg_dst=move(self.deg_dst))
+        out = CSRAdjacency._trusted(move(self.rowptr), move(self.col), move(self.weight),
+                                    self.size, perm=move(self.perm),
+                                    deg_src=move(self.deg_src), deg_dst=move(self.deg_dst))
         out._row = move(self._row)
         if self._transpose is not None:
             tr = self._transpose
-            t = CSRAdjacency(move(tr.rowptr), move(tr.col), move(tr.weight), tr.size,
-                             perm=move(tr.perm), deg_src=move(tr.deg_src),
-                             deg_dst=move(tr.deg_dst))
+            t = CSRAdjacency._trusted(move(tr.rowptr), move(tr.col), move(tr.weight), tr.size,
+                                      perm=move(tr.perm), deg_src=move(tr.deg_src),
+                                      deg_dst=move(tr.deg_dst))
             t._row = move(tr._row)
             out._transpose, t._transpose = t, out
             out._tperm, t._tperm = move(self._tperm), move(tr._tperm)
@@ -377,4 +540,4 @@ class CSRAdjacency:
                 f"weighted={self.weight is not None}, device={self.device})")
 
 
-__all__ = ["CSRAdjacency", "validate_edge_index"]
+__all__ = ["CSRAdjacency", "validate_edge_index", "validate_ptr", "validate_edge_weight"]

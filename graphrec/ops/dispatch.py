@@ -35,6 +35,19 @@ def triton_usable(device: torch.device) -> bool:
     return WITH_TRITON and (device.type == "cuda" or (device.type == "cpu" and triton_interpret()))
 
 
+def should_validate(device: torch.device) -> bool:
+    r"""Whether a public op checks the *values* of its index arguments (CSR
+    pointers, edge weights) on every call: always for CPU tensors (cheap, and a
+    bad pointer corrupts memory there); on other devices only with
+    ``GRAPHREC_VALIDATE=1``, since reading a check back synchronises the
+    stream; never while :func:`torch.compile` traces. Shapes and dtypes are
+    always checked, and :class:`~graphrec.ops.CSRAdjacency` validates its
+    tensors once, at construction, on every device."""
+    if torch.compiler.is_compiling():
+        return False
+    return device.type == "cpu" or os.environ.get("GRAPHREC_VALIDATE", "0") == "1"
+
+
 def resolve_backend(device: torch.device, backend: str | None = None) -> str:
     r"""Returns the backend to use for tensors on :obj:`device`, validating an
     explicit :obj:`backend` request with an error that says what is missing."""
@@ -57,4 +70,4 @@ def resolve_backend(device: torch.device, backend: str | None = None) -> str:
     return backend
 
 
-__all__ = ["BACKENDS", "resolve_backend", "triton_usable", "triton_interpret"]
+__all__ = ["BACKENDS", "resolve_backend", "should_validate", "triton_usable", "triton_interpret"]

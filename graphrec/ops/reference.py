@@ -17,7 +17,9 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def ptr_to_index(ptr: Tensor, numel: int | None = None) -> Tensor:
     r"""Expands a CSR pointer :obj:`ptr` (:obj:`S + 1`) into the segment id of
-    every element (:obj:`int64`)."""
+    every element (:obj:`int64`). Trusts :obj:`ptr` (an internal helper): a
+    decreasing pointer here writes out of bounds, so public entry points check
+    it first with :func:`graphrec.ops.adjacency.validate_ptr`."""
     counts = (ptr[1:] - ptr[:-1]).long()
     n = int(ptr[-1]) if numel is None else numel
     return torch.repeat_interleave(torch.arange(counts.numel(), device=ptr.device), counts,

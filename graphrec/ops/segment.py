@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphrec.ops.dispatch import resolve_backend
+from graphrec.ops.adjacency import validate_ptr
+from graphrec.ops.dispatch import resolve_backend, should_validate
 from graphrec.ops.reference import ptr_to_index, segment_reduce_reference, segment_softmax_reference
 from graphrec.typing import WITH_TORCH_SCATTER, torch_scatter
 
@@ -103,18 +104,16 @@ def _segment_backward(ctx: Any, grad: Tensor, _grad_arg: Tensor | None):
 segment_reduce_op.register_autograd(_segment_backward, setup_context=_segment_setup)
 
 
-def _check_ptr(x: Tensor, ptr: Tensor, name: str = "x") -> None:
-    if ptr.dim() != 1 or ptr.numel() < 1:
-        raise ValueError(
-            f"ptr must be a 1-D tensor with at least one entry, got {tuple(ptr.shape)}")
-    if not torch.compiler.is_compiling() and ptr.device.type == "cpu":
-        if int(ptr[0]) != 0 or int(ptr[-1]) != x.size(0):
-            raise ValueError(f"ptr must start at 0 and end at {name}.size(0)={x.size(0)}, "
-                             f"got ptr[0]={int(ptr[0])}, ptr[-1]={int(ptr[-1])}")
-        if ptr.numel() > 1 and bool((ptr[1:] < ptr[:-1]).any()):
-            i = int((ptr[1:] < ptr[:-1]).nonzero()[0, 0])
-            raise ValueError(f"ptr must be non-decreasing; ptr[{i + 1}]={int(ptr[i + 1])} < "
-                             f"ptr[{i}]={int(ptr[i])}")
+def _check_ptr(fn: str, x: Tensor, ptr: Tensor, name: str = "x") -> None:
+    # Shape and dtype always; values (start 0, non-decreasing, end at
+    # x.size(0)) on CPU, or everywhere with GRAPHREC_VALIDATE=1 (see
+    # graphrec.ops.dispatch.should_validate): a bad pointer would make the
+    # kernels read and write out of bounds.
+    if not isinstance(x, Tensor) or x.dim() < 1:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{fn}: {name} must be a tensor with at least one dimension, got {shape}")
+    validate_ptr(ptr, fn, numel=x.size(0), numel_of=f"{name}.size(0)",
+                 check_values=should_validate(ptr.device) if isinstance(ptr, Tensor) else True)
 
 
 def segment_reduce(x: Tensor, ptr: Tensor, reduce: str = "sum",
@@ -142,7 +141,7 @@ def segment_reduce(x: Tensor, ptr: Tensor, reduce: str = "sum",
         reduce = "sum"
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
-    _check_ptr(x, ptr)
+    _check_ptr("segment_reduce", x, ptr)
     backend = resolve_backend(x.device, backend)
     return segment_reduce_op(x, ptr, reduce, backend)[0]
 
@@ -224,15 +223,25 @@ def segment_softmax(scores: Tensor, ptr: Tensor, backend: str | None = None) -> 
     Returns:
         torch.Tensor: same shape as :obj:`scores`.
     """
-    _check_ptr(scores, ptr, "scores")
+    _check_ptr("segment_softmax", scores, ptr, "scores")
     backend = resolve_backend(scores.device, backend)
     return segment_softmax_op(scores, ptr, backend)
 
 
 def gather_csr(src: Tensor, ptr: Tensor) -> Tensor:
     r"""Broadcasts per-segment values :obj:`src` :obj:`[S, *]` to every element
-    of its segment: :math:`\mathbf{y}_e = \mathbf{src}_{s(e)}`, :obj:`[N, *]`."""
-    return src.index_select(0, ptr_to_index(ptr))
+    of its segment: :math:`\mathbf{y}_e = \mathbf{src}_{s(e)}`, :obj:`[N, *]`.
+
+    :obj:`ptr` (:obj:`[S + 1]`) is validated on every device (start 0,
+    non-decreasing): the output size :obj:`ptr[-1]` has to be read back
+    anyway, and the checks share that single read."""
+    if not isinstance(src, Tensor) or src.dim() < 1:
+        shape = tuple(src.shape) if isinstance(src, Tensor) else type(src).__name__
+        raise ValueError(f"gather_csr: src must be a tensor with at least one dimension, "
+                         f"got {shape}")
+    numel = validate_ptr(ptr, "gather_csr", num_segments=src.size(0), segments_of="src.size(0)",
+                         check_values=not torch.compiler.is_compiling())
+    return src.index_select(0, ptr_to_index(ptr, numel))
 
 
 def scatter(src: Tensor, index: Tensor, dim_size: int | None = None,

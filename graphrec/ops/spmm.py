@@ -64,7 +64,11 @@ def spmm_csr(rowptr: Tensor, col: Tensor, value: Tensor, t_rowptr: Tensor, t_col
              t_value: Tensor, x: Tensor, backend: str = "torch") -> Tensor:
     r"""Low-level op: :math:`\mathbf{A}\mathbf{X}` for the CSR matrix
     :obj:`(rowptr, col, value)`; :obj:`(t_rowptr, t_col, t_value)` is its
-    transpose, used by the backward pass (never recomputed per call)."""
+    transpose, used by the backward pass (never recomputed per call).
+
+    The per-call fast path: it validates nothing, so its tensors must come
+    from a :class:`~graphrec.ops.CSRAdjacency`, which checks them once at
+    construction (an invalid pointer or column reads out of bounds)."""
     return _spmm_impl(rowptr, col, value, x, backend)
 
 

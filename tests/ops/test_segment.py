@@ -123,3 +123,98 @@ def test_random_segments(lengths, f, reduce, seed):
     expected = segment_reduce_reference(x, ptr, reduce)
     torch.testing.assert_close(segment_reduce(x, ptr, reduce), expected)
     torch.testing.assert_close(segment_softmax(x, ptr), segment_softmax_reference(x, ptr))
+
+
+# name -> (ptr, number of rows of x / scores, error pattern); ptr is validated
+# against x.size(0) by the reductions and softmax.
+BAD_PTRS = {
+    "decreasing": ([0, 3, 2, 5], 5, r"ptr must be non-decreasing; ptr\[1\]=3 > ptr\[2\]=2"),
+    "huge_then_small": ([0, 100000, 2], 2,
+                        r"ptr must be non-decreasing; ptr\[1\]=100000 > ptr\[2\]=2"),
+    "not_starting_at_0": ([1, 2, 5], 5, r"ptr must start at 0, got ptr\[0\]=1"),
+    "negative_start": ([-2, 2, 5], 5, r"ptr must start at 0, got ptr\[0\]=-2"),
+    "short_end": ([0, 2, 4], 5, r"ptr must end at \w+\.size\(0\)=5, got ptr\[-1\]=4"),
+    "long_end": ([0, 2, 9], 5, r"ptr must end at \w+\.size\(0\)=5, got ptr\[-1\]=9"),
+    "empty": ([], 0, r"ptr must have at least one entry"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_PTRS))
+@pytest.mark.parametrize("fn", ["segment_reduce", "segment_softmax"])
+def test_bad_ptr_raises(name, fn):
+    ptr, n, msg = BAD_PTRS[name]
+    op = {"segment_reduce": segment_reduce, "segment_softmax": segment_softmax}[fn]
+    with pytest.raises(ValueError, match=f"^{fn}: {msg}"):
+        op(torch.randn(n, 2), torch.tensor(ptr, dtype=torch.long))
+
+
+@pytest.mark.parametrize("ptr,msg", [
+    (torch.tensor([0.0, 1.0, 2.0]), r"ptr must be an int32 or int64 tensor, got torch.float32"),
+    (torch.tensor([[0, 1, 2]]), r"ptr must be 1-D, got shape \(1, 3\)"),
+    (torch.tensor([True, True]), r"ptr must be an int32 or int64 tensor, got torch.bool"),
+])
+def test_bad_ptr_dtype_and_shape(ptr, msg):
+    x = torch.randn(2, 3)
+    for fn, op in [("segment_reduce", segment_reduce), ("segment_softmax", segment_softmax),
+                   ("gather_csr", gather_csr)]:
+        with pytest.raises(ValueError, match=f"^{fn}: {msg}"):
+            op(x, ptr)
+
+
+# name -> (ptr, number of segments (rows of src), error pattern)
+BAD_GATHER_PTRS = {
+    "issue_12": ([0, 100000, 2], 2, r"ptr must be non-decreasing; ptr\[1\]=100000 > ptr\[2\]=2"),
+    "negative_count": ([0, 4, 1, 6], 3, r"ptr must be non-decreasing; ptr\[1\]=4 > ptr\[2\]=1"),
+    "not_starting_at_0": ([2, 3, 4], 2, r"ptr must start at 0, got ptr\[0\]=2"),
+    "too_many_segments": ([0, 1, 2, 3], 2, r"ptr must have src.size\(0\) \+ 1 = 3 entries, got 4"),
+    "too_few_segments": ([0, 1], 2, r"ptr must have src.size\(0\) \+ 1 = 3 entries, got 2"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_GATHER_PTRS))
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+def test_gather_csr_bad_ptr_raises(name, dtype):
+    ptr, num_segments, msg = BAD_GATHER_PTRS[name]
+    with pytest.raises(ValueError, match=f"^gather_csr: {msg}"):
+        gather_csr(torch.ones(num_segments, 3), torch.tensor(ptr, dtype=dtype))
+
+
+def test_gather_csr_issue_12_does_not_crash_the_interpreter():
+    # Issue 12: this corrupted the heap (malloc abort / segfault). Run it in a
+    # fresh interpreter so a regression cannot take the test session down.
+    import subprocess
+    import sys
+
+    code = ("import torch\n"
+            "from graphrec.ops import gather_csr\n"
+            "try:\n"
+            "    gather_csr(torch.ones(2, 3), torch.tensor([0, 100000, 2]))\n"
+            "except ValueError as e:\n"
+            "    print(e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "gather_csr: ptr must be non-decreasing; ptr[1]=100000 > ptr[2]=2"
+
+
+@pytest.mark.parametrize("name", sorted(SEGMENTS))
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+def test_gather_csr_valid_cases(name, dtype):
+    ptr = make_ptr(SEGMENTS[name]).to(dtype)
+    src = torch.randn(ptr.numel() - 1, 4, dtype=torch.float64, requires_grad=True)
+    out = gather_csr(src, ptr)
+    assert out.shape == (int(ptr[-1]), 4)
+    torch.testing.assert_close(out, src[ptr_to_index(ptr)])
+    if out.numel():
+        out.backward(torch.ones_like(out))
+        torch.testing.assert_close(src.grad[:, 0], (ptr[1:] - ptr[:-1]).to(src.dtype))
+
+
+def test_should_validate_by_device(monkeypatch):
+    from graphrec.ops.dispatch import should_validate
+
+    monkeypatch.delenv("GRAPHREC_VALIDATE", raising=False)
+    assert should_validate(torch.device("cpu"))
+    assert not should_validate(torch.device("cuda"))  # a check would synchronise
+    monkeypatch.setenv("GRAPHREC_VALIDATE", "1")
+    assert should_validate(torch.device("cuda"))

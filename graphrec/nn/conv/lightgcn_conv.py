@@ -8,6 +8,8 @@ from torch_geometric.utils import is_sparse
 from torch_geometric.utils import spmm as pyg_spmm
 
 from graphrec.ops import CSRAdjacency, spmm
+from graphrec.ops.adjacency import validate_edge_weight
+from graphrec.ops.dispatch import should_validate
 from graphrec.typing import Adj, OptTensor, PairTensor
 
 
@@ -18,8 +20,15 @@ def bipartite_gcn_norm(edge_index: Tensor, edge_weight: OptTensor,
     :math:`\deg(j)` is the weighted out-degree of source :math:`j` and
     :math:`\deg(i)` the weighted in-degree of destination :math:`i`. On a
     symmetric square graph this equals PyG's :obj:`gcn_norm` without
-    self-loops."""
+    self-loops.
+
+    Raises a :class:`ValueError` naming the first negative, NaN or infinite
+    edge weight (checked on CPU, or everywhere with ``GRAPHREC_VALIDATE=1``):
+    a negative weight can make a degree zero or negative, and
+    :math:`1/\sqrt{\deg}` NaN."""
     src, dst = edge_index[0], edge_index[1]
+    if edge_weight is not None and should_validate(edge_weight.device):
+        validate_edge_weight(edge_weight, "LightGCNConv (normalize=True)", normalize=True)
     if edge_weight is None:
         edge_weight = torch.ones(src.numel(), dtype=dtype, device=src.device)
     deg_src = edge_weight.new_zeros(size[0]).index_add(0, src, edge_weight)

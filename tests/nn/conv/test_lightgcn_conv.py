@@ -113,3 +113,27 @@ def test_compile_no_graph_breaks():
     g1, = torch.autograd.grad(out.sum(), x)
     g2, = torch.autograd.grad(step(x).sum(), x)
     torch.testing.assert_close(g1, g2)
+
+
+@pytest.mark.parametrize("w,msg", [
+    ([1.0, -2.0, 1.0], r"edge_weight\[1\]=-2.0 is negative, but normalize=True needs "
+                       r"non-negative edge weights"),
+    ([1.0, 1.0, float("nan")], r"edge_weight\[2\]=nan is not finite"),
+    ([float("-inf"), 1.0, 1.0], r"edge_weight\[0\]=-inf is not finite"),
+])
+def test_normalize_rejects_negative_and_non_finite_weights(w, msg):
+    # Issue 12: a mixed-sign edge_weight with normalize=True gave NaN.
+    ei = torch.tensor([[0, 1, 1], [0, 0, 1]])
+    with pytest.raises(ValueError, match=f"^LightGCNConv \\(normalize=True\\): {msg}"):
+        LightGCNConv()(torch.ones(2, 3), ei, torch.tensor(w))
+
+
+def test_signed_weights_without_normalize_and_zero_weights():
+    ei = torch.tensor([[0, 1, 1], [0, 0, 1]])
+    x = torch.randn(2, 3)
+    w = torch.tensor([1.0, -2.0, 1.0])
+    out = LightGCNConv(normalize=False)(x, ei, w)
+    torch.testing.assert_close(out, torch.stack([x[0] - 2 * x[1], x[1]]))
+    # zero weights are non-negative: allowed, and finite
+    out = LightGCNConv()(x, ei, torch.tensor([1.0, 0.0, 1.0]))
+    assert torch.isfinite(out).all()
