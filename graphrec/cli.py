@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for plugin in args.plugin:
             load_plugin(plugin)
         return _dispatch(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # bad input or settings, unreadable or unwritable files
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return 2
 
@@ -111,6 +111,21 @@ def load_plugin(spec: str) -> None:
                          "or a path ending in .py") from None
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"1,2,3"`` -> ``[1, 2, 3]``; a non-integer, a repeated seed (one run reported as
+    two) or an empty list is an error naming it."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        try:
+            seed = int(part.strip())
+        except ValueError:
+            raise ValueError(f"--seeds {text}: {part.strip()!r} is not an integer seed") from None
+        if seed in seeds:
+            raise ValueError(f"--seeds {text}: seed {seed} is given twice (each seed is one run of every model)")
+        seeds.append(seed)
+    return seeds
+
+
 def _models_command(args: argparse.Namespace) -> int:
     from graphrec.config import describe_config, first_sentence
     from graphrec.resolver import model_names, model_resolver
@@ -136,6 +151,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from graphrec.config import load_yaml, parse_overrides
     from graphrec.metrics import markdown_table
     from graphrec.train import run
+    from graphrec.utils.io import check_writable_dir
 
     if args.command == "list":
         from graphrec.resolver import dataset_names, model_names
@@ -166,6 +182,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     if args.command == "evaluate":
+        if args.output:
+            check_writable_dir(os.path.dirname(os.path.abspath(args.output)), "--output folder")
         out = run.evaluate_checkpoint(args.checkpoint, tuple(args.split.split(",")), args.root)
         from graphrec.metrics.report import split_rows
         from graphrec.train.stages import describe_stage
@@ -198,7 +216,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
         dataset = yaml_cfg.get("dataset", args.dataset)
         out_dir = args.output or os.path.join("runs", f"compare-{dataset}")
-        seeds = [int(x) for x in args.seeds.split(",") if x.strip()] if args.seeds else None
+        seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         run.compare(models, dataset, out_dir, yaml_cfg, overrides, args.root, resume=args.resume, seeds=seeds)
         with open(os.path.join(out_dir, "results.md")) as f:
             print(f.read())

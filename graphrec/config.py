@@ -19,7 +19,9 @@ Nothing here imports a model, a dataset or the trainer.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,12 +35,89 @@ SECTIONS = ("model", "train", "data")
 YAML_KEYS = ("model", "train", "data", "dataset", "models")
 
 
+class ConfigError(ValueError):
+    """A hyperparameter with a meaningless value; :attr:`field` names it. The message
+    starts with the field's name, so :func:`build_config` can put its section before
+    it (``model.dim must be >= 1, got 0``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field} {message}")
+        self.field = field
+
+
 @dataclasses.dataclass
 class ModelConfig:
-    """Base of the per-model hyperparameter dataclasses."""
+    """Base of the per-model hyperparameter dataclasses.
+
+    Every instance is checked when it is made (also by :func:`dataclasses.replace`):
+    each field must have its declared type (an ``int`` field refuses ``2.5`` and
+    ``True``, a ``float`` field refuses NaN and infinities), and :meth:`validate`
+    refuses meaningless values, so ``dim=0`` is an error and never a run that trains
+    nothing. A subclass extends :meth:`validate` with its own rules and calls
+    ``super().validate()`` first."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for a field of the wrong type; subclasses add
+        their own value rules."""
+        check_field_types(self)
+
+    # ---- helpers for validate() -------------------------------------------------------
+    def _fail(self, name: str, requirement: str) -> None:
+        raise ConfigError(name, f"must be {requirement}, got {getattr(self, name)!r} ({type(self).__name__})")
+
+    def require_positive(self, *names: str) -> None:
+        """Each of ``names`` is >= 1 (sizes and counts) or > 0 (real numbers)."""
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, int) and value < 1:
+                self._fail(name, ">= 1")
+            if isinstance(value, float) and not value > 0:
+                self._fail(name, "> 0")
+
+    def require_non_negative(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < 0:
+                self._fail(name, ">= 0")
+
+    def require_fraction(self, *names: str, below_one: bool = False) -> None:
+        """Each of ``names`` lies in [0, 1] (``[0, 1)`` with ``below_one``: a dropout
+        of 1 zeroes everything)."""
+        for name in names:
+            value = getattr(self, name)
+            if not (0 <= value <= 1) or (below_one and value == 1):
+                self._fail(name, "in [0, 1)" if below_one else "in [0, 1]")
+
+    def require_choice(self, name: str, choices: Iterable[Any]) -> None:
+        choices = tuple(choices)
+        if getattr(self, name) not in choices:
+            self._fail(name, f"one of {list(choices)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def check_field_types(config: Any, prefix: str = "") -> None:
+    """Raise :class:`ConfigError` for a field of the dataclass ``config`` whose value
+    is not of its annotated ``int``, ``float``, ``bool`` or ``str`` type (other
+    annotations are not checked). An ``int`` is a valid ``float``; a ``bool`` is not
+    an ``int``; a ``float`` must be finite. ``prefix`` goes before field names."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        want, value = hints.get(f.name), getattr(config, f.name)
+        if want is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        elif want is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif want in (bool, str):
+            ok = isinstance(value, want)
+        else:
+            continue
+        if not ok:
+            what = {float: "a finite number", int: "an integer", bool: "true or false", str: "a string"}[want]
+            raise ConfigError(prefix + f.name, f"must be {what}, got {value!r} ({type(config).__name__})")
 
 
 def resolve_config(cls: type[ModelConfig], config: ModelConfig | None = None,
@@ -75,7 +154,10 @@ def build_config(cls: type[ModelConfig], overrides: dict[str, Any] | None = None
     defaults = cls()
     for key, value in overrides.items():
         overrides[key] = coerce(value, getattr(defaults, key), prefix + key)
-    return cls(**overrides)
+    try:
+        return cls(**overrides)
+    except ConfigError as exc:
+        raise ValueError(str(exc) if exc.field.startswith(prefix) else f"{prefix}{exc}") from None
 
 
 def coerce(value: Any, like: Any, key: str) -> Any:
@@ -242,6 +324,6 @@ def route_overrides(overrides: Iterable[tuple[str, str]], sections: dict[str, di
     return sections
 
 
-__all__ = ["ModelConfig", "resolve_config", "build_config", "coerce", "config_docs", "describe_config",
-           "first_sentence",
+__all__ = ["ModelConfig", "ConfigError", "check_field_types", "resolve_config", "build_config", "coerce",
+           "config_docs", "describe_config", "first_sentence",
            "parse_overrides", "load_yaml", "merge_sections", "route_overrides", "SECTIONS", "YAML_KEYS"]

@@ -11,6 +11,7 @@ datasets register themselves when their packages (:mod:`graphrec.models`,
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -62,6 +63,20 @@ def model_resolver(name: str) -> type:
     return cls
 
 
+def dataset_parameters(name: str) -> list[str] | None:
+    """The keyword arguments the dataset registered as ``name`` accepts, minus those
+    fixed at registration (``None`` when its factory takes ``**kwargs``)."""
+    entry = _DATASETS.get(normalize_string(name))
+    if entry is None:
+        raise ValueError(f"unknown dataset '{name}'; choose one of: {', '.join(dataset_names())}")
+    factory, defaults = entry
+    params = inspect.signature(factory).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in defaults]
+
+
 def dataset_resolver(name: str, **kwargs: Any) -> Any:
     """Instantiate the dataset registered as ``name`` (kwargs override defaults)."""
     entry = _DATASETS.get(normalize_string(name))
@@ -72,4 +87,4 @@ def dataset_resolver(name: str, **kwargs: Any) -> Any:
 
 
 __all__ = ["normalize_string", "register_model", "register_dataset", "model_resolver",
-           "dataset_resolver", "model_names", "dataset_names"]
+           "dataset_resolver", "dataset_parameters", "model_names", "dataset_names"]

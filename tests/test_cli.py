@@ -54,6 +54,25 @@ def test_resume_extends_a_finished_run(tmp_path, tmp_cache):
     (["train", "--model", "sasrec", "--set", "epochs"], "key=value"),
     (["train", "--model", "lightgcn", "--dataset", "beauty", "--root", "/nonexistent"],
      "raw files missing"),
+    # meaningless settings: each named, none a run that exits 0 with nonsense
+    (["train", "--model", "bpr_mf", "--set", "model.dim=0"], "model.dim must be >= 1, got 0"),
+    (["train", "--model", "lightgcn", "--set", "model.dim=-4"], "model.dim must be >= 1, got -4"),
+    (["train", "--model", "sasrec", "--set", "model.dim=63"], "model.dim must be a multiple of num_heads=2"),
+    (["train", "--model", "sasrec", "--set", "model.dropout=1.5"], "model.dropout must be in [0, 1)"),
+    (["train", "--model", "lightgcn", "--set", "model.propagation=dense"], "model.propagation must be one of"),
+    (["train", "--model", "bpr_mf", "--set", "train.epochs=0"], "train.epochs must be >= 1"),
+    (["train", "--model", "bpr_mf", "--set", "train.epochs=-1"], "train.epochs must be >= 1"),
+    (["train", "--model", "bpr_mf", "--set", "train.batch_size=0"], "train.batch_size must be >= 1"),
+    (["train", "--model", "bpr_mf", "--set", "train.eval_every=0"], "train.eval_every must be >= 1"),
+    (["train", "--model", "bpr_mf", "--set", "train.metric=ndgc@10"], "train.metric='ndgc@10'"),
+    (["train", "--model", "bpr_mf", "--set", "train.lr=nan"], "train.lr must be a finite number"),
+    (["train", "--model", "bpr_mf", "--set", "train.device=cuda"], "train.device='cuda': this machine has no cuda"),
+    (["train", "--model", "bpr_mf", "--set", "train.device=gpu"], "train.device='gpu' is not a device"),
+    (["train", "--model", "bpr_mf", "--dataset", "beauty", "--set", "data.foo=1", "--root", "/nonexistent"],
+     "dataset 'beauty' has no setting data.foo"),
+    (["train", "--model", "bpr_mf", "--set", "data.foo=1"], "the synthetic dataset has no setting ['foo']"),
+    (["compare", "--models", "bpr_mf", "--seeds", "1,1"], "seed 1 is given twice"),
+    (["compare", "--models", "bpr_mf", "--seeds", "a,b"], "'a' is not an integer seed"),
 ])
 def test_errors_are_reported_clearly(args, message, tmp_cache, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -162,7 +181,7 @@ def test_compare_rejects_mixed_protocols_before_training(tmp_path, tmp_cache, ca
     assert not (tmp_path / "c").exists()
 
 
-@pytest.mark.parametrize("model", ["bpr_mf", "sasrec"])
+@pytest.mark.parametrize("model", ["bpr_mf", "lightgcn", "sasrec"])
 def test_same_seed_same_metrics(model, tmp_path, tmp_cache):
     """The model is built after the seed is set, so two runs agree exactly on CPU."""
     results = []
@@ -171,3 +190,60 @@ def test_same_seed_same_metrics(model, tmp_path, tmp_cache):
         assert main(["train", "--model", model, "--output", str(out), "--set", "train.epochs=1", *SMALL]) == 0
         results.append(json.loads((out / "results.json").read_text())["test"])
     assert results[0] == results[1]
+
+
+def test_unwritable_output_fails_before_training(tmp_path, tmp_cache, capsys):
+    """An --output that cannot be created (under a file: fails for root too) is refused
+    before the dataset loads or anything trains, not after the first epoch."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["train", "--model", "bpr_mf", "--output", str(blocker / "run"), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert f"output folder '{blocker / 'run'}' is not writable" in err
+    assert main(["compare", "--models", "bpr_mf", "--output", str(blocker / "c"), *SMALL]) == 2
+    assert "is not writable" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing.pt"), "--output", str(blocker / "e.json")]) == 2
+    assert "--output folder" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_refused_without_training(tmp_path, tmp_cache, capsys, monkeypatch):
+    """The same check, made to fail whoever runs the test (root can write anywhere)."""
+    import graphrec.train.run as run_mod
+
+    def refuse(path, what="output folder"):
+        raise PermissionError(f"{what} '{path}' is not writable (Permission denied)")
+
+    monkeypatch.setattr(run_mod, "check_writable_dir", refuse)
+    monkeypatch.setattr(run_mod, "load_dataset", lambda *a, **k: pytest.fail("loaded data before the check"))
+    assert main(["train", "--model", "bpr_mf", "--output", str(tmp_path / "r"), *SMALL]) == 2
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_resume_under_other_model_settings_is_refused(tmp_path, tmp_cache, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "bpr_mf", "--output", str(out), *SMALL, "--set", "model.dim=8"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--model", "bpr_mf", "--output", str(out), "--resume", *SMALL,
+                 "--set", "model.dim=16"]) == 2
+    err = capsys.readouterr().err
+    assert "written with another model_config (dim: 8 there, 16 now)" in err
+
+
+def test_evaluate_names_what_is_wrong_with_a_checkpoint(tmp_path, tmp_cache, capsys):
+    import torch
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "bpr_mf", "--output", str(out), *SMALL, "--set", "model.dim=8"]) == 0
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    shapes = dict(ckpt, model_config={**ckpt["model_config"], "dim": 16})
+    torch.save(shapes, tmp_path / "shapes.pt")
+    no_cfg = {k: v for k, v in ckpt.items() if k != "train_config"}
+    torch.save(no_cfg, tmp_path / "no_cfg.pt")
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "shapes.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "shapes.pt" in err and "parameter 'user_emb.weight' has shape (300, 8)" in err and "(300, 16)" in err
+    assert main(["evaluate", str(tmp_path / "no_cfg.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "no_cfg.pt' lacks ['train_config']" in err
+

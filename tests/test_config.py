@@ -1,6 +1,7 @@
 """Typed configuration: every model's config is its constructor's hyperparameters,
 documented; YAML / --set merging; the registry imports nothing of graphrec."""
 import ast
+import re
 import dataclasses
 import inspect
 import subprocess
@@ -188,3 +189,63 @@ def test_no_import_cycle_and_builtins_register_on_import_graphrec(first):
             "assert model_resolver('my_model') is Mine\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert res.returncode == 0, res.stderr
+
+
+# ---- validation of model settings -------------------------------------------------------
+
+from graphrec.config import ConfigError  # noqa: E402
+from graphrec.resolver import model_names, model_resolver  # noqa: E402
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_model_default_config_is_valid(name):
+    cls = model_resolver(name)
+    cls.Config()  # validates
+
+
+@pytest.mark.parametrize("name, field, value, message", [
+    ("bpr_mf", "dim", 0, "dim must be >= 1, got 0"),
+    ("bpr_mf", "dim", -4, "dim must be >= 1, got -4"),
+    ("bpr_mf", "reg_weight", -1.0, "reg_weight must be >= 0"),
+    ("lightgcn", "num_layers", -1, "num_layers must be >= 0"),
+    ("sasrec", "num_heads", 0, "num_heads must be >= 1"),
+    ("sasrec", "dim", 9, "dim must be a multiple of num_heads=2"),
+    ("sasrec", "dropout", 1.0, "dropout must be in [0, 1)"),
+    ("sasrec", "max_len", 0, "max_len must be >= 1"),
+    ("cl4srec", "temperature", 0.0, "temperature must be > 0"),
+    ("cl4srec", "mask_ratio", 1.5, "mask_ratio must be in [0, 1]"),
+    ("cl4srec", "cl_pooling", "max", "cl_pooling must be one of ['last', 'mean', 'concat']"),
+    ("duorec", "loss", "bce", "loss must be 'ce'"),
+    ("iclrec", "num_intents", 0, "num_intents must be >= 1"),
+    ("idclrec", "cross_heads", 3, "dim must be a multiple of cross_heads=3"),
+    ("idclrec", "use_interest", False, None),  # alone it is fine
+    # types: an int field refuses a float and a bool, a float field refuses NaN
+    ("bpr_mf", "dim", 2.5, "dim must be an integer, got 2.5"),
+    ("bpr_mf", "dim", True, "dim must be an integer, got True"),
+    ("bpr_mf", "reg_weight", float("nan"), "reg_weight must be a finite number"),
+    ("sasrec", "loss", 3, "loss must be a string"),
+])
+def test_meaningless_model_settings_are_refused(name, field, value, message):
+    cls = model_resolver(name)
+    if message is None:
+        cls.Config(**{field: value})
+        return
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        cls.Config(**{field: value})
+    assert info.value.field in (field, "dim")
+    # the same through build_config (the command line) carries the section name
+    with pytest.raises(ValueError, match=re.escape("model." + message)):
+        build_config(cls.Config, {field: str(value) if isinstance(value, str) else value}, prefix="model.")
+
+
+def test_both_idclrec_branches_off_is_refused():
+    with pytest.raises(ConfigError, match="use_interest and use_intent cannot both be False"):
+        model_resolver("idclrec").Config(use_interest=False, use_intent=False)
+
+
+def test_replace_validates_too():
+    import dataclasses
+
+    cfg = model_resolver("bpr_mf").Config()
+    with pytest.raises(ConfigError, match="dim must be >= 1"):
+        dataclasses.replace(cfg, dim=0)

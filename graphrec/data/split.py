@@ -17,6 +17,7 @@ Protocols:
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ import torch
 from torch import Tensor
 
 from graphrec.data.logs import BehaviourLogs
+
+log = logging.getLogger("graphrec.data")
 
 TRAIN, VALID, TEST = 0, 1, 2
 
@@ -82,6 +85,15 @@ def leave_one_out(logs: BehaviourLogs, min_train: int = 1) -> Split:
     ptr = torch.zeros(rec.num_users + 1, dtype=torch.long)
     torch.cumsum(counts, 0, out=ptr[1:])
     eligible = counts >= min_train + 2
+    if not bool(eligible.any()):  # legal for building graphs; graphrec.train.run refuses to train on it
+        most = int(counts.max()) if counts.numel() else 0
+        log.warning("leave-one-out split of %s: no user has the %d interactions it needs (one to train, one to "
+                    "validate, one to test); the most any of the %d users has is %d, so nothing is held out",
+                    rec.source or "the log", min_train + 2, rec.num_users, most)
+    skipped = int((~eligible & (counts > 0)).sum())
+    if skipped:
+        log.info("leave-one-out: %d of %d users have fewer than %d interactions; they train only",
+                 skipped, int((counts > 0).sum()), min_train + 2)
     last = ptr[1:] - 1
     test = order[last[eligible]]
     valid = order[last[eligible] - 1]

@@ -23,6 +23,11 @@ class BPRMFConfig(ModelConfig):
     dim: int = 64
     reg_weight: float = 1e-4
 
+    def validate(self) -> None:
+        super().validate()
+        self.require_positive("dim")
+        self.require_non_negative("reg_weight")
+
 
 @register_model("bpr_mf")
 class BPRMF(RecModel):

@@ -103,6 +103,14 @@ class CL4SRecConfig(SASRecConfig):
     reorder_ratio: float = 0.2
     cl_pooling: str = "last"
 
+    def validate(self) -> None:
+        super().validate()
+        self.require_non_negative("cl_weight")
+        self.require_positive("temperature")
+        self.require_choice("similarity", ("dot", "cos"))
+        self.require_fraction("crop_ratio", "mask_ratio", "reorder_ratio")
+        self.require_choice("cl_pooling", ("last", "mean", "concat"))
+
 
 @register_model("cl4srec")
 class CL4SRec(SASRec):
@@ -123,9 +131,6 @@ class CL4SRec(SASRec):
                  config: CL4SRecConfig | None = None, **kwargs: Any) -> None:
         cfg = resolve_config(self.Config, config, kwargs, type(self).__name__)
         super().__init__(num_users=num_users, num_items=num_items, adj=adj, config=cfg)
-        pool(torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool), cfg.cl_pooling)  # validate
-        if cfg.similarity not in ("dot", "cos"):
-            raise ValueError(f"similarity must be 'dot' or 'cos', got {cfg.similarity!r}")
         self.cl_weight, self.temperature, self.cl_pooling = cfg.cl_weight, cfg.temperature, cfg.cl_pooling
         self.similarity = cfg.similarity
         self.ratios = (cfg.crop_ratio, cfg.mask_ratio, cfg.reorder_ratio)

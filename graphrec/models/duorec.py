@@ -34,6 +34,14 @@ class DuoRecConfig(SASRecConfig):
     mask_false_negatives: bool = False
     min_input_len: int = 1
 
+    def validate(self) -> None:
+        super().validate()
+        if self.loss != "ce":
+            self._fail("loss", "'ce' (DuoRec trains with softmax cross-entropy)")
+        self.require_non_negative("cl_weight")
+        self.require_positive("temperature", "min_input_len")
+        self.require_choice("similarity", ("dot", "cos"))
+
 
 @register_model("duorec")
 class DuoRec(SASRec):
@@ -56,11 +64,7 @@ class DuoRec(SASRec):
     def __init__(self, num_users: int, num_items: int, adj: CSRAdjacency | None = None,
                  config: DuoRecConfig | None = None, **kwargs: Any) -> None:
         cfg = resolve_config(self.Config, config, kwargs, type(self).__name__)
-        if cfg.loss != "ce":
-            raise ValueError(f"DuoRec trains with softmax cross-entropy: loss must be 'ce', got {cfg.loss!r}")
         super().__init__(num_users=num_users, num_items=num_items, adj=adj, config=cfg)
-        if cfg.similarity not in ("dot", "cos"):
-            raise ValueError(f"similarity must be 'dot' or 'cos', got {cfg.similarity!r}")
         self.cl_weight, self.temperature, self.similarity = cfg.cl_weight, cfg.temperature, cfg.similarity
         self.mask_false_negatives, self.min_input_len = cfg.mask_false_negatives, cfg.min_input_len
 

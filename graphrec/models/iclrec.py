@@ -38,6 +38,11 @@ class ICLRecConfig(CL4SRecConfig):
     mask_same_intent: bool = False
     warm_up_epochs: int = 0
 
+    def validate(self) -> None:
+        super().validate()
+        self.require_positive("num_intents", "kmeans_iters")
+        self.require_non_negative("intent_weight", "warm_up_epochs")
+
 
 @register_model("iclrec")
 class ICLRec(CL4SRec):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from graphrec.config import ConfigError
 from graphrec.data.hetero import CLICKS
 from graphrec.data.inputs import SubsequenceInputs
 from graphrec.data.loader import item_windows
@@ -160,6 +161,20 @@ class IDCLRecConfig(SASRecConfig):
     centroid_items: str = "current"
     min_input_len: int = 2
 
+    def validate(self) -> None:
+        super().validate()
+        if self.loss != "ce":
+            self._fail("loss", "'ce' (IDCLRec trains with softmax cross-entropy)")
+        if not (self.use_interest or self.use_intent):
+            raise ConfigError("use_interest", "and use_intent cannot both be False (IDCLRecConfig)")
+        self.require_positive("cross_heads", "delta_temperature", "tau_a", "temperature", "cl1_length_groups",
+                              "min_input_len")
+        if self.dim % self.cross_heads:
+            self._fail("dim", f"a multiple of cross_heads={self.cross_heads}")
+        self.require_non_negative("lambda_d", "lambda_cl1", "lambda_cl2")
+        self.require_choice("similarity", ("dot", "cos"))
+        self.require_choice("centroid_items", ("current", "next"))
+
 
 @register_model("idclrec")
 class IDCLRec(RecModel):
@@ -195,18 +210,8 @@ class IDCLRec(RecModel):
                  config: IDCLRecConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
         cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
-        if cfg.loss != "ce":
-            raise ValueError(f"IDCLRec trains with softmax cross-entropy: loss must be 'ce', got {cfg.loss!r}")
-        if not (cfg.use_interest or cfg.use_intent):
-            raise ValueError("use_interest and use_intent cannot both be False")
-        if cfg.centroid_items not in ("current", "next"):
-            raise ValueError(f"centroid_items must be 'current' or 'next', got {cfg.centroid_items!r}")
         if ld_fn is None and cfg.ld_form not in SIMILARITY_ADJUSTMENT:
             raise ValueError(f"ld_form must be one of {sorted(SIMILARITY_ADJUSTMENT)}, got {cfg.ld_form!r}")
-        if cfg.cl1_length_groups < 1:
-            raise ValueError(f"cl1_length_groups must be >= 1, got {cfg.cl1_length_groups}")
-        if cfg.similarity not in ("dot", "cos"):
-            raise ValueError(f"similarity must be 'dot' or 'cos', got {cfg.similarity!r}")
         self.num_users, self.num_items, self.max_len = num_users, num_items, cfg.max_len
         self.min_input_len = cfg.min_input_len
         self.delta = cfg.delta if cfg.use_threshold else -1.0

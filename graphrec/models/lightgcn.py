@@ -33,6 +33,12 @@ class LightGCNConfig(ModelConfig):
     reg_weight: float = 1e-4
     propagation: str = "csr"
 
+    def validate(self) -> None:
+        super().validate()
+        self.require_positive("dim")
+        self.require_non_negative("num_layers", "reg_weight")
+        self.require_choice("propagation", ("csr", "edge_index"))
+
 
 @register_model("lightgcn")
 class LightGCN(RecModel):
@@ -55,8 +61,6 @@ class LightGCN(RecModel):
                  config: LightGCNConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
         cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
-        if cfg.propagation not in ("csr", "edge_index"):
-            raise ValueError(f"propagation must be 'csr' or 'edge_index', got {cfg.propagation!r}")
         self.num_users, self.num_items = num_users, num_items
         self.num_layers, self.reg_weight, self.propagation = cfg.num_layers, cfg.reg_weight, cfg.propagation
         self.user_emb = nn.Embedding(num_users, cfg.dim)

@@ -44,6 +44,15 @@ class SASRecConfig(ModelConfig):
     norm_first: bool = False
     graph_layers: int = 0
 
+    def validate(self) -> None:
+        super().validate()
+        self.require_positive("dim", "max_len", "num_layers", "num_heads")
+        self.require_non_negative("graph_layers")
+        self.require_fraction("dropout", below_one=True)
+        self.require_choice("loss", ("bce", "ce"))
+        if self.dim % self.num_heads:
+            self._fail("dim", f"a multiple of num_heads={self.num_heads} (attention splits dim across heads)")
+
 
 @register_model("sasrec")
 class SASRec(RecModel):
@@ -66,8 +75,6 @@ class SASRec(RecModel):
                  config: SASRecConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
         cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
-        if cfg.loss not in ("bce", "ce"):
-            raise ValueError(f"loss must be 'bce' or 'ce', got {cfg.loss!r}")
         self.num_users, self.num_items = num_users, num_items
         self.max_len, self.loss_type = cfg.max_len, cfg.loss
         self.item_emb = GraphItemEmbedding(num_items, cfg.dim, adj=adj, num_layers=cfg.graph_layers)

@@ -43,4 +43,36 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
     return state
 
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+def require_keys(ckpt: dict[str, Any], keys: tuple[str, ...], path: str, written_by: str = "graphrec train") -> None:
+    """Raise a ValueError naming ``path`` and the first of ``keys`` it lacks."""
+    missing = [k for k in keys if k not in ckpt]
+    if missing:
+        raise ValueError(f"checkpoint '{path}' lacks {missing}; it was not written by {written_by} "
+                         f"(it has {sorted(ckpt)})")
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any], path: str, entry: str = "model") -> None:
+    """``model.load_state_dict(state)`` after checking that every tensor's name and shape
+    match, so a checkpoint from other settings fails with the file, the entry, the
+    parameter and both shapes named (not torch's list of every mismatch)."""
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint '{path}': entry '{entry}' is not a state dict")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    if missing or extra:
+        raise ValueError(f"checkpoint '{path}': its '{entry}' weights do not belong to this "
+                         f"{type(model).__name__} (missing {missing[:5]}, unexpected {extra[:5]}); was it written "
+                         "by another model or version?")
+    for name, value in own.items():
+        theirs = state[name]
+        if not isinstance(theirs, torch.Tensor) or theirs.shape != value.shape:
+            shape = tuple(theirs.shape) if isinstance(theirs, torch.Tensor) else type(theirs).__name__
+            raise ValueError(f"checkpoint '{path}': '{entry}' parameter '{name}' has shape {shape} but the "
+                             f"{type(model).__name__} built from these settings and data has {tuple(value.shape)}; "
+                             "the checkpoint was written with other model settings (e.g. model.dim) or another "
+                             "dataset")
+    model.load_state_dict(state)
+
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_weights", "require_keys"]

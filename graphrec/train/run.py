@@ -23,13 +23,15 @@ import yaml
 from torch_geometric.data import HeteroData
 
 from graphrec.config import build_config, load_yaml, merge_sections, parse_overrides, route_overrides
+from graphrec.data.hetero import has_heldout
 from graphrec.metrics import environment_info, parse_protocol, plot_curve
 from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table, split_rows
 from graphrec.models.base import RecModel
-from graphrec.resolver import dataset_resolver, model_resolver, normalize_string
-from graphrec.train.checkpoint import load_checkpoint
+from graphrec.resolver import dataset_parameters, dataset_resolver, model_resolver, normalize_string
+from graphrec.train.checkpoint import load_checkpoint, load_weights, require_keys
 from graphrec.train.stages import StageRecord, describe_stage, graph_fingerprint, run_stages
 from graphrec.train.trainer import TrainConfig, Trainer, seed_everything
+from graphrec.utils.io import check_writable_dir
 
 log = logging.getLogger("graphrec.train")
 
@@ -88,6 +90,12 @@ def make_train_config(cls: type, args: dict[str, Any]) -> TrainConfig:
 def load_dataset(name: str, root: str | None = None, **kwargs: Any) -> Any:
     """Instantiate a registered dataset; string arguments (from ``--set data.x=...``)
     are parsed as YAML scalars, so ``3`` is an int and ``true`` a bool."""
+    accepted = dataset_parameters(name)
+    unknown = sorted(set(kwargs) - set(accepted)) if accepted is not None else []
+    if unknown:
+        valid = ", ".join(f"data.{p}" for p in accepted if p not in ("root", "transform")) or "none"
+        raise ValueError(f"dataset '{name}' has no setting {', '.join('data.' + k for k in unknown)}; "
+                         f"its settings: {valid}")
     kwargs = {k: yaml.safe_load(v) if isinstance(v, str) else v for k, v in kwargs.items()}
     if root is not None:
         kwargs["root"] = root
@@ -135,17 +143,24 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
     ``results.json`` / ``results.md`` / ``curve.png`` and the checkpoint to
     ``output_dir``. Returns the result document."""
     cls = model_resolver(spec.model)
-    if data is None:
-        data = load_dataset(spec.dataset, spec.root, **spec.data_args)[0]
+    # every setting and the output folder are checked before the dataset loads or anything trains
     model_cfg = build_config(cls.Config, spec.model_args, prefix="model.")
     train_cfg = make_train_config(cls, spec.train_args)
+    if output_dir:
+        check_writable_dir(output_dir)
+    if data is None:
+        data = load_dataset(spec.dataset, spec.root, **spec.data_args)[0]
+    if is_ranker(cls) and not has_heldout(data, "test"):
+        raise ValueError(f"dataset '{spec.dataset}' has no held-out test pairs: its {data.protocol} split left every "
+                         "user in training (leave-one-out holds out only users with at least 3 interactions), so "
+                         "there is nothing to evaluate a trained model on")
     t0 = time.perf_counter()
     model, stage_records = build_model(cls, data, model_cfg, train_cfg)
     trainer = Trainer(model, data, train_cfg, output_dir=output_dir)
     meta = {"model_name": cls.registry_name, "model_config": model_cfg.to_dict(),
             "dataset": spec.dataset, "data_args": spec.data_args, "root": spec.root,
             "stages": [r.to_dict() for r in stage_records]}
-    if resume and trainer.resume():
+    if resume and trainer.resume(expect={"model_name": cls.registry_name, "model_config": model_cfg.to_dict()}):
         log.info("resuming %s from epoch %d", cls.registry_name, trainer.state.epoch)
     state = trainer.fit(extra_checkpoint=meta)
     wall = time.perf_counter() - t0
@@ -187,9 +202,10 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
 
 
 def is_ranker(model: Any) -> bool:
-    """Whether ``model`` scores items (overrides ``full_scores`` or ``score``); a pure
-    representation model is trained (e.g. on a validation ELBO) but not ranked."""
-    cls = type(model)
+    """Whether ``model`` (a model or its class) scores items (overrides ``full_scores``
+    or ``score``); a pure representation model is trained (e.g. on a validation ELBO)
+    but not ranked."""
+    cls = model if isinstance(model, type) else type(model)
     return cls.full_scores is not RecModel.full_scores or cls.score is not RecModel.score
 
 
@@ -292,6 +308,9 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
     if len(set(protocols.values())) > 1:
         raise ValueError(f"compare: models use different ranking protocols {protocols}; numbers under "
                          "different protocols are not comparable")
+    if seeds is not None and (not seeds or len(set(seeds)) != len(seeds)):
+        raise ValueError(f"compare: seeds must be distinct and at least one, got {seeds}")
+    check_writable_dir(output_dir)
     data_args = specs[0].data_args
     data = load_dataset(specs[0].dataset, root, **data_args)[0]
     doc: dict[str, Any] = {"dataset": specs[0].dataset, "protocol": next(iter(protocols.values())),
@@ -331,13 +350,14 @@ def load_trained(path: str, root: str | None = None) -> tuple[Any, HeteroData, d
     The model's stages are read from their cache (recomputed, with a warning, only
     when the cache file is gone)."""
     ckpt = load_checkpoint(path)
-    for key in ("model_name", "dataset"):
-        if key not in ckpt:
-            raise ValueError(f"checkpoint '{path}' lacks '{key}'; it was not written by graphrec train")
+    require_keys(ckpt, ("model_name", "dataset", "model_config", "train_config"), path)
     cls = model_resolver(ckpt["model_name"])
+    try:
+        model_cfg = build_config(cls.Config, ckpt["model_config"], prefix="model.")
+        train_cfg = build_config(TrainConfig, {**ckpt["train_config"], "progress": False}, prefix="train.")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"checkpoint '{path}': its saved settings are not valid here ({exc})") from None
     data = load_dataset(ckpt["dataset"], root or ckpt.get("root"), **(ckpt.get("data_args") or {}))[0]
-    model_cfg = build_config(cls.Config, ckpt["model_config"])
-    train_cfg = build_config(TrainConfig, {**ckpt["train_config"], "progress": False})
     model, records = build_model(cls, data, model_cfg, train_cfg)
     saved = {r["name"]: r["key"] for r in ckpt.get("stages") or []}
     for r in records:
@@ -347,7 +367,8 @@ def load_trained(path: str, root: str | None = None) -> tuple[Any, HeteroData, d
         elif not r.cached:
             log.warning("stage %s: cache missing, recomputed (%.1fs)", r.name, r.seconds)
     ckpt["stage_records"] = [r.to_dict() for r in records]
-    model.load_state_dict(ckpt.get("best_model") or ckpt["model"])
+    entry = "best_model" if ckpt.get("best_model") else "model"
+    load_weights(model, ckpt[entry], path, entry)
     return model.eval(), data, ckpt
 
 
@@ -357,7 +378,7 @@ def evaluate_checkpoint(path: str, splits: tuple[str, ...] = ("valid", "test"),
     """Rebuild dataset and model from a checkpoint and evaluate its best weights."""
     model, data, ckpt = load_trained(path, root)
     cls = type(model)
-    cfg = build_config(TrainConfig, {k: v for k, v in ckpt["train_config"].items()})
+    cfg = build_config(TrainConfig, dict(ckpt["train_config"]), prefix="train.")
     trainer = Trainer(model, data, cfg)
     out = {"checkpoint": path, "model": cls.registry_name, "dataset": ckpt["dataset"],
            "protocol": cfg.protocol, "stages": ckpt["stage_records"]}

@@ -23,12 +23,13 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
+from graphrec.config import check_field_types
 from graphrec.data.groups import user_groups
 from graphrec.data.hetero import CLICKS, eval_targets, has_heldout, history
 from graphrec.data.inputs import TrainInputs
 from graphrec.metrics import parse_protocol, ranking_metrics
 from graphrec.models.base import RecModel
-from graphrec.train.checkpoint import load_checkpoint, save_checkpoint
+from graphrec.train.checkpoint import load_checkpoint, load_weights, require_keys, save_checkpoint
 
 log = logging.getLogger("graphrec.train")
 
@@ -106,6 +107,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.ks = tuple(self.ks)
+        check_field_types(self, prefix="train.")
         for name in ("epochs", "batch_size", "eval_every", "eval_chunk"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
@@ -123,6 +125,7 @@ class TrainConfig:
         if not self.ks or any(int(k) < 1 for k in self.ks):
             raise ValueError(f"train.ks must be positive cut-offs, got {self.ks!r}")
         parse_protocol(self.protocol)  # raises on an unknown label
+        check_device(self.device)
         if self.max_batches is not None and self.max_batches < 1:
             raise ValueError(f"train.max_batches must be >= 1 or None, got {self.max_batches!r}")
         if not self.minimize_metric:
@@ -145,6 +148,23 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def check_device(device: str) -> None:
+    """Raise a ValueError naming ``train.device`` when ``device`` is not a torch
+    device string or names an accelerator this machine does not have (checked
+    before anything is built, not at the first tensor moved)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"train.device={device!r} is not a device ({exc})") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "meta": False,
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not available.get(dev.type, True):
+        raise ValueError(f"train.device={device!r}: this machine has no {dev.type} device "
+                         f"(torch {torch.__version__}); use train.device=cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"train.device={device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -365,13 +385,26 @@ class Trainer:
         state.update(extra or {})
         save_checkpoint(path, state)
 
-    def resume(self, path: str | None = None) -> bool:
-        """Restore weights, optimiser, LR schedule, RNG and progress from a checkpoint."""
+    def resume(self, path: str | None = None, expect: dict[str, Any] | None = None) -> bool:
+        """Restore weights, optimiser, LR schedule, RNG and progress from a checkpoint.
+
+        ``expect``: entries the checkpoint must hold with these values (e.g. the
+        model's name and config): continuing a run under other model settings is an
+        error naming the first difference, not a silently mixed run."""
         path = path or self._checkpoint_path()
         if path is None or not os.path.exists(path):
             return False
         ckpt = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(ckpt["model"])
+        require_keys(ckpt, ("model", "train_state"), path)
+        for key, want in (expect or {}).items():
+            have = ckpt.get(key)
+            if have != want:
+                diff = ([f"{k}: {have.get(k)!r} there, {want.get(k)!r} now" for k in sorted({*have, *want})
+                         if have.get(k) != want.get(k)] if isinstance(have, dict) and isinstance(want, dict)
+                        else [f"{have!r} there, {want!r} now"])
+                raise ValueError(f"--resume: checkpoint '{path}' was written with another {key} ({'; '.join(diff)}); "
+                                 "resume with the same settings or write to another --output")
+        load_weights(self.model, ckpt["model"], path)
         self.best_state = ckpt.get("best_model")
         if self.optimizer is not None and ckpt.get("optimizer"):
             self.optimizer.load_state_dict(ckpt["optimizer"])

@@ -109,9 +109,10 @@ def test_heldout_pairs_are_graph_level_link_labels_never_message_passing_edges()
 
 
 def test_no_heldout_pairs_when_the_split_has_none():
-    rec = RecLog(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 2]), torch.tensor([1, 2, 1.0]), 2, 3)
+    rec = RecLog(torch.tensor([0, 0, 0, 1]), torch.tensor([0, 1, 2, 2]), torch.tensor([1, 2, 3, 1.0]), 2, 3)
     logs = BehaviourLogs(rec)
     split = leave_one_out(logs)
+    assert split.valid.numel() == 1
     split.valid = split.valid[:0]
     data = build_hetero_data(logs, split)
     assert heldout(data, "valid")[0].shape == (2, 0) and not has_heldout(data, "valid")

@@ -91,3 +91,15 @@ def test_given_split_validates_labels():
     labels[0] = TEST
     s = given_split(logs, labels)
     assert s.valid.tolist() == [3] and s.test.tolist() == [0]
+
+
+def test_leave_one_out_with_no_user_to_hold_out_says_so(caplog):
+    """Every user with fewer than 3 interactions once gave an empty results table and exit 0
+    without a word; the split warns, and a training run refuses it (tests/train/test_contract.py)."""
+    rec = RecLog(torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 1, 2]), torch.arange(4.0), 3, 3,
+                 source="clicks.csv")
+    with caplog.at_level("WARNING", logger="graphrec.data"):
+        split = leave_one_out(BehaviourLogs(rec, None))
+    assert split.test.numel() == 0 and split.valid.numel() == 0
+    assert "leave-one-out split of clicks.csv: no user has the 3 interactions" in caplog.text
+    assert "the most any of the 3 users has is 2" in caplog.text

@@ -420,3 +420,14 @@ def test_representation_model_selects_on_validation_loss_through_the_cli(tmp_pat
     best = min(h["valid_loss"]["recon"] for h in res["history"])
     assert res["history"][res["best_epoch"] - 1]["valid_loss"]["recon"] == pytest.approx(best)
     assert "validation loss: loss" in (out / "results.md").read_text()
+
+
+def test_run_one_refuses_a_graph_without_test_pairs(tmp_path):
+    """A user-built graph whose split held nothing out cannot give a result."""
+    from graphrec.data.datasets import SyntheticSearchRec
+    from graphrec.train.run import RunSpec, run_one
+
+    data = SyntheticSearchRec(cache_dir=str(tmp_path), num_users=60, num_items=40)[0]
+    data.test_edge_label_index = data.test_edge_label_index[:, :0]
+    with pytest.raises(ValueError, match="has no held-out test pairs: its leave_one_out split left every user"):
+        run_one(RunSpec("bpr_mf", train_args={"epochs": 1, "progress": False}), data=data)

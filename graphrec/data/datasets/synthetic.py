@@ -701,6 +701,11 @@ class SyntheticSearchRec(RecDataset):
                  transform: Any | None = None, **overrides: Any) -> None:
         config = config or SyntheticConfig()
         if overrides:
+            fields = [f.name for f in dataclasses.fields(SyntheticConfig)]
+            unknown = sorted(set(overrides) - set(fields))
+            if unknown:
+                raise ValueError(f"the synthetic dataset has no setting {unknown}; its settings: "
+                                 f"{', '.join(fields)}, cache_dir, force_reload")
             config = dataclasses.replace(config, **overrides)
         self.config = config
         super().__init__(root, cache_dir=cache_dir, force_reload=force_reload, transform=transform)
