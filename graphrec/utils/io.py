@@ -4,7 +4,12 @@ A file is produced under a temporary name in the destination folder, flushed and
 fsynced, then renamed over the destination with :func:`os.replace` (atomic on POSIX
 and Windows), and the folder is fsynced so the rename survives a crash. A reader
 sees the old file or the new one, never half of one; a failure while producing the
-content removes the temporary file and leaves the old file untouched.
+content removes the temporary file and leaves the old file untouched. A temporary
+file named ``.<name>.<pid>.<random>.tmp`` left by a writer that was killed is removed
+by the next write of the same file.
+
+Files are created with mode ``0o644`` (checkpoints, caches and results alike; they
+hold no secrets and are meant to be shared); a replaced file keeps its mode.
 """
 from __future__ import annotations
 
@@ -31,7 +36,8 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temps(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
     try:
@@ -53,6 +59,41 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
+def remove_stale_temps(path: PathLike) -> list[Path]:
+    """Delete the temporary files that writers of ``path`` killed mid-write (``kill -9``,
+    power loss) left beside it: ``.<name>.<pid>.<random>.tmp`` whose process is no
+    longer running. A live writer's file is never touched. Returns the removed paths."""
+    path = Path(path)
+    prefix = f".{path.name}."
+    removed = []
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+    except OSError:
+        return removed
+    for tmp in candidates:
+        pid = tmp.name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # exists but belongs to someone else, or cannot tell
+        return True
+    return True
+
+
 def _fsync_dir(directory: Path) -> None:
     """Make the rename durable (best effort; not possible on every OS)."""
     if not hasattr(os, "O_DIRECTORY"):
@@ -69,6 +110,22 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def check_writable_dir(path: PathLike, what: str = "output folder") -> Path:
+    """Create the folder ``path`` if needed and prove it writable by creating and
+    removing a file there, so a run learns of an unwritable ``--output`` before it
+    trains, not after its first epoch. Raises :class:`PermissionError` naming the
+    folder."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path, prefix=".graphrec-write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise PermissionError(f"{what} '{path}' is not writable ({exc.strerror or exc})") from None
+    return path
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_path`); returns the path."""
     with atomic_path(path) as tmp:
@@ -81,4 +138,4 @@ def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> Pat
     return atomic_write_bytes(path, text.encode(encoding))
 
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writable_dir", "remove_stale_temps"]

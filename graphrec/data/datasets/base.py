@@ -5,7 +5,8 @@ Raw files live under ``root`` laid out as in the project's shared data folder
 defaults to the ``GRAPHREC_DATA`` environment variable. Raw folders may be
 read-only, so processed files go to a separate cache
 (``GRAPHREC_CACHE``, default ``~/.cache/graphrec``), keyed by the dataset's
-parameters so two configurations never share a cache entry.
+parameters and its raw files' contents, so two configurations, or two versions of a
+raw file, never share a cache entry.
 
 Subclasses implement :meth:`load_logs` (parse raw files into
 :class:`~graphrec.data.logs.BehaviourLogs`) and may override :meth:`make_split`
@@ -29,11 +30,13 @@ from torch_geometric.data import HeteroData, InMemoryDataset
 from graphrec.data.hetero import build_hetero_data
 from graphrec.data.logs import BehaviourLogs
 from graphrec.data.split import Split, leave_one_out
+from graphrec.utils.digest import file_digest
 from graphrec.utils.io import atomic_path
 
 #: 2: item text (title, category, brand, keywords) and query words on the HeteroData
 #: 3: held-out pairs as graph-level link labels, forward-only edge types, node ``x``, attr fields
-CACHE_VERSION = 4  # 4: graphrec-heterodata-v1 files, loaded with weights_only=True
+#: 4: graphrec-heterodata-v1 files, loaded with weights_only=True
+CACHE_VERSION = 5  # 5: keyed by the raw files' content digests
 
 log = logging.getLogger("graphrec.data")
 
@@ -74,6 +77,7 @@ class RecDataset(InMemoryDataset):
                 f"GRAPHREC_DATA to the folder that holds '{self.raw_folder}/'")
         self._cache_dir = cache_dir or default_cache()
         self._logs: BehaviourLogs | None = None
+        self._cache_key: str | None = None
         super().__init__(root or self._cache_dir, transform, force_reload=force_reload)
         self._load_processed()
 
@@ -98,25 +102,28 @@ class RecDataset(InMemoryDataset):
         return {}
 
     def optional_raw_paths(self) -> list[str]:
-        """Files read when present (e.g. item text); their presence, size and mtime are
+        """Files read when present (e.g. item text); their presence and content are
         part of the cache key, so adding or replacing one re-processes."""
         return []
 
     @property
     def cache_key(self) -> str:
-        """Hash of the parameters, the raw folder and its files' sizes and mtimes:
-        two roots, or a replaced raw file, never share a processed cache entry."""
-        key: dict[str, Any] = {"v": CACHE_VERSION, **self.params()}
-        if not self.generated:
-            key["raw_dir"] = osp.abspath(self.raw_dir)
-            key["raw_files"] = [
-                (f, os.stat(p).st_size, int(os.stat(p).st_mtime))
-                for f, p in zip(self.raw_file_names, self.raw_paths) if osp.exists(p)]
-            key["optional_files"] = [
-                (osp.abspath(p), os.stat(p).st_size, int(os.stat(p).st_mtime)) if osp.exists(p)
-                else (osp.abspath(p), None) for p in self.optional_raw_paths()]
-        blob = json.dumps(key, sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+        """Hash of the parameters, the raw folder and its files' *contents*
+        (:func:`~graphrec.utils.digest.file_digest`): two roots, or a raw file replaced
+        by another -- even one of the same size and modification time -- never share
+        a processed cache entry. Computed once per dataset object."""
+        if self._cache_key is None:
+            key: dict[str, Any] = {"v": CACHE_VERSION, **self.params()}
+            if not self.generated:
+                memo = osp.join(self._cache_dir, "raw-digests.json")
+                key["raw_dir"] = osp.abspath(self.raw_dir)
+                key["raw_files"] = [(f, file_digest(p, memo))
+                                    for f, p in zip(self.raw_file_names, self.raw_paths) if osp.exists(p)]
+                key["optional_files"] = [(osp.abspath(p), file_digest(p, memo) if osp.exists(p) else None)
+                                         for p in self.optional_raw_paths()]
+            blob = json.dumps(key, sort_keys=True, default=str)
+            self._cache_key = hashlib.sha1(blob.encode()).hexdigest()[:12]
+        return self._cache_key
 
     @property
     def raw_dir(self) -> str:
