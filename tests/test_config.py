@@ -1,9 +1,9 @@
 """Typed configuration: every model's config is its constructor's hyperparameters,
 documented; YAML / --set merging; the registry imports nothing of graphrec."""
 import ast
-import re
 import dataclasses
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +12,7 @@ import pytest
 
 import graphrec
 from graphrec.config import (
+    ConfigError,
     ModelConfig,
     build_config,
     config_docs,
@@ -193,8 +194,6 @@ def test_no_import_cycle_and_builtins_register_on_import_graphrec(first):
 
 # ---- validation of model settings -------------------------------------------------------
 
-from graphrec.config import ConfigError  # noqa: E402
-from graphrec.resolver import model_names, model_resolver  # noqa: E402
 
 
 @pytest.mark.parametrize("name", model_names())
