@@ -57,6 +57,22 @@ def test_a_crafted_processed_cache_runs_no_code_and_is_rebuilt(tmp_path, tmp_cac
     torch.load(path, weights_only=True)  # rebuilt in the safe format
 
 
+@pytest.mark.parametrize("planted", ["pre_transform.pt", "pre_filter.pt"])
+def test_files_planted_beside_the_processed_cache_are_never_read(planted, tmp_path, tmp_cache):
+    """PyG's Dataset._process unpickles pre_transform.pt / pre_filter.pt from the processed
+    folder with weights_only=False; graphrec datasets neither read nor write them."""
+    from graphrec.train.run import load_dataset
+
+    first = load_dataset("synthetic", None, num_users=200, num_items=100)
+    folder = Path(first.processed_dir)
+    assert sorted(os.listdir(folder)) == ["data.pt"]
+    marker = tmp_path / "pwned"
+    torch.save(Payload(marker), folder / planted)
+    load_dataset("synthetic", None, num_users=200, num_items=100)
+    load_dataset("synthetic", None, num_users=200, num_items=100, force_reload=True)
+    assert not marker.exists()
+
+
 # learning rates at which the 4-epoch run's best validation epoch is not its last one
 @pytest.mark.parametrize("model, lr", [("bpr_mf", 0.05), ("lightgcn", 0.2), ("sasrec", 0.05)])
 def test_resume_of_a_finished_run_equals_the_uninterrupted_run(model, lr, tmp_path, tmp_cache):

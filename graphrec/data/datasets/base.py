@@ -148,6 +148,17 @@ class RecDataset(InMemoryDataset):
             return
         self.download()
 
+    def _process(self) -> None:
+        # PyG's version compares pre_transform.pt / pre_filter.pt in the processed
+        # folder by unpickling them (weights_only=False): a file planted there would
+        # run code. graphrec datasets take no pre_transform or pre_filter, so neither
+        # file is read or written; the cache key already names everything that shapes
+        # the processed graph.
+        if not self.force_reload and all(osp.exists(p) for p in self.processed_paths):
+            return
+        os.makedirs(self.processed_dir, exist_ok=True)
+        self.process()
+
     def download(self) -> None:
         missing = [f for f in self.raw_file_names if not osp.exists(osp.join(self.raw_dir, f))]
         raise FileNotFoundError(
