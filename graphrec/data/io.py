@@ -13,8 +13,17 @@ multi-line quoted fields, row ``r`` sits on line ``r + 1``); row 0 means the hea
 itself. Anything dropped on purpose (filters, ``unknown="drop"``) is counted and
 reported through the ``graphrec.data`` logger; nothing disappears silently.
 
-Only the standard library and numpy are needed for CSV, TSV and JSONL; Parquet
-needs ``pyarrow`` (``pip install graphrec[parquet]``). pandas is not used.
+CSV and TSV are parsed by ``pyarrow.csv`` (a required dependency; the old
+pure-Python parser is kept to locate the row of a parse error). Every cell is read
+as text and typed by graphrec itself, so that **ids stay exact**: integers are
+parsed only when the text is the canonical decimal form (``"7"``, not ``"007"``
+or ``"+7"``), a 20-digit id that does not fit int64 stays text, and an integer
+column is never turned into floats past 2**53. Columns named in ``ids=`` (the
+user/item columns of the log readers) are never floats at all. JSON lines are
+read with the standard library; Parquet with ``pyarrow.parquet``. Input must be
+UTF-8; a truncated or non-gzip ``.gz`` file, a non-UTF-8 byte or a corrupt
+Parquet file is a :class:`~graphrec.data.logs.LogError` naming the file (and,
+for bad bytes, the line and byte offset). pandas is not used.
 
 Example:
     >>> rec, users, items = read_rec_log(
@@ -25,13 +34,16 @@ Example:
 """
 from __future__ import annotations
 
+import collections
 import csv
 import gzip
 import io
 import json
 import logging
 import os
+import re
 import sys
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, Union
 
@@ -57,6 +69,16 @@ FORMATS: dict[str, str] = {
 MISSING_STRINGS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "null", "NULL", "None"})
 #: seconds per unit accepted by ``time_unit``
 TIME_UNITS: dict[str, float] = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+#: integers above this are not exact in float64: such a column is never made float
+FLOAT_EXACT_INT = 2 ** 53
+#: an integer in canonical decimal form (after stripping whitespace): no sign, no
+#: leading zeros, no ``-0``; only these are parsed as integers
+_CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]*")
+_INT_LIKE = re.compile(r"[+-]?[0-9]+")
+#: control characters never allowed in an id; queries may hold tab/newline/CR
+_CONTROL_ID = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
 # ---- low-level table reading ----------------------------------------------------------
@@ -77,11 +99,64 @@ def infer_format(path: PathLike) -> str:
     return FORMATS[ext]
 
 
+def read_bytes(path: PathLike) -> bytes:
+    """The bytes of a file, gunzipped when its name ends in ``.gz``.
+
+    Raises:
+        LogError: a ``.gz`` file that is not gzip data, is truncated or is corrupt
+            (naming the file).
+    """
+    file = _name(path)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if not file.endswith(".gz"):
+        return data
+    if data[:2] != b"\x1f\x8b":
+        raise LogError(f"not a valid gzip file (it starts with {data[:8]!r}, not the gzip magic "
+                       f"bytes 1f 8b); decompress it or drop the .gz suffix", file)
+    try:
+        return gzip.decompress(data)
+    except EOFError as exc:
+        raise LogError(f"truncated gzip stream ({exc}); the file is incomplete, download or "
+                       f"copy it again", file) from exc
+    except (OSError, zlib.error) as exc:  # BadGzipFile is an OSError (CRC, bad header)
+        raise LogError(f"corrupt gzip stream: {exc}", file) from exc
+
+
+def decode_text(data: bytes, file: str, header_lines: int = 0) -> str:
+    """``data`` as UTF-8 text without a byte-order mark.
+
+    Raises:
+        LogError: bytes that are not UTF-8 (latin-1, cp1252, ...), naming the line,
+            the byte offset and the byte; ``row`` is the line minus
+            ``header_lines`` (the 1-based data row of a file with that many header
+            lines).
+    """
+    start = 3 if data[:3] == b"\xef\xbb\xbf" else 0
+    try:
+        return data[start:].decode("utf-8") if start else data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        off = exc.start + start
+        line = data.count(b"\n", 0, off) + 1
+        col = off - (data.rfind(b"\n", 0, off) + 1)
+        where = " of the decompressed data" if file.endswith(".gz") else ""
+        raise LogError(
+            f"invalid UTF-8 byte 0x{data[off]:02x} at line {line}, column {col + 1} (byte offset "
+            f"{off}{where}); graphrec reads UTF-8 text only: re-encode the file to UTF-8, e.g. "
+            f"`iconv -f latin1 -t utf-8 IN > OUT` for latin-1",
+            file, max(line - header_lines, 0)) from None
+
+
+def read_text(path: PathLike, header_lines: int = 0) -> str:
+    """The whole file as text: :func:`read_bytes` then :func:`decode_text`."""
+    return decode_text(read_bytes(path), _name(path), header_lines)
+
+
 def open_text(path: PathLike) -> io.TextIOBase:
-    """Open a text file for reading, transparently gunzipping ``*.gz`` (BOM-tolerant)."""
-    if _name(path).endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")  # type: ignore[return-value]
-    return open(path, encoding="utf-8-sig", newline="")
+    """A text file object over ``path`` (gunzipped when ``*.gz``, UTF-8, BOM-tolerant,
+    newlines untranslated). The file is read and checked whole, so a bad gzip stream
+    or a non-UTF-8 byte raises :class:`LogError` here, naming the file and line."""
+    return io.StringIO(read_text(path), newline="")
 
 
 def raw_name(raw_dir: str, name: str) -> str:
@@ -105,9 +180,70 @@ def _is_missing(values: np.ndarray) -> np.ndarray:
         dtype=bool, count=len(values))
 
 
+def _int_or_none(s: str) -> int | None:
+    """``int(s)`` when ``s`` (whitespace-stripped) is a canonical int64, else ``None``."""
+    t = s.strip()
+    if not _CANONICAL_INT.fullmatch(t):
+        return None
+    v = int(t)
+    return v if _INT64_MIN <= v <= _INT64_MAX else None
+
+
+def _infer_text_column(arr: np.ndarray) -> np.ndarray:
+    """Type a column of strings (the text of CSV/TSV cells, JSON strings).
+
+    * int64 when every cell is a canonical integer that fits int64;
+    * float64 (missing -> NaN) when every present cell is a number, no integer
+      cell is written in a non-canonical way (``"007"``, ``"+7"``) and no integer
+      cell exceeds 2**53 (so distinct integers never collide as floats);
+    * otherwise the exact strings (object array).
+    """
+    vals = arr.tolist()
+    ints = [_int_or_none(v) for v in vals]
+    if None not in ints:
+        return np.asarray(ints, dtype=np.int64)
+    if any("_" in v for v in vals):  # Python's int()/float() accept "1_000"
+        return arr
+    missing = _is_missing(arr)
+    if missing.all():
+        return arr
+    out = np.full(len(vals), np.nan)
+    for r, (v, m) in enumerate(zip(vals, missing.tolist())):
+        if m:
+            continue
+        t = v.strip()
+        if _INT_LIKE.fullmatch(t):
+            if not _CANONICAL_INT.fullmatch(t) or abs(int(t)) > FLOAT_EXACT_INT:
+                return arr  # "007" / "+7" / a huge integer: keep the exact text
+        try:
+            out[r] = float(t)
+        except ValueError:
+            return arr
+    return out
+
+
+def _id_column(values: Sequence[Any]) -> np.ndarray:
+    """An id column as read: int64 when every value is an integer (canonical text
+    or a JSON integer) that fits int64, else the values themselves (object array:
+    the exact text, JSON values, ``None`` for JSON null). Never floats."""
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = list(values)
+    vals = arr.tolist()
+    if all(type(v) is str for v in vals):
+        ints = [_int_or_none(v) for v in vals]
+        return np.asarray(ints, dtype=np.int64) if None not in ints else arr
+    if all(type(v) is int for v in vals):
+        try:
+            return arr.astype(np.int64)
+        except OverflowError:
+            return arr
+    return arr
+
+
 def _infer_column(values: Sequence[Any]) -> np.ndarray:
     """Typed column: int64 if every value is an integer, float64 if every value is a
-    number or missing, otherwise an object array of the original values."""
+    number or missing, otherwise an object array of the original values (text is
+    typed by :func:`_infer_text_column`; native JSON values by their type)."""
     arr = np.empty(len(values), dtype=object)
     arr[:] = list(values)
     if len(arr) == 0:
@@ -115,30 +251,56 @@ def _infer_column(values: Sequence[Any]) -> np.ndarray:
     types = {type(v) for v in arr.tolist()}
     if types - {str}:  # native JSON values: decide by type, never truncate floats
         if types <= {int}:
-            return arr.astype(np.int64)
+            try:
+                return arr.astype(np.int64)
+            except OverflowError:  # beyond int64: keep the exact Python ints
+                return arr
         if types <= {int, float, type(None)} and types & {int, float}:
+            if int in types and any(type(v) is int and abs(v) > FLOAT_EXACT_INT
+                                    for v in arr.tolist()):
+                return arr  # floats would merge distinct integers
             return np.array([np.nan if v is None else v for v in arr.tolist()], dtype=np.float64)
         return arr
-    if any("_" in v for v in arr.tolist()):  # Python's int()/float() accept "1_000"
-        return arr
-    try:
-        return arr.astype(np.int64)
-    except (ValueError, TypeError, OverflowError):
-        pass
-    try:
-        missing = _is_missing(arr)
-        filled = arr.copy()
-        filled[missing] = "nan"
-        out = filled.astype(np.float64)
-        if not missing.all():
-            return out
-    except (ValueError, TypeError, OverflowError):
-        pass
-    return arr
+    return _infer_text_column(arr)
 
 
-def _read_delimited(path: PathLike, sep: str, quoting: int) -> Table:
-    file = _name(path)
+def _infer_arrow_column(col: Any, is_id: bool = False) -> np.ndarray:
+    """:func:`_infer_text_column` (:func:`_id_column` when ``is_id``) for a pyarrow
+    string column, vectorised for the common cases (all-integer and all-number
+    columns); anything unusual falls back to the Python rules, so both give the
+    same result."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(col) == 0:
+        return np.empty(0, dtype=object)
+    trimmed = pc.utf8_trim_whitespace(col)
+    canon = pc.match_substring_regex(trimmed, r"^(0|-?[1-9][0-9]*)$")
+    if pc.all(canon).as_py():
+        try:
+            return pc.cast(trimmed, pa.int64()).to_numpy()
+        except pa.ArrowInvalid:  # overflows int64: the Python rules keep the text
+            pass
+    elif is_id:
+        pass
+    elif not pc.any(pc.match_substring(col, "_")).as_py():
+        missing = pc.is_in(trimmed, value_set=pa.array(sorted(MISSING_STRINGS)))
+        intlike = pc.match_substring_regex(trimmed, r"^[+-]?[0-9]+$")
+        if not pc.all(missing).as_py() and not pc.any(pc.and_(intlike, pc.invert(canon))).as_py():
+            try:
+                f = pc.cast(pc.if_else(missing, "nan", trimmed), pa.float64())
+            except pa.ArrowInvalid:
+                f = None
+            if f is not None:
+                # >= : 2**53 + 1 reads as 2**53; the Python rules decide those
+                huge = pc.and_(intlike, pc.greater_equal(pc.abs(f), float(FLOAT_EXACT_INT)))
+                if not pc.any(huge).as_py():
+                    return f.to_numpy()
+    arr = col.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    return _id_column(arr) if is_id else _infer_text_column(arr)
+
+
+def _csv_field_limit() -> None:
     limit = sys.maxsize
     while True:  # raise the csv field limit (long list fields) portably
         try:
@@ -146,8 +308,24 @@ def _read_delimited(path: PathLike, sep: str, quoting: int) -> Table:
             break
         except OverflowError:
             limit //= 10
-    with open_text(path) as fh:
-        text = fh.read()
+
+
+def _check_header(header: list[str], file: str) -> list[str]:
+    header = [h.strip() for h in header]
+    seen: dict[str, int] = {}
+    for pos, h in enumerate(header):
+        if h in seen:
+            raise LogError(f"duplicate column name in the header (columns {seen[h] + 1} and "
+                           f"{pos + 1})", file, 0, h)
+        seen[h] = pos
+    return header
+
+
+def _split_delimited(text: str, sep: str, quoting: int,
+                     file: str) -> tuple[list[str], list[list[str]]]:
+    """The pure-Python parser: ``(header, rows)`` with the header checked and every
+    row's field count checked (a wrong count is a :class:`LogError` naming the row)."""
+    _csv_field_limit()
     if quoting == csv.QUOTE_NONE or '"' not in text:
         # fast path (no quoting possible): plain splits, 5-10x faster than the csv module
         lines = text.split("\n")
@@ -169,13 +347,7 @@ def _read_delimited(path: PathLike, sep: str, quoting: int) -> Table:
             rows = list(reader)
         except csv.Error as exc:
             raise LogError(f"malformed CSV record: {exc}", file, reader.line_num - 1) from exc
-    header = [h.strip() for h in header]
-    seen: dict[str, int] = {}
-    for pos, h in enumerate(header):
-        if h in seen:
-            raise LogError(f"duplicate column name in the header (columns {seen[h] + 1} and "
-                           f"{pos + 1})", file, 0, h)
-        seen[h] = pos
+    header = _check_header(header, file)
     n = len(header)
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     blank = lengths == 0
@@ -189,10 +361,83 @@ def _read_delimited(path: PathLike, sep: str, quoting: int) -> Table:
     if blank.any():
         rows = [r for r in rows if r]
         log.info("%s: skipped %d blank line(s)", file, int(blank.sum()))
+    return header, rows
+
+
+def _read_delimited_python(path: PathLike, sep: str, quoting: int,
+                           ids: Sequence[str] = ()) -> Table:
+    """The pure-Python CSV/TSV reader of graphrec 0.1 (hand splitting, per-cell
+    typing): kept to locate the row of a parse error pyarrow reports without one,
+    and as the baseline of ``benchmarks/test_bench_readers.py``."""
+    file = _name(path)
+    header, rows = _split_delimited(read_text(path, header_lines=1), sep, quoting, file)
     if not rows:
         return {h: np.empty(0, dtype=object) for h in header}
     cols = list(zip(*rows))
-    return {h: _infer_column(c) for h, c in zip(header, cols)}
+    return {h: (_id_column if h in ids else _infer_column)(c) for h, c in zip(header, cols)}
+
+
+def _read_delimited(path: PathLike, sep: str, quoting: int, ids: Sequence[str] = ()) -> Table:
+    """CSV/TSV through ``pyarrow.csv``: every cell read as text (no pyarrow type
+    inference, no null conversion), then typed by :func:`_infer_arrow_column`;
+    the same tables as :func:`_read_delimited_python`, 10-20x faster."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if len(sep) != 1 or sep in "\r\n\"":  # pyarrow takes one delimiter character
+        return _read_delimited_python(path, sep, quoting, ids)
+    file = _name(path)
+    data = read_bytes(path)
+    text = decode_text(data, file, header_lines=1)  # checks UTF-8, naming the line
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
+    # the header is the first non-blank line, parsed and checked here; pyarrow
+    # then reads only the bytes after it
+    pos = 0
+    while True:
+        end = data.find(b"\n", pos)
+        line = data[pos:] if end < 0 else data[pos:end]
+        if line.strip(b"\r"):
+            break
+        if end < 0:
+            raise LogError("the file is empty (no header line)", file, 0)
+        pos = end + 1
+    head = line.decode("utf-8").rstrip("\r")
+    quoted = quoting != csv.QUOTE_NONE and b'"' in data
+    if quoted:
+        header = next(csv.reader([head], delimiter=sep, quoting=quoting), [])
+        _csv_field_limit()
+        try:  # pyarrow reads '"a"b' as 'ab'; the csv module (strict) refuses it
+            collections.deque(csv.reader(io.StringIO(text), delimiter=sep, quoting=quoting,
+                                         strict=True), maxlen=0)
+        except csv.Error:
+            _split_delimited(text, sep, quoting, file)  # raises, naming the row
+            raise
+    else:
+        header = head.split(sep)
+    header = _check_header(header, file)
+    body = data[len(data) if end < 0 else end + 1:]
+    if not body.strip(b"\r\n"):
+        return {h: np.empty(0, dtype=object) for h in header}
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(column_names=header),
+            parse_options=pacsv.ParseOptions(delimiter=sep, quote_char='"' if quoted else False,
+                                             double_quote=True, newlines_in_values=quoted,
+                                             ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header}, null_values=[],
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid as exc:
+        # wrong field count or bad quoting: pyarrow names no row, the Python parser does
+        _split_delimited(text, sep, quoting, file)
+        raise LogError(f"malformed delimited data: {exc}", file) from exc
+    n_blank = (len(re.findall(rb"\n\r?(?=\n)", body)) + body.startswith((b"\n", b"\r\n"))
+               if b"\n\n" in body or b"\n\r\n" in body or body[:1] in b"\r\n" else 0)
+    if n_blank:
+        log.info("%s: skipped %d blank line(s)", file, n_blank)
+    return {h: _infer_arrow_column(table.column(i), h in ids) for i, h in enumerate(header)}
 
 
 def iter_json_objects(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -217,7 +462,7 @@ def iter_json_objects(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
         raise LogError("the file is empty", file, 0)
 
 
-def _read_jsonl(path: PathLike) -> Table:
+def _read_jsonl(path: PathLike, ids: Sequence[str] = ()) -> Table:
     file = _name(path)
     records: list[dict[str, Any]] = []
     keys: dict[str, None] = {}
@@ -232,7 +477,8 @@ def _read_jsonl(path: PathLike) -> Table:
         records.append(obj)
     if not records:
         return {}
-    return {k: _infer_column([rec[k] for rec in records]) for k in keys}
+    return {k: (_id_column if k in ids else _infer_column)([rec[k] for rec in records])
+            for k in keys}
 
 
 def _read_parquet(path: PathLike, columns: Sequence[str] | None) -> Table:
@@ -241,8 +487,13 @@ def _read_parquet(path: PathLike, columns: Sequence[str] | None) -> Table:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("reading Parquet files needs 'pyarrow'; install it with "
                           "`pip install graphrec[parquet]`") from exc
+    import pyarrow as pa
+
     file = _name(path)
-    schema = pq.read_schema(path)
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise LogError(f"not a readable Parquet file (truncated or corrupt?): {exc}", file) from exc
     names = list(schema.names)
     seen: set[str] = set()
     for h in names:
@@ -251,7 +502,10 @@ def _read_parquet(path: PathLike, columns: Sequence[str] | None) -> Table:
         seen.add(h)
     if columns is not None:
         _check_columns(names, columns, file)
-    table = pq.read_table(path, columns=list(columns) if columns is not None else None)
+    try:
+        table = pq.read_table(path, columns=list(columns) if columns is not None else None)
+    except (pa.ArrowException, OSError) as exc:
+        raise LogError(f"not a readable Parquet file (truncated or corrupt?): {exc}", file) from exc
     out: Table = {}
     for name, col in zip(table.column_names, table.columns):
         arr = col.to_numpy(zero_copy_only=False)
@@ -269,12 +523,16 @@ def _check_columns(available: Sequence[str], wanted: Sequence[str], file: str) -
 
 
 def read_table(path: PathLike, format: str | None = None,
-               columns: Sequence[str] | None = None, sep: str | None = None) -> Table:
+               columns: Sequence[str] | None = None, sep: str | None = None,
+               ids: Sequence[str | None] = ()) -> Table:
     """Read a table into ``{column: numpy array}``.
 
-    Columns are typed by inference: int64 when every value is an integer,
-    float64 when every value is a number or missing (missing -> NaN), otherwise an
-    object array (strings, lists from JSONL/Parquet).
+    Columns are typed by inference: int64 when every value is a canonical
+    integer (``"7"``; ``"007"`` and ``"+7"`` are not) that fits int64, float64 when
+    every value is a number or missing (missing -> NaN) and no integer in it is
+    above 2**53 or written non-canonically, otherwise an object array (the exact
+    strings; lists from JSONL/Parquet). Text is never typed through floats when
+    that could merge two distinct values.
 
     Args:
         path: the file; ``*.gz`` CSV/TSV/JSONL are decompressed on the fly.
@@ -284,24 +542,30 @@ def read_table(path: PathLike, format: str | None = None,
             :class:`LogError` listing the available columns (default: all).
         sep: field separator for delimited text, overriding the format's
             (``","`` for CSV, tab for TSV) (default: ``None``).
+        ids: columns holding ids: never floats. They are int64 when every
+            value is a canonical int64 integer, else the exact text (JSON: the
+            values, missing ones ``None``) (default: none).
 
     Raises:
         LogError: empty file, duplicate header names, a row with the wrong number
-            of fields, malformed JSON, a missing column. Row numbers are 1-based
-            data rows (0 = the header).
+            of fields, malformed JSON, a missing column, a bad ``.gz`` file,
+            non-UTF-8 bytes, a corrupt Parquet file. Row numbers are 1-based data
+            rows (0 = the header).
     """
     file = _name(path)
     if not os.path.exists(file):
         raise FileNotFoundError(f"'{file}' does not exist")
+    id_cols: list[str] = [c for c in ids if c]
     fmt = (format or infer_format(path)).lower()
     if fmt == "parquet":
         return _read_parquet(path, columns)
     if fmt in ("csv", "tsv"):
         delim = sep if sep is not None else ("," if fmt == "csv" else "\t")
         # TSV (IANA text/tab-separated-values) has no quoting; CSV follows RFC 4180.
-        table = _read_delimited(path, delim, csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE)
+        table = _read_delimited(path, delim, csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE,
+                                id_cols)
     elif fmt == "jsonl":
-        table = _read_jsonl(path)
+        table = _read_jsonl(path, id_cols)
     else:
         raise ValueError(f"unknown table format {format!r}; expected one of "
                          f"{sorted(set(FORMATS.values()))}")
@@ -311,49 +575,98 @@ def read_table(path: PathLike, format: str | None = None,
     return table
 
 
-def read_int_lines(path: PathLike, head_field: str = "user",
-                   value_field: str = "item") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_int_lines(path: PathLike, head_field: str = "user", value_field: str = "item", *,
+                   min_value: int | None = None, max_head: int | None = None,
+                   max_value: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read a whitespace-separated integer file of lines ``head v1 v2 ...``.
 
     The layout of the Amazon sequence files and LightGCN's ``train.txt``.
     Parsing is vectorised (one numpy conversion for the whole file). Blank lines
-    are skipped; a line with only a head has no values.
+    are skipped; a line with only a head has no values. Integers must be written
+    canonically: ``"007"``, ``"+7"`` and ``"-0"`` are refused, since the same id
+    written two ways would silently become one.
+
+    Args:
+        path: the file (``.gz`` accepted).
+        head_field, value_field: names of the first and the other numbers of a
+            line in error messages.
+        min_value: the smallest allowed number (heads and values), e.g. ``0``
+            for 0-based ids (default: no bound).
+        max_head, max_value: the largest allowed head / value (default: no bound).
 
     Returns:
         ``(heads, ptr, values)``: the first number of every non-blank line, and
         the rest as CSR (``values[ptr[r]:ptr[r + 1]]`` belongs to line ``r``).
 
     Raises:
-        LogError: a token that is not an integer (row = 1-based line number).
+        LogError: a token that is not a canonical int64 integer, or a number
+            outside the bounds (row = the 1-based line number in the file).
     """
     file = _name(path)
-    with open_text(path) as fh:
-        text = fh.read()
+    text = read_text(path)
     lines = text.splitlines()
     counts = np.fromiter((len(line.split()) for line in lines), dtype=np.int64, count=len(lines))
     if counts.sum() == 0:
         raise LogError("the file is empty", file, 0)
     tokens = text.split()
+
+    def first_bad(check: Callable[[str], str | None]) -> None:
+        for r, line in enumerate(lines, start=1):
+            for k, tok in enumerate(line.split()):
+                problem = check(tok)
+                if problem:
+                    raise LogError(f"token {k + 1} {problem}", file, r,
+                                   head_field if k == 0 else value_field, tok)
+
+    def parse_problem(tok: str) -> str | None:
+        try:
+            v = int(tok)
+        except ValueError:
+            return "is not an integer"
+        if not _CANONICAL_INT.fullmatch(tok):
+            return ("is not a canonical integer (no sign, leading zeros or '_'; ids written "
+                    "two ways would merge)")
+        if not _INT64_MIN <= v <= _INT64_MAX:
+            return "is out of the int64 range"
+        return None
+
     try:
         flat = np.array(tokens, dtype=np.int64)
     except (ValueError, OverflowError):
-        for r, line in enumerate(lines, start=1):
-            for k, tok in enumerate(line.split()):
-                try:
-                    int(tok)
-                except ValueError:
-                    raise LogError(f"token {k + 1} is not an integer", file, r,
-                                   head_field if k == 0 else value_field, tok) from None
+        first_bad(parse_problem)
         raise
+    # canonical form check, vectorised: a canonical token has exactly as many
+    # characters as the digits (and sign) of its value
+    p10 = 10 ** np.arange(1, 19, dtype=np.int64)
+    digits = np.searchsorted(p10, np.abs(flat), side="right") + 1 + (flat < 0)
+    if int(digits.sum()) != sum(map(len, tokens)):
+        first_bad(parse_problem)
+    line_no = np.nonzero(counts > 0)[0] + 1  # file line of each non-blank line
     counts = counts[counts > 0]
     starts = np.zeros(len(counts), dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
+    is_head = np.zeros(len(flat), dtype=bool)
+    is_head[starts] = True
+    bad = np.zeros(len(flat), dtype=bool)
+    if min_value is not None:
+        bad |= flat < min_value
+    if max_head is not None:
+        bad |= is_head & (flat > max_head)
+    if max_value is not None:
+        bad |= ~is_head & (flat > max_value)
+    if bad.any():
+        k = int(np.argmax(bad))
+        r = int(np.searchsorted(starts, k, side="right")) - 1
+        head = bool(is_head[k])
+        hi = max_head if head else max_value
+        lo = "-inf" if min_value is None else min_value
+        raise LogError(f"token {k - int(starts[r]) + 1} is out of the allowed range "
+                       f"[{lo}, {'inf' if hi is None else hi}]", file, int(line_no[r]),
+                       head_field if head else value_field, int(flat[k]))
     heads = flat[starts]
-    mask = np.ones(len(flat), dtype=bool)
-    mask[starts] = False
     ptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts - 1, out=ptr[1:])
-    return heads, ptr, flat[mask]
+    return heads, ptr, flat[~is_head]
 
 
 # ---- column helpers ------------------------------------------------------------------
@@ -379,11 +692,17 @@ def _to_time(values: np.ndarray, file: str, field: str, rows: np.ndarray,
     if unit not in TIME_UNITS:
         raise ValueError(f"time_unit must be one of {sorted(TIME_UNITS)}, got {unit!r}")
     _require_present(values, file, field, rows)
+    if values.dtype.kind == "b":
+        raise LogError("timestamp is a boolean (true/false), not a number", file, int(rows[0]),
+                       field, bool(values[0]))
     if values.dtype.kind in "iuf":
         out = values.astype(np.float64)
     else:
         out = np.empty(len(values), dtype=np.float64)
         for r, v in enumerate(values.tolist()):
+            if isinstance(v, bool):  # float(True) == 1.0: a JSON true is no timestamp
+                raise LogError("timestamp is a boolean (true/false), not a number", file,
+                               int(rows[r]), field, v)
             try:
                 out[r] = float(v)
             except (TypeError, ValueError):
@@ -419,28 +738,96 @@ def _apply_filter(table: Table, flt: RowFilter | None, file: str) -> np.ndarray:
     return mask
 
 
+def exact_ids(values: np.ndarray, file: str, field: str,
+              rows: np.ndarray | None = None) -> np.ndarray:
+    """An id column in a form where equal ids are equal values, checked.
+
+    Integers stay integers; floats (a column typed before its missing rows were
+    filtered out, Parquet) become int64 when they are integers up to 2**53, where
+    floats are exact. Text stays exact text.
+
+    Raises:
+        LogError: naming the row: a boolean id, a fractional or huge float id, a
+            column mixing integers and strings (``1`` and ``"1"``: one id or two?),
+            a value that is neither, or a control character (NUL, ...) in a text id.
+    """
+    rows = np.arange(1, len(values) + 1) if rows is None else rows
+    kind = values.dtype.kind
+    if kind in "iu" or len(values) == 0:
+        return values
+    if kind == "b":
+        raise LogError("id is a boolean (true/false)", file, int(rows[0]), field, bool(values[0]))
+    if kind == "f":
+        bad = ~np.isfinite(values) | (np.floor(values) != values) | (np.abs(values) > FLOAT_EXACT_INT)
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise LogError("id is a floating-point number that is not an exact integer (ids "
+                           "above 2**53 collide as floats; read ids as text: ids=[...])", file,
+                           int(rows[r]), field, float(values[r]))
+        return values.astype(np.int64)
+    vals = values.tolist()
+    if kind == "O":
+        first: str | None = None
+        first_row = 0
+        for r, v in enumerate(vals):
+            if isinstance(v, bool):
+                raise LogError("id is a boolean (true/false)", file, int(rows[r]), field, v)
+            if isinstance(v, float) and v.is_integer() and abs(v) <= FLOAT_EXACT_INT:
+                v = vals[r] = int(v)
+            t = "integer" if isinstance(v, int) else "string" if isinstance(v, str) else None
+            if t is None:
+                raise LogError(f"id must be an integer or a string, got {type(v).__name__}", file,
+                               int(rows[r]), field, v)
+            if first is None:
+                first, first_row = t, r
+            elif t != first:
+                raise LogError(f"id column mixes integers and strings (row {int(rows[first_row])} "
+                               f"holds the {first} {vals[first_row]!r}): make the ids all one "
+                               f"type", file, int(rows[r]), field, v)
+        if first == "integer":
+            try:
+                return np.asarray(vals, dtype=np.int64)
+            except OverflowError:
+                out = np.empty(len(vals), dtype=object)
+                out[:] = vals
+                return out
+    if kind in "OU":  # text: canonical integers (a column read with missing cells) -> int64
+        ints = [_int_or_none(v) for v in vals]
+        if None not in ints:
+            return np.asarray(ints, dtype=np.int64)
+    if _CONTROL_ID.search("".join(str(v) for v in vals)):
+        for r, v in enumerate(vals):
+            m = _CONTROL_ID.search(str(v))
+            if m:
+                raise LogError(f"id holds the control character {m.group()!r} (NUL bytes and "
+                               f"other control characters are not allowed in ids)", file,
+                               int(rows[r]), field, v)
+    return values
+
+
 def encode_ids(values: np.ndarray, id_map: IdMap, file: str, field: str,
                rows: np.ndarray | None = None, unknown: Unknown = "raise") -> np.ndarray:
-    """Indices of raw ids under ``id_map`` (vectorised), ``-1`` for unknown ids when
+    """Indices of raw ids under ``id_map``, ``-1`` for unknown ids when
     ``unknown="drop"``; with ``"raise"`` an unknown id raises :class:`LogError`
-    naming its row (1-based, or ``rows[r]`` when given)."""
+    naming its row (1-based, or ``rows[r]`` when given). Ids compare as in
+    :class:`IdMap` (an integer equals its canonical text, ``"007"`` does not);
+    vectorised when both sides are numbers or both text."""
     rows = np.arange(1, len(values) + 1) if rows is None else rows
     raw = id_map.raw
     codes: np.ndarray
-    try:
-        if len(raw) == 0:
-            codes = np.full(len(values), -1, dtype=np.int64)
-        else:
-            order = np.argsort(raw, kind="stable")
-            sorted_raw = raw[order]
-            pos = np.searchsorted(sorted_raw, values)
-            pos_c = np.clip(pos, 0, len(raw) - 1)
-            found = sorted_raw[pos_c] == values
-            codes = np.where(found, order[pos_c], -1).astype(np.int64)
-    except TypeError:  # incomparable raw id types: look up one by one
-        codes = np.fromiter(
-            (int(id_map.lookup([v])[0]) if v in id_map else -1 for v in values.tolist()),
-            dtype=np.int64, count=len(values))
+    kinds = raw.dtype.kind + values.dtype.kind
+    if len(raw) == 0:
+        codes = np.full(len(values), -1, dtype=np.int64)
+    elif all(k in "iuf" for k in kinds) or kinds == "UU":
+        order = np.argsort(raw, kind="stable")
+        sorted_raw = raw[order]
+        pos = np.searchsorted(sorted_raw, values)
+        pos_c = np.clip(pos, 0, len(raw) - 1)
+        found = sorted_raw[pos_c] == values
+        codes = np.where(found, order[pos_c], -1).astype(np.int64)
+    else:  # text, mixed or object ids: the map's own (exact) comparison
+        codes = np.fromiter((id_map.get(v) for v in values.tolist()), dtype=np.int64,
+                            count=len(values))
     unknown_mask = codes < 0
     if unknown_mask.any():
         if unknown == "raise":
@@ -455,9 +842,24 @@ def encode_ids(values: np.ndarray, id_map: IdMap, file: str, field: str,
 def _ids(values: np.ndarray, id_map: IdMap | None, file: str, field: str,
          rows: np.ndarray, unknown: Unknown) -> tuple[IdMap, np.ndarray]:
     _require_present(values, file, field, rows)
+    values = exact_ids(values, file, field, rows)
     if id_map is None:
         return IdMap.build(values)
     return id_map, encode_ids(values, id_map, file, field, rows, unknown)
+
+
+def _check_text(values: np.ndarray, file: str, field: str, rows: np.ndarray) -> None:
+    """No control characters (NUL, ESC, ...; tab and newlines are fine) in a text column."""
+    if values.dtype.kind not in "OU":
+        return
+    strs = [v for v in values.tolist() if isinstance(v, str)]
+    if not _CONTROL_TEXT.search("".join(strs)):
+        return
+    for r, v in enumerate(values.tolist()):
+        m = _CONTROL_TEXT.search(v) if isinstance(v, str) else None
+        if m:
+            raise LogError(f"text holds the control character {m.group()!r} (a NUL byte or "
+                           f"other binary data)", file, int(rows[r]), field, v)
 
 
 def _drop_unknown(codes: dict[str, np.ndarray], file: str) -> np.ndarray:
@@ -555,7 +957,7 @@ def read_rec_log(path: PathLike, columns: Mapping[str, str] | None = None,
             the 1-based data row and the field.
     """
     cols = dict(DEFAULT_REC_COLUMNS if columns is None else columns)
-    table = read_table(path, format=format, sep=sep)
+    table = read_table(path, format=format, sep=sep, ids=[cols.get("user"), cols.get("item")])
     return rec_log_from_table(table, _name(path), cols, user_map, item_map, filter,
                               time_unit, unknown)
 
@@ -569,7 +971,14 @@ DEFAULT_SEARCH_COLUMNS: dict[str, str] = {"user": "user_id", "query": "query", "
 def parse_tokens(value: Any, token_sep: str | None = " ") -> list[str]:
     """Tokens of one list-valued cell: a list/array, a ``"[1, 2, 3]"`` string, or a
     ``token_sep``-joined string (``None``: any whitespace). Tokens are strings;
-    integral floats are written as integers (``3.0`` -> ``"3"``)."""
+    integral floats are written as integers (``3.0`` -> ``"3"``).
+
+    Raises:
+        ValueError: a malformed ``"[...]"`` list: ``"[1, 2"`` (no closing bracket),
+            ``"1, 2]"``, a nested list, an empty element (``"[1,,2]"``) or an
+            unbalanced quote (``"['a]"``). Readers turn it into a
+            :class:`LogError` naming the row and field.
+    """
     def norm(t: Any) -> str:
         if isinstance(t, (float, np.floating)) and float(t).is_integer():
             return str(int(t))
@@ -582,13 +991,33 @@ def parse_tokens(value: Any, token_sep: str | None = " ") -> list[str]:
     if isinstance(value, (int, np.integer, float, np.floating)):
         return [] if isinstance(value, (float, np.floating)) and value != value else [norm(value)]
     s = str(value).strip()
-    if len(s) >= 2 and s[0] == "[" and s[-1] == "]":
-        return [t.strip().strip("'\"") for t in s[1:-1].split(",") if t.strip().strip("'\"")]
+    if s.startswith("[") or s.endswith("]"):
+        if not (len(s) >= 2 and s[0] == "[" and s[-1] == "]"):
+            raise ValueError(f"malformed token list {s!r}: "
+                             + ("no closing ']'" if s[0] == "[" else "no opening '['"))
+        inner = s[1:-1]
+        if "[" in inner or "]" in inner:
+            raise ValueError(f"malformed token list {s!r}: nested brackets")
+        if not inner.strip():
+            return []
+        out = []
+        for t in inner.split(","):
+            t = t.strip()
+            if t[:1] in ("'", '"') or t[-1:] in ("'", '"'):
+                if len(t) < 2 or t[0] != t[-1]:
+                    raise ValueError(f"malformed token list {s!r}: unbalanced quote in {t!r}")
+                t = t[1:-1].strip()
+            if not t:
+                raise ValueError(f"malformed token list {s!r}: empty element")
+            out.append(t)
+        return out
     return [t for t in (s.split(token_sep) if token_sep else s.split()) if t]
 
 
 def encode_queries(values: np.ndarray, query_format: Literal["text", "tokens"] = "text",
-                   token_sep: str | None = " ") -> tuple[np.ndarray, Ragged, list[str], IdMap]:
+                   token_sep: str | None = " ", file: str | None = None,
+                   field: str | None = None,
+                   rows: np.ndarray | None = None) -> tuple[np.ndarray, Ragged, list[str], IdMap]:
     """Deduplicate raw queries and tokenise them.
 
     ``"text"`` queries are lower-cased and split on whitespace; ``"tokens"``
@@ -599,6 +1028,10 @@ def encode_queries(values: np.ndarray, query_format: Literal["text", "tokens"] =
         ``(query_of_row, query_tokens, query_text, word_map)``: the query id of every
         row (``-1`` for an empty query), each distinct query's word ids, its
         normalised text (tokens joined by a space), and the word vocabulary.
+
+    Raises:
+        LogError: a malformed token list (see :func:`parse_tokens`), naming
+            ``file``, the row (``rows[r]``, default ``r + 1``) and ``field``.
     """
     raw_to_q: dict[Any, int] = {}
     text_to_q: dict[str, int] = {}
@@ -616,7 +1049,11 @@ def encode_queries(values: np.ndarray, query_format: Literal["text", "tokens"] =
             if query_format == "text":
                 toks = str(v).lower().split() if v is not None and v == v else []
             elif query_format == "tokens":
-                toks = parse_tokens(v, token_sep)
+                try:
+                    toks = parse_tokens(v, token_sep)
+                except ValueError as exc:
+                    raise LogError(str(exc), file, int(rows[r]) if rows is not None else r + 1,
+                                   field, v) from None
             else:
                 raise ValueError(f"query_format must be 'text' or 'tokens', got {query_format!r}")
             if not toks:
@@ -650,7 +1087,9 @@ def search_log_from_table(table: Table, file: str, columns: Mapping[str, str] | 
     user_map, users = _ids(cols["user"], user_map, file, columns["user"], rows, unknown)
     item_map, items = _ids(cols["item"], item_map, file, columns["item"], rows, unknown)
     _require_present(cols["query"], file, columns["query"], rows)
-    queries, tokens, texts, _ = encode_queries(cols["query"], query_format, token_sep)
+    _check_text(cols["query"], file, columns["query"], rows)
+    queries, tokens, texts, _ = encode_queries(cols["query"], query_format, token_sep, file,
+                                               columns["query"], rows)
     empty = queries < 0
     if empty.any():
         if empty_query == "raise":
@@ -703,7 +1142,8 @@ def read_search_log(path: PathLike, columns: Mapping[str, str] | None = None,
     Raises:
         LogError: as :func:`read_rec_log`, plus unknown items/users and empty queries.
     """
-    table = read_table(path, format=format, sep=sep)
+    cols = dict(DEFAULT_SEARCH_COLUMNS if columns is None else columns)
+    table = read_table(path, format=format, sep=sep, ids=[cols.get("user"), cols.get("item")])
     return search_log_from_table(table, _name(path), columns, user_map, item_map, query_format,
                                  token_sep, filter, time_unit, unknown, empty_query)
 
@@ -725,6 +1165,7 @@ def item_info_from_table(table: Table, file: str, item_map: IdMap,
     item_col = _column(table, "item", columns, file)
     rows = np.arange(1, len(item_col) + 1)
     _require_present(item_col, file, columns["item"], rows)
+    item_col = exact_ids(item_col, file, columns["item"], rows)
     codes = encode_ids(item_col, item_map, file, columns["item"], rows, unknown)
     known = codes >= 0
     if not known.all():
@@ -757,10 +1198,14 @@ def item_info_from_table(table: Table, file: str, item_map: IdMap,
             vocab: dict[str, int] = {}
             it: list[int] = []
             at: list[int] = []
-            for i, v in zip(codes[known].tolist(), values.tolist()):
+            for i, v, row in zip(codes[known].tolist(), values.tolist(), rows[known].tolist()):
                 if v is None or (isinstance(v, float) and v != v):
                     continue
-                for t in parse_tokens(v, attr_sep):
+                try:
+                    toks = parse_tokens(v, attr_sep)
+                except ValueError as exc:
+                    raise LogError(str(exc), file, row, name, v) from None
+                for t in toks:
                     if t in skip:
                         continue
                     it.append(i)
@@ -834,15 +1279,16 @@ def read_item_info(path: PathLike, columns: Mapping[str, Any] | None = None,
     """
     if item_map is None:
         raise ValueError("read_item_info needs the logs' item_map")
-    table = read_table(path, format=format, sep=sep)
+    item_col = (DEFAULT_ITEM_COLUMNS if columns is None else columns).get("item")
+    table = read_table(path, format=format, sep=sep, ids=[item_col])
     return item_info_from_table(table, _name(path), item_map, columns, attr_sep, skip_values,
                                 unknown)
 
 
 __all__ = [
-    "FORMATS", "TIME_UNITS", "infer_format", "open_text", "raw_name", "read_table",
-    "read_int_lines",
-    "encode_ids", "parse_tokens", "encode_queries",
+    "FORMATS", "TIME_UNITS", "infer_format", "open_text", "read_bytes", "read_text",
+    "decode_text", "raw_name", "read_table", "read_int_lines",
+    "exact_ids", "encode_ids", "parse_tokens", "encode_queries",
     "read_rec_log", "rec_log_from_table", "read_search_log", "search_log_from_table",
     "read_item_info", "item_info_from_table",
 ]

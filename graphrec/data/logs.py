@@ -15,6 +15,7 @@ while building a table are :class:`LogError` and name the file, row and field.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,22 +61,72 @@ class LogError(ValueError):
         super().__init__(f"{prefix}: {message}{detail}" if prefix else f"{message}{detail}")
 
 
+_CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]*")
+
+
+def id_key(value: Any) -> Any:
+    """The key under which :class:`IdMap` compares a raw id.
+
+    Ids are compared as exact values, never through floating point: an integer id
+    equals the canonical decimal text of that integer (``7 == "7"``, also with
+    surrounding whitespace, ``" 7"``), so the same id read as a number from one file
+    and as text from another is one id. Any other text is compared exactly:
+    ``"007"``, ``"+7"`` and ``"7.0"`` are ids distinct from ``7``, and a 20-digit id
+    is its own id whatever its size. numpy scalars compare as their Python values.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str):
+        s = value.strip()
+        if _CANONICAL_INT.fullmatch(s):
+            return int(s)
+    return value
+
+
 class IdMap:
     """Bidirectional map between raw ids (any hashable) and contiguous indices.
 
     ``raw[i]`` is the raw id of index ``i``; :meth:`lookup` maps raw ids to indices.
+    Raw ids are compared by :func:`id_key`: exactly, except that an integer and its
+    canonical decimal text are the same id (``7`` and ``"7"``; not ``"007"``).
     """
 
     def __init__(self, raw: Sequence[Any] | np.ndarray) -> None:
         self.raw = np.asarray(raw)
-        self._index = {v: i for i, v in enumerate(self.raw.tolist())}
+        values = self.raw.tolist()
+        if self.raw.dtype.kind in "iub":
+            self._index = dict(zip(values, range(len(values))))
+        else:
+            self._index = {id_key(v): i for i, v in enumerate(values)}
         if len(self._index) != len(self.raw):
-            raise ValueError("IdMap raw ids must be unique")
+            raise ValueError("IdMap raw ids must be unique (an integer and its decimal text "
+                             "are the same id)")
 
     @classmethod
     def build(cls, values: Sequence[Any] | np.ndarray) -> tuple[IdMap, np.ndarray]:
-        """Map ids in order of first appearance; returns the map and the codes."""
+        """Map ids in order of first appearance; returns the map and the codes.
+
+        Numeric columns are deduplicated by value; text/object columns by
+        :func:`id_key` (the first spelling seen is kept in ``raw``), so a column
+        mixing integers and text never fails to sort and never merges ``"007"``
+        with ``7``."""
         arr = np.asarray(values)
+        if arr.dtype.kind in "OUS":
+            index: dict[Any, int] = {}
+            firsts: list[Any] = []
+            codes_list = []
+            for v in arr.reshape(-1).tolist():
+                k = id_key(v)
+                i = index.get(k)
+                if i is None:
+                    i = index[k] = len(firsts)
+                    firsts.append(v)
+                codes_list.append(i)
+            raw = np.empty(len(firsts), dtype=object)
+            raw[:] = firsts
+            if arr.dtype.kind in "US":
+                raw = raw.astype(arr.dtype)
+            return cls(raw), np.asarray(codes_list, dtype=np.int64)
         uniq, first, codes = np.unique(arr, return_index=True, return_inverse=True)
         order = np.argsort(first, kind="stable")  # first-appearance order
         rank = np.empty_like(order)
@@ -90,14 +141,18 @@ class IdMap:
         return len(self.raw)
 
     def __contains__(self, key: Any) -> bool:
-        return key in self._index
+        return id_key(key) in self._index
+
+    def get(self, key: Any, default: int = -1) -> int:
+        """Index of one raw id, ``default`` when unknown."""
+        return self._index.get(id_key(key), default)
 
     def lookup(self, values: Iterable[Any], *, file: str | None = None,
                field: str | None = None, row_offset: int = 1) -> np.ndarray:
         """Indices of ``values``; an unknown id raises :class:`LogError` naming its row."""
         out = []
         for r, v in enumerate(values):
-            i = self._index.get(v.item() if hasattr(v, "item") else v)
+            i = self._index.get(id_key(v))
             if i is None:
                 raise LogError("unknown id, not in the id map", file, r + row_offset, field, v)
             out.append(i)
@@ -415,4 +470,4 @@ def sample_queries(logs: BehaviourLogs, k: int = 5, seed: int = 0) -> list[tuple
     return out
 
 
-__all__ = ["LogError", "IdMap", "RecLog", "SearchLog", "ItemInfo", "BehaviourLogs", "sample_queries"]
+__all__ = ["LogError", "IdMap", "id_key", "RecLog", "SearchLog", "ItemInfo", "BehaviourLogs", "sample_queries"]

@@ -276,3 +276,245 @@ def test_rec_log_tensors(tmp_path: Path) -> None:
     rec, _, _ = read_rec_log(p, REC_COLS)
     assert rec.user.dtype == torch.long and rec.time.dtype == torch.float64
     assert rec.source == str(p)
+
+
+# ---- ids stay exact (issue 12, item 5) ------------------------------------------------
+
+def test_twenty_digit_ids_stay_distinct(tmp_path: Path) -> None:
+    # before: the column overflowed int64, became float64 and both users were one
+    p = write(tmp_path / "rec.csv", "user_id,item_id,ts\n12345678901234567890,1,1\n"
+                                    "12345678901234567891,1,2\n")
+    t = read_table(p)
+    assert t["user_id"].tolist() == ["12345678901234567890", "12345678901234567891"]
+    rec, users, _ = read_rec_log(p, REC_COLS)
+    assert rec.num_users == 2 and rec.user.tolist() == [0, 1]
+    assert users.raw.tolist() == ["12345678901234567890", "12345678901234567891"]
+
+
+def test_ids_above_2_53_with_missing_values_do_not_collide(tmp_path: Path) -> None:
+    # before: a missing cell made the column float64: 2**53 and 2**53 + 1 became one id,
+    # and every id a float (1.0)
+    p = write(tmp_path / "rec.csv", "user_id,item_id,ts,click\n9007199254740992,1,1,1\n"
+                                    "9007199254740993,1,2,1\n,1,3,0\n")
+    t = read_table(p)
+    assert t["user_id"].dtype == object  # never floats: the exact text
+    rec, users, items = read_rec_log(p, REC_COLS, filter={"click": 1})
+    assert rec.num_users == 2 and users.raw.tolist() == [2 ** 53, 2 ** 53 + 1]
+    assert users.raw.dtype == np.int64
+    q = write(tmp_path / "small.csv", "user_id,item_id,ts,click\n5,1,1,1\n6,2,2,1\n,3,3,0\n")
+    rec, users, items = read_rec_log(q, REC_COLS, filter={"click": 1})
+    assert users.raw.tolist() == [5, 6] and users.raw.dtype == np.int64
+    assert items.raw.dtype == np.int64
+    # without ids=, a column with a missing value may be float64, but only when exact;
+    # the log readers turn such a column back into int64 ids
+    assert read_table(q)["user_id"].dtype == np.float64
+    from graphrec.data.io import rec_log_from_table
+    _, users, _ = rec_log_from_table(read_table(q), str(q), REC_COLS, filter={"click": 1})
+    assert users.raw.tolist() == [5, 6] and users.raw.dtype == np.int64
+
+
+def test_leading_zero_ids_are_distinct(tmp_path: Path) -> None:
+    # before: "007" was parsed as the integer 7 and merged with "7"
+    p = write(tmp_path / "rec.csv", "user_id,item_id,ts\n1,007,1\n1,7,2\n1,+7,3\n")
+    assert read_table(p)["item_id"].tolist() == ["007", "7", "+7"]
+    rec, _, items = read_rec_log(p, REC_COLS)
+    assert rec.num_items == 3 and items.raw.tolist() == ["007", "7", "+7"]
+    # an id read as a number in one file and as text in another is the same id
+    src = write(tmp_path / "src.csv", "user_id,query,item_id,ts\n1,a,7,5\n1,b,007,6\n")
+    s = read_search_log(src, SRC_COLS, IdMap([1]), items)
+    assert s.item.tolist() == [1, 0]
+
+
+def test_id_map_compares_exact_ids() -> None:
+    m = IdMap(["007", "7", "x"])
+    assert 7 in m and "7" in m and " 7" in m and "007" in m and 70 not in m
+    assert m.lookup([7, "007", np.int64(7)]).tolist() == [1, 0, 1]
+    ints = IdMap(np.array([5, 9]))
+    assert "9" in ints and "09" not in ints and ints.get("5") == 0
+    with pytest.raises(ValueError, match="unique"):
+        IdMap(np.array([7, "7"], dtype=object))
+    mixed, codes = IdMap.build(np.array(["a", 7, "7", "007", "a"], dtype=object))
+    assert mixed.raw.tolist() == ["a", 7, "007"] and codes.tolist() == [0, 1, 1, 2, 0]
+
+
+def test_jsonl_boolean_timestamp_is_an_error(tmp_path: Path) -> None:
+    # before: true/false were read as the timestamps 1.0/0.0
+    p = write(tmp_path / "rec.jsonl", '{"user_id": 1, "item_id": 2, "ts": 5}\n'
+                                      '{"user_id": 1, "item_id": 3, "ts": true}\n')
+    with pytest.raises(LogError, match="boolean") as e:
+        read_rec_log(p, REC_COLS)
+    assert_names(e.value, p, 2, "ts")
+    q = write(tmp_path / "rec2.jsonl", '{"user_id": 1, "item_id": 2, "ts": false}\n')
+    with pytest.raises(LogError, match="boolean") as e:
+        read_rec_log(q, REC_COLS)
+    assert_names(e.value, q, 1, "ts")
+
+
+def test_jsonl_ids_mixing_ints_and_strings_is_an_error(tmp_path: Path) -> None:
+    # before: np.unique raised a bare TypeError (no file, row or field)
+    p = write(tmp_path / "rec.jsonl", '{"user_id": 1, "item_id": 2, "ts": 1}\n'
+                                      '{"user_id": "1", "item_id": 2, "ts": 2}\n')
+    with pytest.raises(LogError, match="mixes integers and strings") as e:
+        read_rec_log(p, REC_COLS)
+    assert_names(e.value, p, 2, "user_id")
+    assert "row 1 holds the integer 1" in str(e.value)
+    ok = write(tmp_path / "ok.jsonl", '{"user_id": "a", "item_id": 20000000000000000000, "ts": 1}\n'
+                                      '{"user_id": "b", "item_id": 20000000000000000001, "ts": 2}\n')
+    rec, users, items = read_rec_log(ok, REC_COLS)
+    assert rec.num_items == 2 and items.raw.tolist() == [20000000000000000000, 20000000000000000001]
+
+
+def test_control_characters_in_ids_and_queries(tmp_path: Path) -> None:
+    # before: the NUL byte was kept inside the id
+    p = write(tmp_path / "rec.csv", "user_id,item_id,ts\nu1,i1,1\nu\x002,i1,2\n")
+    with pytest.raises(LogError, match="control character") as e:
+        read_rec_log(p, REC_COLS)
+    assert_names(e.value, p, 2, "user_id")
+    src = write(tmp_path / "src.tsv", "user_id\tquery\titem_id\tts\n1\tred\x00shoes\t10\t1\n")
+    with pytest.raises(LogError, match="control character") as e:
+        read_search_log(src, SRC_COLS, IdMap([1]), IdMap([10]))
+    assert_names(e.value, src, 1, "query")
+
+
+def test_malformed_token_lists(tmp_path: Path) -> None:
+    # before: "[1, 2" was accepted as the tokens "[1" and "2"
+    for bad in ("[1, 2", "1, 2]", "[1, [2]]", "[1,,2]", "['a, 'b']"):
+        with pytest.raises(ValueError, match="malformed token list"):
+            parse_tokens(bad, ",")
+    assert parse_tokens("[]") == [] and parse_tokens("['a', \"b\"]") == ["a", "b"]
+    src = write(tmp_path / "src.csv", 'user_id,query,item_id,ts\n1,"[1, 2]",10,1\n1,"[1, 2",10,2\n')
+    with pytest.raises(LogError, match="no closing") as e:
+        read_search_log(src, SRC_COLS, IdMap([1]), IdMap([10]), query_format="tokens")
+    assert_names(e.value, src, 2, "query")
+    items = write(tmp_path / "items.csv", 'item_id,attrs\n10,"[1, 2]"\n11,"[3"\n')
+    with pytest.raises(LogError, match="malformed token list") as e:
+        read_item_info(items, item_map=IdMap([10, 11]))
+    assert_names(e.value, items, 2, "attrs")
+
+
+# ---- errors that name their fault (issue 12, item 6) ---------------------------------
+
+def test_bad_gzip_files(tmp_path: Path) -> None:
+    # before: gzip.BadGzipFile / EOFError without the file name
+    not_gz = write(tmp_path / "rec.csv.gz", "user_id,item_id,ts\n1,2,3\n")
+    with pytest.raises(LogError, match="not a valid gzip file") as e:
+        read_table(not_gz)
+    assert_names(e.value, not_gz, None, None)
+    full = gzip.compress(b"user_id,item_id,ts\n" + b"1,2,3\n" * 1000)
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(full[: len(full) // 2])
+    with pytest.raises(LogError, match="truncated gzip stream") as e:
+        read_table(cut)
+    assert_names(e.value, cut, None, None)
+    seq = tmp_path / "seq.txt.gz"
+    seq.write_bytes(gzip.compress(b"1 2 3\n" * 100)[:-10])
+    with pytest.raises(LogError, match="gzip") as e:
+        read_int_lines(seq)
+    assert str(seq) in str(e.value)
+
+
+def test_truncated_parquet(tmp_path: Path) -> None:
+    # before: pyarrow.ArrowInvalid ("Parquet magic bytes not found") without the file
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"user_id": list(range(100)), "item_id": list(range(100))}), p)
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(p.read_bytes()[:-20])
+    with pytest.raises(LogError, match="Parquet") as e:
+        read_table(cut)
+    assert_names(e.value, cut, None, None)
+
+
+def test_non_utf8_bytes(tmp_path: Path) -> None:
+    # before: UnicodeDecodeError naming neither the file nor the line
+    p = tmp_path / "rec.csv"
+    p.write_bytes("user_id,item_id,ts\n1,caf\u00e9,1\n2,na\u00efve,2\n".encode("utf-8")
+                  + "3,cr\u00e8me,3\n".encode("latin-1"))
+    with pytest.raises(LogError, match="invalid UTF-8 byte 0xe8 at line 4") as e:
+        read_table(p)
+    assert_names(e.value, p, 3, None)
+    off = p.read_bytes().index(b"\xe8")
+    assert f"byte offset {off}" in str(e.value) and "re-encode" in str(e.value)
+    j = tmp_path / "rec.jsonl"
+    j.write_bytes(b'{"a": 1}\n{"a": "\xff"}\n')
+    with pytest.raises(LogError, match="line 2") as e:
+        read_table(j)
+    assert e.value.row == 2
+    s = tmp_path / "seq.txt"
+    s.write_bytes(b"1 2\n3 4\xa0\n")
+    with pytest.raises(LogError, match="line 2") as e:
+        read_int_lines(s)
+
+
+def test_read_int_lines_canonical_and_bounds(tmp_path: Path) -> None:
+    p = write(tmp_path / "seq.txt", "1 5 6\n\n2 007\n")
+    with pytest.raises(LogError, match="canonical") as e:
+        read_int_lines(p)
+    assert_names(e.value, p, 3, "item")
+    big = write(tmp_path / "big.txt", "1 2\n99999999999999999999 3\n")
+    with pytest.raises(LogError, match="int64") as e:
+        read_int_lines(big)
+    assert_names(e.value, big, 2, "user")
+    neg = write(tmp_path / "neg.txt", "1 2\n\n\n2 3 -4\n")
+    heads, _, _ = read_int_lines(neg)
+    assert heads.tolist() == [1, 2]
+    with pytest.raises(LogError, match="out of the allowed range") as e:
+        read_int_lines(neg, min_value=0)
+    assert_names(e.value, neg, 4, "item")  # the file's own line, blank lines counted
+    assert e.value.value == -4
+    with pytest.raises(LogError) as e:
+        read_int_lines(neg, max_head=1)
+    assert_names(e.value, neg, 4, "user")
+
+
+# ---- the pyarrow parser and the Python one agree (issue 12, item 8) ------------------
+
+@pytest.mark.parametrize("text,fmt", [
+    ("a,b,c,d\n1,2.5,x,\n3,4,\"y, z\",7\n", "csv"),
+    ("a,b\n\n1,2\n\n3,4\n\n", "csv"),
+    ("\ufeffa,b\r\n-1,1e5\r\n0,inf\r\n", "csv"),
+    ("a,b,c\n007,1.5,\" 2\"\n7,NaN,3\n", "csv"),
+    ("a\tb\tc\n1_2\t 3 \tq\"\n4\t5\tNA\n", "tsv"),
+    ("a,b\n12345678901234567890,9007199254740993\n1,\n", "csv"),
+    ("a,b\n\"multi\nline\",1\nx,2\n", "csv"),
+    ("a,b\n1,2\n", "csv"),
+    ("a,b\n", "csv"),
+])
+def test_pyarrow_and_python_parsers_agree(tmp_path: Path, text: str, fmt: str) -> None:
+    import csv as csv_mod
+
+    from graphrec.data.io import _read_delimited, _read_delimited_python
+
+    p = write(tmp_path / f"t.{fmt}", text)
+    sep = "," if fmt == "csv" else "\t"
+    quoting = csv_mod.QUOTE_MINIMAL if fmt == "csv" else csv_mod.QUOTE_NONE
+    for ids in ((), ("a",)):
+        fast, slow = _read_delimited(p, sep, quoting, ids), _read_delimited_python(p, sep, quoting, ids)
+        assert list(fast) == list(slow)
+        for k in fast:
+            assert fast[k].dtype == slow[k].dtype, k
+            assert repr(fast[k].tolist()) == repr(slow[k].tolist()), k
+
+
+def test_parse_errors_name_the_row(tmp_path: Path) -> None:
+    bad_quote = write(tmp_path / "q.csv", 'a,b\n1,2\n3,"x"y\n')
+    with pytest.raises(LogError, match="malformed CSV record") as e:
+        read_table(bad_quote)
+    assert_names(e.value, bad_quote, 2, None)
+    unterminated = write(tmp_path / "u.csv", 'a,b\n1,2\n3,"x\n4,5\n')
+    with pytest.raises(LogError) as e:
+        read_table(unterminated)
+    assert str(unterminated) in str(e.value) and e.value.row is not None
+    short = write(tmp_path / "s.csv", "a,b,c\n" + "1,2,3\n" * 5000 + "1,2\n")
+    with pytest.raises(LogError, match="2 fields, the header has 3") as e:
+        read_table(short)
+    assert_names(e.value, short, 5001, "c")
+
+
+def test_multi_character_separator(tmp_path: Path) -> None:
+    # pyarrow takes a single delimiter character: "::" (MovieLens) uses the Python parser
+    p = write(tmp_path / "ratings.csv", "user_id::item_id::ts\n1::007::5\n2::7::6\n")
+    t = read_table(p, sep="::")
+    assert t["user_id"].tolist() == [1, 2] and t["item_id"].tolist() == ["007", "7"]

@@ -32,6 +32,9 @@ log = logging.getLogger("graphrec.data")
 
 Protocol = Literal["lightgcn", "holdout"]
 PARTS = ("train", "valid", "test")
+#: a max id of at least max(MAX_ID_FACTOR x distinct ids, MIN_ID_LIMIT) is an error
+MAX_ID_FACTOR = 100
+MIN_ID_LIMIT = 1 << 20
 
 
 def _read_list(path: str, n: int, what: str) -> IdMap:
@@ -53,21 +56,44 @@ def read_gowalla(raw_dir: str) -> tuple[BehaviourLogs, torch.Tensor]:
         ``(logs, part)``: the logs (rows of train, then valid, then test) and each
         row's file as ``TRAIN``/``VALID``/``TEST`` codes.
     """
-    users, items, parts = [], [], []
+    users, items, parts, paths = [], [], [], []
     for code, part in zip((TRAIN, VALID, TEST), PARTS):
         path = find_raw(raw_dir, f"{part}.txt")
-        heads, ptr, values = read_int_lines(path, "user", "item")
+        # ids are 0-based: a negative one is reported on its own line of its own file
+        try:
+            heads, ptr, values = read_int_lines(path, "user", "item", min_value=0)
+        except LogError as exc:
+            if isinstance(exc.value, int) and exc.value < 0:
+                raise LogError("ids must be 0-based non-negative integers", exc.file, exc.row,
+                               exc.field, exc.value) from None
+            raise
         users.append(np.repeat(heads, np.diff(ptr)))
         items.append(values)
         parts.append(np.full(len(values), code, dtype=np.int64))
+        paths.append(path)
     user = np.concatenate(users)
     item = np.concatenate(items)
+    # the index space is dense (0..max id): refuse a max id far beyond the number of
+    # distinct ids before allocating anything (an id of 2**40 would ask for 8 TiB)
     for name, ids in (("user", user), ("item", item)):
-        if ids.size and ids.min() < 0:
-            r = int(np.argmin(ids))
-            raise LogError("ids must be 0-based non-negative integers", raw_dir, r + 1, name,
-                           int(ids[r]))
-    num_users, num_items = int(user.max()) + 1, int(item.max()) + 1
+        if not ids.size:
+            continue
+        distinct = len(np.unique(ids))
+        limit = max(MAX_ID_FACTOR * distinct, MIN_ID_LIMIT)
+        if int(ids.max()) >= limit:
+            bounds = {"max_head": limit - 1} if name == "user" else {"max_value": limit - 1}
+            for path in paths:
+                try:
+                    read_int_lines(path, "user", "item", min_value=0, **bounds)
+                except LogError as exc:
+                    raise LogError(
+                        f"{name} id {exc.value} is too large: ids index a dense 0-based table "
+                        f"of max id + 1 rows, and there are only {distinct} distinct {name} "
+                        f"ids (the limit is max({MAX_ID_FACTOR} x distinct, {MIN_ID_LIMIT}) - 1 "
+                        f"= {limit - 1}); remap the ids to 0..n-1", exc.file, exc.row, exc.field,
+                        exc.value) from None
+    num_users = int(user.max()) + 1 if user.size else 0
+    num_items = int(item.max()) + 1 if item.size else 0
     maps: dict[str, IdMap] = {}
     for what, n in (("user", num_users), ("item", num_items)):
         list_path = osp.join(raw_dir, f"{what}_list.txt")

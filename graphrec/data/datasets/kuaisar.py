@@ -165,8 +165,8 @@ def read_kuaisar(raw_dir: str) -> BehaviourLogs:
     """
     rec_path = find_raw(raw_dir, "rec_inter.csv")
     src_path = find_raw(raw_dir, "src_inter.csv")
-    rec_t = read_table(rec_path)
-    src_t = read_table(src_path)
+    rec_t = read_table(rec_path, ids=("user_id", "item_id"))
+    src_t = read_table(src_path, ids=("user_id", "item_id"))
     for path, t, cols in ((rec_path, rec_t, ("user_id", "item_id", "timestamp", "click")),
                           (src_path, src_t, ("user_id", "item_id", "keyword", "click_cnt",
                                              "search_session_timestamp"))):
@@ -197,7 +197,12 @@ def read_kuaisar(raw_dir: str) -> BehaviourLogs:
         attr_cols = [c for c in CATEGORY_ID_COLUMNS if c in it]
         columns: dict[str, Any] = {"item": "item_id", "attrs": attr_cols}
         if "caption" in it:
-            captions = [" ".join(parse_tokens(v, ",")) for v in it["caption"].tolist()]
+            captions = []
+            for r, v in enumerate(it["caption"].tolist(), start=1):
+                try:
+                    captions.append(" ".join(parse_tokens(v, ",")))
+                except ValueError as exc:  # a malformed "[...]" token list
+                    raise LogError(str(exc), item_path, r, "caption", v) from None
             it["caption"] = np.asarray(captions, dtype=object)
             columns["title"] = "caption"
         # category id 0 is the "empty" category (name "空") in the release

@@ -7,6 +7,7 @@ import pytest
 
 from graphrec.data.datasets.gowalla import Gowalla, read_gowalla
 from graphrec.data.hetero import CLICKS, has_heldout, heldout
+from graphrec.data.logs import LogError
 
 
 @pytest.fixture
@@ -60,3 +61,40 @@ def test_real_counts(shared_data: Path, tmp_cache: Path) -> None:
     assert heldout(data, "test")[0].size(1) == 217242
     assert not has_heldout(data, "valid")
     assert logs.user_map.raw[0] == 343  # user_list.txt: org_id of remap_id 0
+
+
+def test_negative_id_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    # before: the row was the position in train+valid+test concatenated and the
+    # "file" the folder
+    raw = tmp_path / "gowalla"
+    raw.mkdir()
+    (raw / "train.txt").write_text("0 0 1 2\n1 1 3\n")
+    (raw / "valid.txt").write_text("0 3\n\n1 2 -4\n")
+    (raw / "test.txt").write_text("0 4\n")
+    with pytest.raises(LogError, match="non-negative") as e:
+        read_gowalla(str(raw))
+    assert e.value.file == str(raw / "valid.txt") and e.value.row == 3
+    assert e.value.field == "item" and e.value.value == -4
+    assert f"{raw / 'valid.txt'}, row 3, field 'item'" in str(e.value)
+
+
+def test_huge_id_is_refused_before_allocating(tmp_path: Path) -> None:
+    # before: an id of 2**40 asked IdMap.identity for 2**40 int64 (8 TiB)
+    raw = tmp_path / "gowalla"
+    raw.mkdir()
+    (raw / "train.txt").write_text("0 0 1\n1 1\n")
+    (raw / "valid.txt").write_text("0 1\n")
+    (raw / "test.txt").write_text(f"1 0\n{2 ** 40} 1\n")
+    with pytest.raises(LogError, match="too large") as e:
+        read_gowalla(str(raw))
+    assert e.value.file == str(raw / "test.txt") and e.value.row == 2
+    assert e.value.field == "user" and e.value.value == 2 ** 40
+    (raw / "test.txt").write_text("1 0\n")
+    (raw / "train.txt").write_text(f"0 0 {2 ** 40}\n1 1\n")
+    with pytest.raises(LogError, match="item id 1099511627776 is too large") as e:
+        read_gowalla(str(raw))
+    assert (e.value.file, e.value.row, e.value.field) == (str(raw / "train.txt"), 1, "item")
+    # sparse but small ids are fine (under the 2**20 floor)
+    (raw / "train.txt").write_text("0 0 5000\n1 1\n")
+    logs, _ = read_gowalla(str(raw))
+    assert logs.num_items == 5001
