@@ -21,6 +21,9 @@ from pathlib import Path
 
 PathLike = str | os.PathLike
 
+#: temporary files this process is writing now (those of its own pid that are not here are stale)
+_WRITING: set[str] = set()
+
 
 @contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
@@ -40,6 +43,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
+    _WRITING.add(os.path.abspath(name))
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -56,13 +60,17 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         except FileNotFoundError:
             pass
         raise
+    finally:
+        _WRITING.discard(os.path.abspath(name))
     _fsync_dir(path.parent)
 
 
 def remove_stale_temps(path: PathLike) -> list[Path]:
     """Delete the temporary files that writers of ``path`` killed mid-write (``kill -9``,
-    power loss) left beside it: ``.<name>.<pid>.<random>.tmp`` whose process is no
-    longer running. A live writer's file is never touched. Returns the removed paths."""
+    power loss, an exception that skipped cleanup) left beside it:
+    ``.<name>.<pid>.<random>.tmp`` whose process is no longer running, or this
+    process's own that it is not writing. A live writer's file is never touched.
+    Returns the removed paths."""
     path = Path(path)
     prefix = f".{path.name}."
     removed = []
@@ -72,7 +80,12 @@ def remove_stale_temps(path: PathLike) -> list[Path]:
         return removed
     for tmp in candidates:
         pid = tmp.name[len(prefix):].split(".", 1)[0]
-        if not pid.isdigit() or _process_alive(int(pid)):
+        if not pid.isdigit():
+            continue
+        if int(pid) == os.getpid():
+            if os.path.abspath(tmp) in _WRITING:  # this process is writing it right now (another thread)
+                continue
+        elif _process_alive(int(pid)):
             continue
         try:
             tmp.unlink()
@@ -83,8 +96,6 @@ def remove_stale_temps(path: PathLike) -> list[Path]:
 
 
 def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -96,3 +96,18 @@ def test_check_writable_dir_names_the_folder(tmp_path):
     with pytest.raises(PermissionError, match="output folder '.*file/run' is not writable"):
         check_writable_dir(tmp_path / "file" / "run")
     assert os.listdir(tmp_path / "new" / "run") == []  # the probe file is gone
+
+
+def test_own_stale_temp_is_removed_but_not_one_being_written(tmp_path):
+    """A temp file of this very process that no write is using (left by an earlier,
+    interrupted write) is stale; the one a write is producing is not."""
+    from graphrec.utils.io import remove_stale_temps
+
+    target = tmp_path / "x.pt"
+    stale = tmp_path / f".x.pt.{os.getpid()}.old.tmp"
+    stale.write_text("half")
+    with atomic_path(target) as tmp:
+        assert not stale.exists()  # removed by this write
+        tmp.write_text("new")
+        assert remove_stale_temps(target) == [] and tmp.exists()  # ours, in progress
+    assert target.read_text() == "new" and os.listdir(tmp_path) == ["x.pt"]
