@@ -17,7 +17,7 @@ from graphrec.utils.io import atomic_write_text
 BASELINES = ("pyg_lgconv_edge_index", "torch_sparse_mm", "pyg_softmax_index")
 #: graphrec's implementation in each benchmark group (keyed by the group's first word)
 GRAPHREC = {"propagation": "graphrec_square", "segment_softmax": "graphrec_segment_softmax",
-            "read_table:": "pyarrow", "read_rec_log:": "pyarrow"}
+            "read_table:": "pyarrow", "read_rec_log:": "pyarrow", "full-ranking": "graphrec"}
 
 
 def _env(info: dict) -> str:
@@ -145,6 +145,8 @@ def main():
     ap.add_argument("--epoch", action="append", default=[])
     ap.add_argument("--allocator", default=None)
     ap.add_argument("--readers", action="append", default=[], help="pytest-benchmark JSON of test_bench_readers.py")
+    ap.add_argument("--evaluation", action="append", default=[],
+                    help="pytest-benchmark JSON of test_bench_evaluation.py")
     ap.add_argument("--interleaved", action="append", default=[])
     ap.add_argument("--notes", default=None, help="markdown file inserted after the title")
     ap.add_argument("--out", default="docs/benchmarks.md")
@@ -166,6 +168,14 @@ def main():
         lines += epoch_section(args.epoch)
     if args.allocator:
         lines += allocator_section(args.allocator)
+    if args.evaluation:
+        lines += ["## Full-ranking evaluation against its floor", "",
+                  "`floor` is the plain loop of chunked `u @ I^T`, seen items set to -inf and "
+                  "`torch.topk(k=20)`, at its fastest chunk; `recbole_style` and `pyg_style` are "
+                  "evaluation loops written the way RecBole and PyG's LightGCN example write them. "
+                  "graphrec's `full_ranking` also gives the exact, untruncated MRR with pessimistic ties.", ""]
+        for p in args.evaluation:
+            lines += bench_section(p)
     if args.readers:
         lines += ["## Reading raw logs: the pyarrow reader against graphrec 0.1's hand parser", "",
                   "Both parse KuaiSAR's `df.csv.gz` into the same table (the benchmark asserts it); "

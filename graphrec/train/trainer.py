@@ -28,6 +28,7 @@ from graphrec.data.groups import user_groups
 from graphrec.data.hetero import CLICKS, eval_targets, has_heldout, history
 from graphrec.data.inputs import TrainInputs
 from graphrec.metrics import parse_protocol, ranking_metrics
+from graphrec.metrics.ranking import EVAL_MEMORY_BUDGET
 from graphrec.models.base import RecModel
 from graphrec.train.checkpoint import load_checkpoint, load_weights, require_keys, save_checkpoint
 
@@ -57,7 +58,12 @@ class TrainConfig:
             ELBO) averaged over validation batches (lower is better), for models that
             are not rankers.
         ks: cut-offs reported.
-        eval_chunk: users scored at once during evaluation (bounds memory).
+        eval_chunk: users scored at once during evaluation; ``None`` picks it so one
+            chunk's buffers fit in ``eval_memory_mb``.
+        eval_memory_mb: memory for one evaluation chunk when ``eval_chunk`` is ``None``;
+            ``None``: :data:`graphrec.metrics.ranking.EVAL_MEMORY_BUDGET` of the device
+            (32 MiB on a CPU, which keeps a chunk in cache: ~90 users at Gowalla's
+            40,981 items, 1.7x faster than 1,024; 1 GiB on a GPU).
         protocol: ``"full"`` ranking over all items, ``"sampled-<n>"`` (each target
             against ``n`` uniformly sampled negatives, the SASRec paper's protocol) or
             ``"sampled-pop-<n>"`` (negatives drawn in proportion to training
@@ -93,7 +99,8 @@ class TrainConfig:
     patience: int = 5
     metric: str = "ndcg@10"
     ks: tuple[int, ...] = (5, 10, 20)
-    eval_chunk: int = 2048
+    eval_chunk: int | None = None
+    eval_memory_mb: int | None = None
     protocol: str = "full"
     groups: str | None = None
     stage_cache: str | None = None
@@ -108,7 +115,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.ks = tuple(self.ks)
         check_field_types(self, prefix="train.")
-        for name in ("epochs", "batch_size", "eval_every", "eval_chunk"):
+        if self.eval_chunk is not None and self.eval_chunk < 1:
+            raise ValueError(f"train.eval_chunk must be >= 1 or None, got {self.eval_chunk!r}")
+        if self.eval_memory_mb is not None and self.eval_memory_mb < 1:
+            raise ValueError(f"train.eval_memory_mb must be >= 1 or None, got {self.eval_memory_mb!r}")
+        for name in ("epochs", "batch_size", "eval_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("patience", "warmup_epochs", "length_buckets"):
@@ -295,6 +306,11 @@ class Trainer:
         return self.inputs.eval_history(self.data, split)
 
     # ---- evaluation -----------------------------------------------------------------
+    def _eval_memory_budget(self) -> int:
+        if self.config.eval_memory_mb is not None:
+            return self.config.eval_memory_mb * 2**20
+        return EVAL_MEMORY_BUDGET.get(self.device.type, EVAL_MEMORY_BUDGET["cuda"])
+
     @torch.no_grad()
     def evaluate(self, split: str = "valid", progress: bool = False) -> dict[str, Any]:
         """Ranking metrics on ``split`` under ``config.protocol`` (training -- and for
@@ -328,7 +344,8 @@ class Trainer:
         return ranking_metrics(protocol, users, targets, exclude, num_items=num_items, score_fn=score_fn,
                                score_fn_pairs=pair_fn, popularity=popularity, ks=self.config.ks,
                                generator=torch.Generator().manual_seed(self.config.seed),
-                               chunk_size=self.config.eval_chunk, progress=progress, **group_kw)
+                               chunk_size=self.config.eval_chunk, memory_budget=self._eval_memory_budget(),
+                               progress=progress, **group_kw)
 
     @torch.no_grad()
     def validation_loss(self) -> dict[str, float]:

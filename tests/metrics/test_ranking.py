@@ -5,7 +5,6 @@ import torch
 
 from graphrec.data.ragged import Ragged
 from graphrec.metrics import Protocol, full_ranking, parse_protocol, protocol_label, sampled_ranking
-from graphrec.metrics import ranking as ranking_mod
 from graphrec.metrics.ranking import _sample_negatives
 
 INF = float("inf")
@@ -97,14 +96,12 @@ def _full(scores, targets, exclude, **kw):
     )
 
 
-@pytest.mark.parametrize("method_max", [0, 1000], ids=["histogram", "compare"])
 @pytest.mark.parametrize(
     "name,scores,targets,exclude,ks,expected", CASES, ids=[c[0] for c in CASES]
 )
 def test_full_ranking_hand_cases(
-    monkeypatch, method_max, name, scores, targets, exclude, ks, expected
+    name, scores, targets, exclude, ks, expected
 ):
-    monkeypatch.setattr(ranking_mod, "_COMPARE_MAX_TARGETS", method_max)
     out = _full(scores, [targets], [exclude], ks=ks)
     assert out["users"] == 1
     for key, value in expected.items():
@@ -196,11 +193,15 @@ def _random_case(seed, U=23, N=40, max_t=25):
     return scores, targets, exclude
 
 
-@pytest.mark.parametrize("method_max", [0, 1000], ids=["histogram", "compare"])
-def test_full_ranking_matches_reference_and_chunking(monkeypatch, method_max):
-    monkeypatch.setattr(ranking_mod, "_COMPARE_MAX_TARGETS", method_max)
+# ks=(1,) puts most ranks beyond K = max(ks), where only the best target's is counted
+# exactly (for MRR); infinite scores tie with the masked slots
+@pytest.mark.parametrize("ks", [(1, 5, 10), (1,), (3, 40)])
+@pytest.mark.parametrize("infinities", [False, True])
+def test_full_ranking_matches_reference_and_chunking(ks, infinities):
     scores, targets, exclude = _random_case(0)
-    ks = (1, 5, 10)
+    if infinities:
+        scores[scores == 0] = float("-inf")
+        scores[scores == 5] = float("inf")
     expected, count = _reference(scores, targets, exclude, ks)
     results = [_full(scores, targets, exclude, ks=ks, chunk_size=c) for c in (1, 7, 1000)]
     for out in results:
@@ -452,3 +453,37 @@ def test_sampled_skips_users_without_target():
         generator=torch.Generator().manual_seed(0),
     )
     assert out["users"] == 2 and out["hr@10"] == 1.0 and out["mrr"] == 1.0
+
+
+def test_the_callers_scores_are_left_as_they_were():
+    """full_ranking masks a contiguous score tensor in place and restores it: a score_fn
+    returning its own cached table sees the table unchanged, even after an error."""
+    scores, targets, exclude = _random_case(3)
+    table = scores.clone()
+    expected, _ = _reference(scores, targets, exclude, (1, 5))
+    out = full_ranking(lambda u: table if u.numel() == table.size(0) else table[u], torch.arange(table.size(0)),
+                       Ragged.from_lists(targets), Ragged.from_lists(exclude), num_items=table.size(1), ks=(1, 5),
+                       chunk_size=1000)
+    assert torch.equal(table, scores)
+    for key, value in expected.items():
+        assert out[key] == pytest.approx(value, abs=1e-12), key
+    table[4, 0] = float("nan")
+    tg = [t if t else [1] for t in targets]
+    with pytest.raises(ValueError, match="NaN"):
+        full_ranking(lambda u: table, torch.arange(table.size(0)), Ragged.from_lists(tg),
+                     Ragged.from_lists([[] for _ in tg]), num_items=table.size(1), chunk_size=1000)
+    assert torch.equal(table[:, 1:], scores[:, 1:])
+
+
+def test_an_expanded_score_row_is_masked_per_user():
+    """One popularity row expanded to every user shares its memory across rows; masking
+    it in place would mask one user's items for all of them."""
+    pop = torch.arange(12, 0, -1).float()
+    targets, exclude = [[3], [5], [0]], [[0, 1], [2], [1]]
+    out = full_ranking(lambda u: pop.expand(u.numel(), -1), torch.arange(3), Ragged.from_lists(targets),
+                       Ragged.from_lists(exclude), num_items=12, ks=(1, 3))
+    dense = pop.expand(3, -1).clone()
+    expected, _ = _reference(dense, targets, exclude, (1, 3))
+    for key, value in expected.items():
+        assert out[key] == pytest.approx(value, abs=1e-12), key
+    assert torch.equal(pop, torch.arange(12, 0, -1).float())
