@@ -27,6 +27,8 @@ def pytest_addoption(parser):
                      help="comma-separated graph shapes: gowalla, amazon-book, tiny")
     parser.addoption("--bench-threads", type=int, default=0,
                      help="torch.set_num_threads for the run (0: torch's default)")
+    parser.addoption("--bench-device", default="cpu",
+                     help="device the kernel benchmarks run on (cpu, cuda); CUDA timings synchronise")
 
 
 _LOAD_AT_START = os.getloadavg()
@@ -56,6 +58,12 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["loadavg_at_start"] = _LOAD_AT_START
     machine_info["torch"] = torch.__version__
     machine_info["torch_num_threads"] = torch.get_num_threads()
+    dev = torch.device(config.getoption("--bench-device"))
+    machine_info["bench_device"] = str(dev)
+    if dev.type == "cuda" and torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(dev)
+        machine_info["cuda_device"] = {"name": props.name, "memory_bytes": props.total_memory,
+                                       "cuda": torch.version.cuda}
     import torch_geometric
 
     machine_info["torch_geometric"] = torch_geometric.__version__
@@ -65,6 +73,21 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     output_json["loadavg_at_end"] = os.getloadavg()
     output_json["allocator"] = allocator_info()
     output_json["command"] = _command()
+
+
+@pytest.fixture(scope="session")
+def device(request) -> torch.device:
+    """The device of the kernel benchmarks (``--bench-device``); a missing one skips them."""
+    dev = torch.device(request.config.getoption("--bench-device"))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        pytest.skip("--bench-device cuda: this machine has no CUDA device")
+    return dev
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued kernels, so a timing covers their work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 _GRAPHS: dict = {}
