@@ -485,6 +485,7 @@ class Trainer:
             if parts:
                 record["loss_parts"] = parts
             if st.epoch % cfg.eval_every == 0 or st.epoch == cfg.epochs:
+                t_eval = time.perf_counter()
                 if self.has_valid:
                     if cfg.minimize_metric:
                         record["valid_loss"] = self.validation_loss()
@@ -498,6 +499,9 @@ class Trainer:
                         st.bad_rounds += 1
                 if cfg.track_test:
                     record["test"] = self.evaluate("test")
+                # wall time of the evaluation, so a curve can be drawn against the run's
+                # wall clock (the sum of seconds + eval_seconds over the history)
+                record["eval_seconds"] = time.perf_counter() - t_eval
                 shown = record.get("valid_loss") if cfg.minimize_metric else record.get("valid", record.get("test"))
                 log.info("Epoch: %03d, Loss: %.4f, %s: %s, %.1fs", st.epoch, loss, cfg.metric,
                          f"{(shown or {}).get(cfg.metric_key, float('nan')):.4f}", secs)
