@@ -74,3 +74,12 @@ def test_own_model_through_the_cli_plugin_option(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "graphrec.cli", "--plugin", "no_such_module_xyz", "list"],
                              env=env, capture_output=True, text=True, timeout=600)
     assert missing.returncode == 2 and "--plugin no_such_module_xyz: cannot import it" in missing.stderr
+
+
+@pytest.mark.slow
+def test_lightgcn_gowalla_example(tmp_path, shared_data):
+    out_dir = tmp_path / "run"
+    out = run("lightgcn_gowalla.py", "--root", str(shared_data), "--epochs", "1", "--batch-size", "16384",
+              "--lr", "0.01", "--eval-every", "1", "--output", str(out_dir), cache=tmp_path)
+    assert "Recall@20 0." in out and "after 1 epochs" in out
+    assert (out_dir / "time_to_accuracy.png").stat().st_size > 0
