@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=2048, help="BPR triples per step (paper: 2048)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
+    parser.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine", "linear"),
+                        help="decay of the learning rate over --epochs (paper: constant)")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids oversubscription)")
     parser.add_argument("--output", default="runs/gowalla-lightgcn")
@@ -80,19 +82,23 @@ def main() -> None:
     spec = RunSpec(
         model="lightgcn", dataset="gowalla", root=args.root,
         model_args={"dim": 64, "num_layers": 3, "reg_weight": 1e-4},
-        train_args={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "ks": (20,),
+        train_args={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                    "lr_schedule": args.lr_schedule, "ks": (20,),
                     "eval_every": args.eval_every, "track_test": True, "metric": "recall@20",
                     "num_threads": args.threads},
     )
     doc = run_one(spec, args.output, resume=args.resume)
     label = f"batch {args.batch_size}, lr {args.lr:g}"
+    if args.lr_schedule != "constant":
+        label += f" {args.lr_schedule}"
     runs = {label: doc["history"]}
     for path in args.compare:
         with open(path) as f:
             other = json.load(f)
         train = other["config"]["train"]
-        runs[f"batch {train['batch_size']}, lr {train['lr']:g} ({os.path.basename(os.path.dirname(path))})"] = \
-            other["history"]
+        schedule = train.get("lr_schedule", "constant")
+        runs[f"batch {train['batch_size']}, lr {train['lr']:g}" + (f" {schedule}" if schedule != "constant" else "")
+             + f" ({os.path.basename(os.path.dirname(path)) or path})"] = other["history"]
     plot(runs, os.path.join(args.output, "time_to_accuracy.png"))
     pts = curve(doc["history"])
     reached = next(((e, w) for e, w, r in pts if r >= 0.18), None)
