@@ -85,6 +85,7 @@ from graphrec.data.ragged import Ragged
 __all__ = [
     "full_ranking",
     "auto_chunk_size",
+    "default_memory_budget",
     "EVAL_MEMORY_BUDGET",
     "sampled_ranking",
     "ranking_metrics",
@@ -108,14 +109,20 @@ EVAL_MEMORY_BUDGET = {"cpu": 32 * 2**20, "cuda": 1024 * 2**20}
 _BYTES_PER_ENTRY = 4 + 4 + 1
 
 
+def default_memory_budget(device: torch.device | str | None = None) -> int:
+    """:data:`EVAL_MEMORY_BUDGET` of ``device``'s type (CPU when ``None``; an accelerator
+    other than CUDA gets CUDA's)."""
+    kind = torch.device(device).type if device is not None else "cpu"
+    return EVAL_MEMORY_BUDGET.get(kind, EVAL_MEMORY_BUDGET["cuda"])
+
+
 def auto_chunk_size(num_items: int, memory_budget: int | None = None,
                     device: torch.device | str | None = None) -> int:
     """Users per chunk of :func:`full_ranking` so that a chunk's ``(users, num_items)``
     buffers fit in ``memory_budget`` bytes (default: :data:`EVAL_MEMORY_BUDGET` of the
     device type, CPU when ``None``); at least 1 user."""
     if memory_budget is None:
-        kind = torch.device(device).type if device is not None else "cpu"
-        memory_budget = EVAL_MEMORY_BUDGET.get(kind, EVAL_MEMORY_BUDGET["cuda"])
+        memory_budget = default_memory_budget(device)
     if memory_budget < 1:
         raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget}")
     return max(1, memory_budget // (max(num_items, 1) * _BYTES_PER_ENTRY))
@@ -262,14 +269,19 @@ def _check_users(users: Tensor) -> Tensor:
     return users.to("cpu", torch.long)
 
 
-def _check_scores(
-    scores: Tensor, shape: tuple[int, int], rows: Tensor, users: Tensor, what: str
-) -> Tensor:
+def _check_score_shape(scores: Tensor, shape: tuple[int, int], what: str) -> Tensor:
+    """``scores`` of ``shape``, as a floating tensor (integers become float64: exact for
+    counts, and -inf needs a float type)."""
     if not isinstance(scores, Tensor) or tuple(scores.shape) != shape:
         got = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
         raise ValueError(f"{what} must return a tensor of shape {shape}, got {got}")
-    if not scores.is_floating_point():
-        scores = scores.to(torch.float64)  # exact for counts; -inf needs a float type
+    return scores if scores.is_floating_point() else scores.to(torch.float64)
+
+
+def _check_scores(
+    scores: Tensor, shape: tuple[int, int], rows: Tensor, users: Tensor, what: str
+) -> Tensor:
+    scores = _check_score_shape(scores, shape, what)
     # One reduction first (NaN propagates through a sum; +inf + -inf also gives NaN,
     # hence the exact per-row check only when the sum is NaN).
     if not bool(torch.isnan(scores.sum())):
@@ -454,7 +466,7 @@ def _progress(total: int, enabled: bool, desc: str):  # -> tqdm | None
 # ---------------------------------------------------------------------------------
 # full ranking
 # ---------------------------------------------------------------------------------
-def _ranks_from_top_candidates(masked: Tensor, padded: Tensor, num_targets: Tensor, num_masked: Tensor,
+def _ranks_from_top_candidates(masked: Tensor, padded: Tensor, valid: Tensor, num_masked: Tensor,
                                K: int, rows: Tensor, users: Tensor) -> tuple[Tensor, Tensor]:
     r"""Pessimistic ranks of the targets from the :math:`K` best candidates only.
 
@@ -482,8 +494,6 @@ def _ranks_from_top_candidates(masked: Tensor, padded: Tensor, num_targets: Tens
     """
     B, N = masked.shape
     T = padded.size(1)
-    dev = masked.device
-    valid = torch.arange(T, device=dev).unsqueeze(0) < num_targets.unsqueeze(1)
     top = torch.topk(masked, K, dim=1, sorted=False).values  # NaN sorts above everything
     nan_rows = torch.isnan(top).any(dim=1) | (torch.isnan(padded) & valid).any(dim=1)
     if bool(nan_rows.any()):
@@ -551,12 +561,13 @@ def full_ranking(
     positions :math:`p_{(j)} = r_{(j)} + j` defined in :mod:`graphrec.metrics.ranking`.
 
     Users are processed ``chunk_size`` at a time and only users with targets are
-    scored. Besides the scores ``score_fn`` returns, the metrics keep one masked
-    ``(chunk_size, num_items)`` copy (reused across chunks) and one byte per entry
-    of scratch (8 bytes per entry when a user in the chunk has more than 4
-    targets), never anything of size ``(U, num_items)``: e.g. ~1 GB at
-    ``chunk_size=1024``, ``num_items=100_000`` in float32 (lower ``chunk_size`` to
-    cut it). Everything inside a chunk is vectorised; masks are applied sparsely.
+    scored. A contiguous score tensor is masked in place and its masked entries are
+    put back afterwards (so a ``score_fn`` may return its own cached table); any
+    other is copied into one ``(chunk_size, num_items)`` buffer reused across
+    chunks. With the comparison pass for MRR this is at most ~9 bytes per entry of
+    a chunk, never anything of size ``(U, num_items)``; by default the chunk is
+    picked from ``memory_budget``. Everything inside a chunk is vectorised; masks
+    are applied sparsely.
 
     Args:
         score_fn (callable): ``score_fn(user_chunk) -> (len(user_chunk), num_items)``
@@ -632,11 +643,8 @@ def full_ranking(
             with torch.no_grad():
                 scores = score_fn(u.to(device) if device is not None else u)
             B = r.numel()
-            if not isinstance(scores, Tensor) or tuple(scores.shape) != (B, num_items):
-                got = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
-                raise ValueError(f"score_fn must return a tensor of shape {(B, num_items)}, got {got}")
-            if not scores.is_floating_point():
-                scores = scores.to(torch.float64)  # exact for counts; -inf needs a float type
+            # NaN is checked among the ranked scores only (_ranks_from_top_candidates)
+            scores = _check_score_shape(scores, (B, num_items), "score_fn")
             dev = scores.device
 
             # Targets and exclusions as sorted unique keys row * N + item (sparse:
@@ -665,6 +673,7 @@ def full_ranking(
             slot = torch.arange(t_row.numel(), device=dev) - ptr[t_row]
             padded = scores.new_full((B, T), float("inf"))
             padded[t_row, slot] = scores[t_row, t_col]
+            valid = torch.arange(T, device=dev).unsqueeze(0) < num_targets.unsqueeze(1)
             m_row, m_col = (m_keys // num_items).to(dev), (m_keys % num_items).to(dev)
             if scores.is_contiguous():
                 # one memory slot per entry: mask in place and put the few masked
@@ -677,12 +686,11 @@ def full_ranking(
                 masked.copy_(scores)
             masked[m_row, m_col] = float("-inf")
             try:
-                ranks, best_rank = _ranks_from_top_candidates(masked, padded, num_targets, num_masked, K, r, u)
+                ranks, best_rank = _ranks_from_top_candidates(masked, padded, valid, num_masked, K, r, u)
             finally:
                 if saved is not None:
                     scores[m_row, m_col] = saved
             del scores, masked
-            valid = torch.arange(T, device=dev).unsqueeze(0) < num_targets.unsqueeze(1)
             ranks = ranks.masked_fill(~valid, num_items + T)  # padding sorts last
             positions = torch.sort(ranks, dim=1).values + torch.arange(T, device=dev)
             positions[:, 0] = best_rank  # exact even beyond K, for MRR

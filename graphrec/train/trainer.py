@@ -28,7 +28,7 @@ from graphrec.data.groups import user_groups
 from graphrec.data.hetero import CLICKS, eval_targets, has_heldout, history
 from graphrec.data.inputs import TrainInputs
 from graphrec.metrics import parse_protocol, ranking_metrics
-from graphrec.metrics.ranking import EVAL_MEMORY_BUDGET
+from graphrec.metrics.ranking import default_memory_budget
 from graphrec.models.base import RecModel
 from graphrec.train.checkpoint import load_checkpoint, load_weights, require_keys, save_checkpoint
 
@@ -309,7 +309,7 @@ class Trainer:
     def _eval_memory_budget(self) -> int:
         if self.config.eval_memory_mb is not None:
             return self.config.eval_memory_mb * 2**20
-        return EVAL_MEMORY_BUDGET.get(self.device.type, EVAL_MEMORY_BUDGET["cuda"])
+        return default_memory_budget(self.device)
 
     @torch.no_grad()
     def evaluate(self, split: str = "valid", progress: bool = False) -> dict[str, Any]:
