@@ -63,13 +63,18 @@ def model_resolver(name: str) -> type:
     return cls
 
 
-def dataset_parameters(name: str) -> list[str] | None:
-    """The keyword arguments the dataset registered as ``name`` accepts, minus those
-    fixed at registration (``None`` when its factory takes ``**kwargs``)."""
+def _dataset_entry(name: str) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """``(factory, defaults)`` registered as ``name``; ValueError lists the choices."""
     entry = _DATASETS.get(normalize_string(name))
     if entry is None:
         raise ValueError(f"unknown dataset '{name}'; choose one of: {', '.join(dataset_names())}")
-    factory, defaults = entry
+    return entry
+
+
+def dataset_parameters(name: str) -> list[str] | None:
+    """The keyword arguments the dataset registered as ``name`` accepts, minus those
+    fixed at registration (``None`` when its factory takes ``**kwargs``)."""
+    factory, defaults = _dataset_entry(name)
     params = inspect.signature(factory).parameters.values()
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return None
@@ -79,10 +84,7 @@ def dataset_parameters(name: str) -> list[str] | None:
 
 def dataset_resolver(name: str, **kwargs: Any) -> Any:
     """Instantiate the dataset registered as ``name`` (kwargs override defaults)."""
-    entry = _DATASETS.get(normalize_string(name))
-    if entry is None:
-        raise ValueError(f"unknown dataset '{name}'; choose one of: {', '.join(dataset_names())}")
-    factory, defaults = entry
+    factory, defaults = _dataset_entry(name)
     return factory(**{**defaults, **kwargs})
 
 

@@ -308,8 +308,13 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
     if len(set(protocols.values())) > 1:
         raise ValueError(f"compare: models use different ranking protocols {protocols}; numbers under "
                          "different protocols are not comparable")
-    if seeds is not None and (not seeds or len(set(seeds)) != len(seeds)):
-        raise ValueError(f"compare: seeds must be distinct and at least one, got {seeds}")
+    if seeds is not None:
+        if not seeds:
+            raise ValueError("compare: seeds must hold at least one seed")
+        repeated = next((s for i, s in enumerate(seeds) if s in seeds[:i]), None)
+        if repeated is not None:
+            raise ValueError(f"compare: seed {repeated} is given twice in {seeds} (each seed is one run of "
+                             "every model; a repeat would report one run as two)")
     check_writable_dir(output_dir)
     data_args = specs[0].data_args
     data = load_dataset(specs[0].dataset, root, **data_args)[0]

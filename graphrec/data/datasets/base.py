@@ -150,8 +150,8 @@ class RecDataset(InMemoryDataset):
 
     def _process(self) -> None:
         # PyG's version compares pre_transform.pt / pre_filter.pt in the processed
-        # folder by unpickling them (weights_only=False): a file planted there would
-        # run code. graphrec datasets take no pre_transform or pre_filter, so neither
+        # folder by fully unpickling them (not weights-only): a file planted there
+        # would run code. graphrec datasets take no pre_transform or pre_filter, so neither
         # file is read or written; the cache key already names everything that shapes
         # the processed graph.
         if not self.force_reload and all(osp.exists(p) for p in self.processed_paths):
