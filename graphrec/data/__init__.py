@@ -1,4 +1,5 @@
 """Logs -> validated tables -> splits -> HeteroData -> batches."""
+from graphrec.data.codes import CODE_EDGE_TYPES, HAS_REC_CODE, HAS_SEARCH_CODE, add_user_codes
 from graphrec.data.hetero import (
                                   CLICKS,
                                   HAS_ATTR,
@@ -34,4 +35,5 @@ __all__ = [
     "attr_field_edges",
     "NegativeSampler", "BPRLoader", "SequenceLoader", "SearchSessionLoader",
     "JointTimelineLoader", "JointTimeline", "REC", "SEARCH", "add_joint_timeline", "eval_timeline",
+    "HAS_REC_CODE", "HAS_SEARCH_CODE", "CODE_EDGE_TYPES", "add_user_codes",
 ]

@@ -1,9 +1,11 @@
 """Training losses shared by the models."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
@@ -32,8 +34,9 @@ def sampled_bce(pos_logit: Tensor, neg_logit: Tensor, mask: Tensor) -> Tensor:
     return (loss * m).sum() / m.sum().clamp(min=1)
 
 
-def info_nce(anchor: Tensor, positive: Tensor, temperature: float = 1.0,
-             similarity: str = "dot", labels: Tensor | None = None) -> Tensor:
+def info_nce(anchor: Tensor, positive: Tensor, temperature: float | Tensor = 1.0,
+             similarity: str | Callable[[Tensor, Tensor], Tensor] = "dot",
+             labels: Tensor | None = None) -> Tensor:
     r"""Symmetric in-batch InfoNCE over the :math:`2B` views: row :math:`b` of ``anchor``
     and ``positive`` is a positive pair, every other view a negative. With ``labels``,
     any other view whose label equals the anchor's is removed from the denominator
@@ -44,16 +47,24 @@ def info_nce(anchor: Tensor, positive: Tensor, temperature: float = 1.0,
         {\sum_{z' \ne z,\ \ell(z') \ne \ell(z) \lor z' = z^+} \exp(s(z, z')/\tau)}
 
     Args:
-        similarity: ``"dot"`` or ``"cos"``.
+        temperature: :math:`\tau`, a number or a (learnable) scalar tensor.
+        similarity: ``"dot"``, ``"cos"``, or a function ``s(x, y) -> (|x|, |y|)`` of
+            all pairs of rows (e.g. GSERec's :class:`BilinearSimilarity`).
         labels: ``(B,)`` optional labels of the pairs (e.g. target items).
     """
-    if similarity == "cos":
-        anchor, positive = F.normalize(anchor, dim=-1), F.normalize(positive, dim=-1)
-    elif similarity != "dot":
-        raise ValueError(f"similarity must be 'dot' or 'cos', got {similarity!r}")
+    if callable(similarity):
+        score = similarity
+    elif similarity in ("dot", "cos"):
+        if similarity == "cos":
+            anchor, positive = F.normalize(anchor, dim=-1), F.normalize(positive, dim=-1)
+
+        def score(x: Tensor, y: Tensor) -> Tensor:
+            return x @ y.t()
+    else:
+        raise ValueError(f"similarity must be 'dot', 'cos' or a function, got {similarity!r}")
     n = anchor.size(0)
     z = torch.cat([anchor, positive], 0)
-    sim = z @ z.t() / temperature
+    sim = score(z, z) / temperature
     target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     drop = torch.eye(2 * n, dtype=torch.bool, device=z.device)
     if labels is not None:
@@ -64,4 +75,46 @@ def info_nce(anchor: Tensor, positive: Tensor, temperature: float = 1.0,
     return F.cross_entropy(sim.masked_fill(drop, float("-inf")), target)
 
 
-__all__ = ["bpr_loss", "l2_reg", "sampled_bce", "info_nce"]
+class BilinearSimilarity(nn.Module):
+    r"""A learned similarity squashed into :math:`(-1, 1)` with a learnable
+    temperature, GSERec's contrastive score (its released code's
+    ``L_U-CL`` / ``L_His-CL``):
+
+    .. math::
+        s(\mathbf{a}, \mathbf{b}) = \tanh(\mathbf{a}^\top \mathbf{W} \mathbf{b}),
+        \qquad \text{logit} = s / \tau, \quad \tau \text{ learnable}
+
+    Use as ``info_nce(a, b, temperature=sim.tau(), similarity=sim)``. Since
+    :math:`|s| < 1`, a smaller :math:`\tau` always sharpens the logits, and an
+    unconstrained learnable :math:`\tau` can cross zero (which would flip the loss):
+    :meth:`tau` clamps it at ``min_temperature``.
+
+    Args:
+        dim (int): size of both inputs.
+        temperature (float, optional): initial :math:`\tau`. (default: ``0.1``)
+        min_temperature (float, optional): lower bound of :math:`\tau`. (default: ``0.01``)
+    """
+
+    def __init__(self, dim: int, temperature: float = 0.1, min_temperature: float = 0.01) -> None:
+        super().__init__()
+        if not 0 < min_temperature <= temperature:
+            raise ValueError(f"need 0 < min_temperature <= temperature, got {min_temperature}, {temperature}")
+        self.init_temperature, self.min_temperature = temperature, min_temperature
+        self.weight = nn.Parameter(torch.empty(dim, dim))
+        self.temperature = nn.Parameter(torch.empty(()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.weight)
+        nn.init.constant_(self.temperature, self.init_temperature)
+
+    def tau(self) -> Tensor:
+        """The temperature, clamped at ``min_temperature``."""
+        return self.temperature.clamp(min=self.min_temperature)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        """``(N, d), (M, d) -> (N, M)`` similarities of all pairs."""
+        return torch.tanh(x @ self.weight @ y.t())
+
+
+__all__ = ["bpr_loss", "l2_reg", "sampled_bce", "info_nce", "BilinearSimilarity"]

@@ -1,0 +1,89 @@
+r"""A bidirectional transformer over a padded history (no causal mask)."""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+def reset_transformer_layer(layer: nn.Module) -> None:
+    """Xavier-uniform weight matrices, zero biases, unit LayerNorm scales for one of
+    PyTorch's ``TransformerEncoderLayer`` / ``TransformerDecoderLayer``."""
+    for p in layer.parameters():
+        if p.dim() > 1:
+            nn.init.xavier_uniform_(p)
+        else:
+            nn.init.zeros_(p)
+    for m in layer.modules():
+        if isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+
+
+def chronological_positions(valid: Tensor) -> Tensor:
+    """Position of every slot counted from the oldest real entry of its row (``0`` for
+    the oldest), whatever the padding side; padding slots get ``0``."""
+    return (valid.long().cumsum(1) - 1).clamp(min=0)
+
+
+class HistoryEncoder(nn.Module):
+    r"""Encodes a history with PyTorch's post-LN transformer encoder layers and learned
+    positions, attending in both directions (the history encoders of GSERec and
+    UniSAR, which read a complete past rather than predicting its next step):
+
+    .. math::
+        \mathbf{H}^{(0)} = \mathbf{X} + \mathbf{P}, \qquad
+        \mathbf{H}^{(l+1)} = \mathrm{TransformerEncoderLayer}(\mathbf{H}^{(l)}),
+
+    with key-padding masks, so padding is never attended. Positions count from the
+    oldest entry (slot 0 is the oldest, as the released GSERec code numbers a
+    history), so they do not depend on whether the batch is left- or right-padded.
+    Padding rows of the output are zero, and a row with no entry at all (a user who
+    never searched) encodes to all zeros.
+
+    Args:
+        dim (int): hidden size :math:`d`.
+        max_len (int): longest history (rows of :math:`\mathbf{P}`).
+        num_layers (int, optional): encoder layers. (default: ``1``)
+        num_heads (int, optional): attention heads. (default: ``2``)
+        ffn_dim (int, optional): feed-forward width; ``None`` = ``dim``. (default: ``None``)
+        dropout (float, optional): dropout of attention and hidden states. (default: ``0.1``)
+
+    Shapes:
+        - **input:** entries :math:`(B, L, d)`, validity mask :math:`(B, L)`, :math:`L \le` ``max_len``
+        - **output:** :math:`(B, L, d)`
+    """
+
+    def __init__(self, dim: int, max_len: int, num_layers: int = 1, num_heads: int = 2,
+                 ffn_dim: int | None = None, dropout: float = 0.1) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim={dim} must be a multiple of num_heads={num_heads}")
+        self.dim, self.max_len = dim, max_len
+        self.pos_emb = nn.Embedding(max_len, dim)
+        self.layers = nn.ModuleList([
+            nn.TransformerEncoderLayer(dim, num_heads, dim_feedforward=ffn_dim or dim, dropout=dropout,
+                                       batch_first=True)
+            for _ in range(num_layers)])
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.pos_emb.weight)
+        for layer in self.layers:
+            reset_transformer_layer(layer)
+
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
+        if x.size(1) > self.max_len:
+            raise ValueError(f"history of length {x.size(1)} exceeds max_len={self.max_len}")
+        h = x + self.pos_emb(chronological_positions(valid))
+        empty = ~valid.any(1)
+        # an all-padding row would softmax over nothing (NaN): let it attend to slot 0,
+        # then zero it below
+        pad = ~valid
+        pad[empty, 0] = False
+        for layer in self.layers:
+            h = layer(h, src_key_padding_mask=pad)
+        return h * valid.unsqueeze(-1).to(h.dtype)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, max_len={self.max_len}"
+
+
+__all__ = ["HistoryEncoder", "chronological_positions", "reset_transformer_layer"]
