@@ -3,6 +3,7 @@ from graphrec.models.base import ModelConfig, RecModel, build_config
 from graphrec.models.bpr_mf import BPRMF, BPRMFConfig
 from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig
 from graphrec.models.duorec import DuoRec, DuoRecConfig
+from graphrec.models.gserec import GSERec, GSERecConfig
 from graphrec.models.iclrec import ICLRec, ICLRecConfig
 from graphrec.models.idclrec import IDCLRec, IDCLRecConfig
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
@@ -19,4 +20,5 @@ __all__ = [
     "CL4SRec", "CL4SRecConfig",
     "ICLRec", "ICLRecConfig",
     "DuoRec", "DuoRecConfig",
+    "GSERec", "GSERecConfig",
 ]

@@ -91,6 +91,10 @@ class Stage:
         needs_model: run after the model is built, with ``ctx.model``. (default: ``False``)
         version: bump when ``fn`` changes meaning, so old caches are not reused.
             (default: ``1``)
+        seed: a seed of the stage's own instead of the run's, so the stage's output
+            is shared by runs with different seeds (a deterministic text encoder;
+            GSERec's RQ-VAE, which its authors train with seed 2024 whatever the
+            recommender's seed). ``None``: the run's seed. (default: ``None``)
     """
 
     name: str
@@ -98,6 +102,7 @@ class Stage:
     settings: Mapping[str, Any] = field(default_factory=dict)
     needs_model: bool = False
     version: int = 1
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():

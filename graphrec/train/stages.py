@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -43,6 +43,8 @@ class StageRecord:
     seconds: float
     run_seconds: float
     path: str
+    #: the stage's scalar JSON outputs (e.g. which embedder made its vectors)
+    info: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,10 +52,12 @@ class StageRecord:
 
 def describe_stage(record: dict[str, Any]) -> str:
     """One line for logs and tables from a :meth:`StageRecord.to_dict` record."""
+    info = record.get("info") or {}
+    extra = (" [" + ", ".join(f"{k}={v}" for k, v in info.items()) + "]") if info else ""
     if record["cached"]:
         return (f"stage {record['name']}: read from cache ({record['run_seconds']:.2f}s; "
-                f"computed in {record['seconds']:.2f}s)")
-    return f"stage {record['name']}: computed in {record['seconds']:.2f}s"
+                f"computed in {record['seconds']:.2f}s){extra}")
+    return f"stage {record['name']}: computed in {record['seconds']:.2f}s{extra}"
 
 
 def _update(h: Any, value: Any) -> None:
@@ -122,7 +126,8 @@ def run_stages(stages: Sequence[Stage], data: HeteroData, *, seed: int, cache_di
         stages: the stages; all ``needs_model`` or none (the caller runs the two groups
             separately, building the model in between).
         data: the training graph.
-        seed: the run's seed (part of every key).
+        seed: the run's seed (part of every key; a stage with a ``seed`` of its own
+            uses that instead).
         cache_dir: where stage files go (default ``$GRAPHREC_CACHE/stages``).
         device: handed to the stages.
         model: the built model, for ``needs_model`` stages.
@@ -149,7 +154,8 @@ def run_stages(stages: Sequence[Stage], data: HeteroData, *, seed: int, cache_di
     for stage in stages:
         if stage.needs_model and model is None:
             raise ValueError(f"stage '{stage.name}' needs the model; run it after the model is built")
-        key = stage_key(stage, fingerprint, seed, keys, model_fp if stage.needs_model else None)
+        stage_seed = seed if stage.seed is None else stage.seed
+        key = stage_key(stage, fingerprint, stage_seed, keys, model_fp if stage.needs_model else None)
         path = os.path.join(cache_dir, stage.name, f"{key}.safetensors")
         t0 = time.perf_counter()
         result: StageOutputs | None = None
@@ -163,9 +169,9 @@ def run_stages(stages: Sequence[Stage], data: HeteroData, *, seed: int, cache_di
         cached = result is not None
         if result is None:
             log.info("stage %s: running (key %s)", stage.name, key)
-            gen = torch.Generator().manual_seed(int(hashlib.sha1(f"{seed}:{stage.name}".encode())
+            gen = torch.Generator().manual_seed(int(hashlib.sha1(f"{stage_seed}:{stage.name}".encode())
                                                     .hexdigest()[:8], 16))
-            ctx = StageContext(data=data, settings=dict(stage.settings), outputs=dict(outputs), seed=seed,
+            ctx = StageContext(data=data, settings=dict(stage.settings), outputs=dict(outputs), seed=stage_seed,
                                generator=gen, device=torch.device(device), model=model, progress=progress)
             result = check_outputs(stage.name, stage.fn(ctx))
             seconds = time.perf_counter() - t0
@@ -173,7 +179,8 @@ def run_stages(stages: Sequence[Stage], data: HeteroData, *, seed: int, cache_di
             log.info("stage %s: done in %.1fs, cached at %s", stage.name, seconds, path)
         outputs[stage.name] = result
         keys.append(key)
-        records.append(StageRecord(stage.name, key, cached, float(seconds), time.perf_counter() - t0, path))
+        info = {k: v for k, v in result.items() if isinstance(v, (str, int, float, bool))}
+        records.append(StageRecord(stage.name, key, cached, float(seconds), time.perf_counter() - t0, path, info))
     return outputs, records
 
 
