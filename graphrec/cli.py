@@ -46,9 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint written by train/compare")
-    p.add_argument("checkpoint")
-    p.add_argument("--root", default=None)
-    p.add_argument("--split", default="valid,test")
+    p.add_argument("checkpoint", help="a checkpoint.pt written by train or compare")
+    p.add_argument("--root", default=None, help="folder of the raw datasets (default: the one the run used)")
+    p.add_argument("--split", default="valid,test", help="comma-separated splits to evaluate (default: valid,test)")
+    p.add_argument("--protocol", default=None,
+                   help="ranking protocol instead of the run's: full, sampled-N or sampled-pop-N")
+    p.add_argument("--ks", default=None, help="comma-separated cut-offs instead of the run's, e.g. 1,5,10,20")
     p.add_argument("--output", default=None, help="also write the metrics as JSON here")
 
     p = sub.add_parser("data", help="dataset utilities")
@@ -111,16 +114,22 @@ def load_plugin(spec: str) -> None:
                          "or a path ending in .py") from None
 
 
+def cli_ints(text: str, option: str) -> list[int]:
+    """``"1,2,3"`` -> ``[1, 2, 3]``; a part that is not an integer is an error naming
+    the option and the part."""
+    values: list[int] = []
+    for part in text.split(","):
+        try:
+            values.append(int(part.strip()))
+        except ValueError:
+            raise ValueError(f"{option} {text}: {part.strip()!r} is not an integer") from None
+    return values
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"1,2,3"`` -> ``[1, 2, 3]``; a part that is not an integer is an error naming it
     (repeated seeds are :func:`graphrec.train.run.compare`'s to refuse)."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        try:
-            seeds.append(int(part.strip()))
-        except ValueError:
-            raise ValueError(f"--seeds {text}: {part.strip()!r} is not an integer seed") from None
-    return seeds
+    return cli_ints(text, "--seeds")
 
 
 def _models_command(args: argparse.Namespace) -> int:
@@ -181,7 +190,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "evaluate":
         if args.output:
             check_writable_dir(os.path.dirname(os.path.abspath(args.output)), "--output folder")
-        out = run.evaluate_checkpoint(args.checkpoint, tuple(args.split.split(",")), args.root)
+        ks = cli_ints(args.ks, "--ks") if args.ks else None
+        out = run.evaluate_checkpoint(args.checkpoint, tuple(args.split.split(",")), args.root,
+                                      protocol=args.protocol, ks=tuple(ks) if ks else None)
         from graphrec.metrics.report import split_rows
         from graphrec.train.stages import describe_stage
 

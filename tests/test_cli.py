@@ -35,6 +35,16 @@ def test_train_then_evaluate_checkpoint(tmp_path, tmp_cache, capsys):
     assert main(["evaluate", str(out / "checkpoint.pt"), "--output", str(tmp_path / "e.json")]) == 0
     ev = json.loads((tmp_path / "e.json").read_text())
     assert ev["test"]["ndcg@10"] == pytest.approx(res["test"]["ndcg@10"])
+    # the same weights under another protocol and cut-offs (e.g. full ranking of a model
+    # selected under a sampled protocol)
+    assert main(["evaluate", str(out / "checkpoint.pt"), "--split", "test", "--protocol", "full",
+                 "--ks", "1,5", "--output", str(tmp_path / "s.json")]) == 0
+    ev = json.loads((tmp_path / "s.json").read_text())
+    assert ev["protocol"] == "full" and set(ev) >= {"test"} and "valid" not in ev
+    assert "ndcg@5" in ev["test"] and "ndcg@10" not in ev["test"]
+    assert main(["evaluate", str(out / "checkpoint.pt"), "--protocol", "sampled-x"]) == 2
+    assert main(["evaluate", str(out / "checkpoint.pt"), "--ks", "1,five"]) == 2
+    assert "--ks 1,five: 'five' is not an integer" in capsys.readouterr().err
 
 
 def test_resume_extends_a_finished_run(tmp_path, tmp_cache):
@@ -72,7 +82,7 @@ def test_resume_extends_a_finished_run(tmp_path, tmp_cache):
      "dataset 'beauty' has no setting data.foo"),
     (["train", "--model", "bpr_mf", "--set", "data.foo=1"], "the synthetic dataset has no setting ['foo']"),
     (["compare", "--models", "bpr_mf", "--seeds", "1,1"], "seed 1 is given twice"),
-    (["compare", "--models", "bpr_mf", "--seeds", "a,b"], "'a' is not an integer seed"),
+    (["compare", "--models", "bpr_mf", "--seeds", "a,b"], "--seeds a,b: 'a' is not an integer"),
 ])
 def test_errors_are_reported_clearly(args, message, tmp_cache, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -379,14 +379,22 @@ def load_trained(path: str, root: str | None = None) -> tuple[Any, HeteroData, d
 
 @torch.no_grad()
 def evaluate_checkpoint(path: str, splits: tuple[str, ...] = ("valid", "test"),
-                        root: str | None = None) -> dict[str, Any]:
-    """Rebuild dataset and model from a checkpoint and evaluate its best weights."""
+                        root: str | None = None, protocol: str | None = None,
+                        ks: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Rebuild dataset and model from a checkpoint and evaluate its best weights,
+    under the protocol and cut-offs it was trained with unless ``protocol`` / ``ks``
+    say otherwise (e.g. full ranking of a model selected under a sampled protocol)."""
+    overrides: dict[str, Any] = {k: v for k, v in (("protocol", protocol), ("ks", ks)) if v is not None}
+    if ks is not None:  # the selection metric plays no part in evaluation; keep it valid for the new ks
+        overrides["metric"] = "mrr"
+    if overrides:  # checked before anything loads
+        build_config(TrainConfig, overrides, prefix="train.")
     model, data, ckpt = load_trained(path, root)
     cls = type(model)
-    cfg = build_config(TrainConfig, dict(ckpt["train_config"]), prefix="train.")
+    cfg = build_config(TrainConfig, {**ckpt["train_config"], **overrides}, prefix="train.")
     trainer = Trainer(model, data, cfg)
     out = {"checkpoint": path, "model": cls.registry_name, "dataset": ckpt["dataset"],
-           "protocol": cfg.protocol, "stages": ckpt["stage_records"]}
+           "protocol": parse_protocol(cfg.protocol).label, "stages": ckpt["stage_records"]}
     for split in splits:
         if split == "valid" and not trainer.has_valid:
             continue
