@@ -7,7 +7,9 @@ from graphrec.data.codes import (
     HAS_SEARCH_CODE,
     add_user_codes,
     code_degrees,
+    code_neighbour_agreement,
     code_node_ids,
+    connectivity_audit,
 )
 from graphrec.data.hetero import reverse
 from graphrec.ops import CSRAdjacency
@@ -69,3 +71,30 @@ def test_propagation_over_the_user_code_graph_is_symmetric_normalised():
 def test_bad_codes_are_named(codes, num_codes, match):
     with pytest.raises(ValueError, match=match):
         add_user_codes(users(2), codes, num_codes)
+
+
+def test_connectivity_audit_counts_distinct_users_reached_through_shared_codes():
+    # one level; users 0, 1 sparse, users 2, 3, 4 rich; search codes: 0 ~ 2, 3 via code 1; 1 alone
+    codes = torch.tensor([[[0], [1]], [[0], [0]], [[1], [1]], [[1], [1]], [[0], [2]]])
+    data = add_user_codes(users(5), codes, num_codes=3)
+    groups = torch.tensor([1, 1, 2, 2, 2])
+    audit = connectivity_audit(data, groups, ["no_search", "sparse", "rich"])
+    assert audit["source_users"] == 2 and audit["target_users"] == 3
+    s = audit["search"]["all"]
+    assert s["share_reaching"] == 0.5 and s["mean_reached"] == 1.0  # user 0 reaches 2 and 3, user 1 nobody
+    r = audit["rec"]["level_1"]  # rec code 0 links users 0, 1 with rich user 4
+    assert r["share_reaching"] == 1.0 and r["mean_reached"] == 1.0
+    with pytest.raises(ValueError, match="'heavy' is not one of"):
+        connectivity_audit(data, groups, ["no_search", "sparse", "rich"], target="heavy")
+
+
+def test_code_neighbours_agreement_is_high_when_codes_follow_categories():
+    # 40 users in two interest camps; the first rec code says the camp, the search code is noise
+    camp = torch.arange(40) % 2
+    codes = torch.stack([torch.stack([camp, torch.arange(40) % 5], 1),
+                         torch.stack([torch.arange(40) % 3, torch.arange(40) % 7], 1)], 1)
+    cats = [{"lipstick", "nails"} if c == 0 else {"tents", "boots"} for c in camp.tolist()]
+    out = code_neighbour_agreement(codes, cats, pairs=2000)
+    assert out["rec"]["prefix_1"]["jaccard"] == 1.0
+    assert out["random"]["jaccard"] == pytest.approx(0.5, abs=0.05)
+    assert out["search"]["prefix_1"]["jaccard"] < 0.75
