@@ -81,7 +81,8 @@ def mean_std(rows: list[dict[str, float]]) -> dict[str, Any]:
     return out
 
 
-def analyses(dataset: str, root: str | None, yaml_cfg: dict, overrides: list) -> dict[str, Any]:
+def analyses(dataset: str, root: str | None, yaml_cfg: dict, overrides: list,
+             out_dir: str | None = None) -> dict[str, Any]:
     """Codebook usage, connectivity audit, code-neighbour agreement and stage times,
     from GSERec's cached stages."""
     spec = build_spec("gserec", dataset, yaml_cfg, overrides, root)
@@ -111,6 +112,8 @@ def analyses(dataset: str, root: str | None, yaml_cfg: dict, overrides: list) ->
                         "search_codes": codes[u, 1].tolist(), "categories": sorted(cats[u])[:6],
                         "rec_summary": summaries[0][u][:160] if summaries else None})
     info["samples"] = samples
+    if out_dir:
+        plot_code_graph(graph, group_ids, names, os.path.join(out_dir, "code_graph.png"))
     return info
 
 
@@ -149,6 +152,58 @@ def plot_groups(doc: dict[str, Any], path: str, metric: str = "ndcg@5") -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def plot_code_graph(graph: Any, group_ids: torch.Tensor, names: list[str], path: str, per_code: int = 3) -> None:
+    """A real piece of the heterogeneous graph: one sparse searcher, the items it
+    clicked, its rec and search codes, and rich searchers holding the same codes --
+    the paths along which GSERec's message passing lends signal."""
+    from graphrec.data.codes import CODE_EDGE_TYPES
+    from graphrec.data.hetero import CLICKS
+
+    sparse = (group_ids == names.index("sparse")).nonzero().flatten()
+    rich = set((group_ids == names.index("rich")).nonzero().flatten().tolist())
+    if sparse.numel() == 0:
+        return
+    u = int(sparse[0])
+    clicks = graph[CLICKS].edge_index
+    items = clicks[1][clicks[0] == u][:4].tolist()
+    fig = Figure(figsize=(9.0, 5.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_axis_off()
+    pos = {("user", u): (0.0, 0.5)}
+    for j, i in enumerate(items):
+        pos[("item", i)] = (-1.0, 0.2 + 0.6 * j / max(len(items) - 1, 1))
+    rows, edges = [], [(("user", u), ("item", i), "0.6") for i in items]
+    for et, colour in zip(CODE_EDGE_TYPES, ("tab:blue", "tab:orange")):
+        src, dst = graph[et].edge_index
+        for code in dst[src == u].tolist():
+            holders = [v for v in src[dst == code].tolist() if v in rich][:per_code]
+            rows.append((("code", code), colour, holders))
+    for r, (node, colour, holders) in enumerate(rows):
+        y = 1.0 - r / max(len(rows) - 1, 1)
+        pos[node] = (1.0, y)
+        edges.append((("user", u), node, colour))
+        for h, v in enumerate(holders):
+            pos.setdefault(("rich", v), (2.0, y + (h - 1) * 0.035))
+            edges.append((node, ("rich", v), colour))
+    for a, b, colour in edges:
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        ax.plot([x0, x1], [y0, y1], color=colour, lw=0.8, alpha=0.7, zorder=1)
+    style = {"user": ("tab:red", "o"), "item": ("0.4", "s"), "code": ("tab:green", "D"), "rich": ("tab:purple", "o")}
+    for (kind, idx), (x, y) in pos.items():
+        c, m = style[kind]
+        ax.scatter([x], [y], c=c, marker=m, s=60 if kind != "rich" else 25, zorder=2)
+        if kind == "code":
+            dom, lv, k = (int(graph["code"][a][idx]) for a in ("domain", "level", "index"))
+            ax.annotate(f"{'rec' if dom == 0 else 'search'} L{lv + 1}:{k}", (x, y), xytext=(6, 3),
+                        textcoords="offset points", fontsize=7)
+    for x, label in ((-1.0, "items clicked"), (0.0, f"sparse searcher {u}"), (1.0, "its codes"),
+                     (2.0, "rich searchers\nholding them")):
+        ax.text(x, 1.1, label, ha="center", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
 
 
 def report_markdown(rep: dict[str, Any]) -> str:
@@ -207,7 +262,7 @@ def main() -> None:
     if not args.no_full:
         rep["full"] = full_ranking(args.output, models, seeds, args.root)
     if "gserec" in models:
-        rep["analysis"] = analyses(args.dataset, args.root, yaml_cfg, overrides)
+        rep["analysis"] = analyses(args.dataset, args.root, yaml_cfg, overrides, args.output)
     if args.depths:
         cfg = copy.deepcopy(yaml_cfg)
         depths = [int(k) for k in args.depths.split(",")]
