@@ -1,6 +1,7 @@
 r"""A bidirectional transformer over a padded history (no causal mask)."""
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -15,6 +16,27 @@ def reset_transformer_layer(layer: nn.Module) -> None:
     for m in layer.modules():
         if isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
+
+
+def active_blocks(valid: Tensor, num_blocks: int = 4) -> list[tuple[Tensor, slice]]:
+    """The rows of ``valid (B, L)`` that hold at least one entry, grouped by length into
+    up to ``num_blocks`` blocks, each with the span of columns that holds its entries.
+
+    Encoding block by block is exact -- rows never attend to each other, padding is
+    never attended and its outputs are zeroed -- and it skips the padding, which is
+    most of the work: on Amazon with semi-synthetic search a third of the targets
+    have a search history (mean length 1 of 20 slots) and the mean click history
+    is 6 of 20."""
+    count = valid.sum(1)
+    rows = (count > 0).nonzero().flatten()
+    if rows.numel() == 0:
+        return []
+    rows = rows[torch.argsort(count[rows], stable=True)]
+    blocks = []
+    for part in rows.tensor_split(min(num_blocks, rows.numel())):
+        cols = valid[part].any(0).nonzero().flatten()
+        blocks.append((part, slice(int(cols[0]), int(cols[-1]) + 1)))
+    return blocks
 
 
 def chronological_positions(valid: Tensor) -> Tensor:
@@ -36,7 +58,8 @@ class HistoryEncoder(nn.Module):
     oldest entry (slot 0 is the oldest, as the released GSERec code numbers a
     history), so they do not depend on whether the batch is left- or right-padded.
     Padding rows of the output are zero, and a row with no entry at all (a user who
-    never searched) encodes to all zeros.
+    never searched) encodes to all zeros; only the rows and columns holding entries
+    are computed (:func:`active_blocks`).
 
     Args:
         dim (int): hidden size :math:`d`.
@@ -72,18 +95,17 @@ class HistoryEncoder(nn.Module):
     def forward(self, x: Tensor, valid: Tensor) -> Tensor:
         if x.size(1) > self.max_len:
             raise ValueError(f"history of length {x.size(1)} exceeds max_len={self.max_len}")
-        h = x + self.pos_emb(chronological_positions(valid))
-        empty = ~valid.any(1)
-        # an all-padding row would softmax over nothing (NaN): let it attend to slot 0,
-        # then zero it below
-        pad = ~valid
-        pad[empty, 0] = False
-        for layer in self.layers:
-            h = layer(h, src_key_padding_mask=pad)
-        return h * valid.unsqueeze(-1).to(h.dtype)
+        out = x.new_zeros(x.shape)
+        for rows, cols in active_blocks(valid):
+            v = valid[rows, cols]
+            h = x[rows, cols] + self.pos_emb(chronological_positions(v))
+            for layer in self.layers:
+                h = layer(h, src_key_padding_mask=~v)
+            out[rows, cols] = h * v.unsqueeze(-1).to(h.dtype)
+        return out
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, max_len={self.max_len}"
 
 
-__all__ = ["HistoryEncoder", "chronological_positions", "reset_transformer_layer"]
+__all__ = ["HistoryEncoder", "active_blocks", "chronological_positions", "reset_transformer_layer"]

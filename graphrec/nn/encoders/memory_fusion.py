@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from graphrec.nn.encoders.history_encoder import reset_transformer_layer
+from graphrec.nn.encoders.history_encoder import active_blocks, reset_transformer_layer
 
 
 class MemoryFusion(nn.Module):
@@ -50,12 +50,14 @@ class MemoryFusion(nn.Module):
             reset_transformer_layer(layer)
 
     def forward(self, history: Tensor, valid: Tensor, memory: Tensor) -> Tensor:
-        pad = ~valid
-        pad[~valid.any(1), 0] = False  # an empty history attends to one slot (no NaN), zeroed below
-        h = history
-        for layer in self.layers:
-            h = layer(h, memory, tgt_key_padding_mask=pad)
-        return h * valid.unsqueeze(-1).to(h.dtype)
+        out = history.new_zeros(history.shape)
+        for rows, cols in active_blocks(valid):  # only the rows and columns holding entries
+            v = valid[rows, cols]
+            h = history[rows, cols]
+            for layer in self.layers:
+                h = layer(h, memory[rows], tgt_key_padding_mask=~v)
+            out[rows, cols] = h * v.unsqueeze(-1).to(h.dtype)
+        return out
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from graphrec.nn.encoders import HistoryEncoder, MemoryFusion, QueryEncoder, TargetAttention, chronological_positions
+from graphrec.nn.encoders.history_encoder import active_blocks
 
 
 def test_query_encoder_means_words_and_zeroes_padding():
@@ -74,3 +75,18 @@ def test_target_attention_hand_case_and_empty_history():
     assert torch.allclose(att(h, valid, cand)[0, 1], torch.tensor([0.5, 0.5]))
     none = att(h, torch.zeros(1, 3, dtype=torch.bool), cand)
     assert (none == 0).all()
+
+
+def test_encoding_by_length_blocks_equals_encoding_each_row_alone():
+    torch.manual_seed(0)
+    enc, fuse = HistoryEncoder(8, max_len=10).eval(), MemoryFusion(8).eval()
+    lengths = torch.tensor([0, 3, 10, 1, 7, 0, 2, 5, 9])
+    valid = torch.arange(10).unsqueeze(0) >= (10 - lengths).unsqueeze(1)  # left-padded
+    x, memory = torch.randn(9, 10, 8), torch.randn(9, 4, 8)
+    blocks = active_blocks(valid)
+    assert sorted(torch.cat([r for r, _ in blocks]).tolist()) == [1, 2, 3, 4, 6, 7, 8]
+    h, fused = enc(x, valid), fuse(x, valid, memory)
+    for b in range(9):
+        alone = enc(x[b:b + 1], valid[b:b + 1])
+        assert torch.allclose(h[b], alone[0], atol=1e-5)
+        assert torch.allclose(fused[b], fuse(x[b:b + 1], valid[b:b + 1], memory[b:b + 1])[0], atol=1e-5)
