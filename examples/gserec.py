@@ -282,16 +282,25 @@ def main() -> None:
         rep["analysis"] = analyses(args.dataset, args.root, yaml_cfg, overrides, args.output)
     if args.depths:
         cfg = copy.deepcopy(yaml_cfg)
-        depths = [int(k) for k in args.depths.split(",")]
+        main_k = build_config(GSERec.Config, build_spec("gserec", args.dataset, yaml_cfg, overrides, args.root)
+                              .model_args, prefix="model.").num_layers
+        # the main run already is GSERec at its own depth (same config and seed): reuse it
+        depths = [int(k) for k in args.depths.split(",") if int(k) != main_k or "gserec" not in models]
         depth_overrides = list(overrides)
         for k in depths:
             cfg.setdefault("models", {})[f"gserec-k{k}"] = {"base": "gserec", "model": {"num_layers": k}}
             # what --set says of gserec holds for its depth variants too
             depth_overrides += [(f"gserec-k{k}." + key.split(".", 1)[1], value)
                                 for key, value in overrides if key.startswith("gserec.")]
-        ddoc = compare([f"gserec-k{k}" for k in depths], args.dataset, os.path.join(args.output, "depth"), cfg,
-                       depth_overrides, args.root, resume=True, seeds=seeds[:1])
-        rep["depths"] = {k: {m: ddoc["models"][f"gserec-k{k}"]["test"][m] for m in METRICS} for k in depths}
+        rep["depths"] = {}
+        if depths:
+            ddoc = compare([f"gserec-k{k}" for k in depths], args.dataset, os.path.join(args.output, "depth"), cfg,
+                           depth_overrides, args.root, resume=True, seeds=seeds[:1])
+            rep["depths"] = {k: {m: ddoc["models"][f"gserec-k{k}"]["test"][m] for m in METRICS} for k in depths}
+        if "gserec" in models and main_k not in rep["depths"]:
+            first = doc["models"]["gserec"]["runs"][str(seeds[0])]["test"]
+            rep["depths"][main_k] = {m: first[m] for m in METRICS}
+        rep["depths"] = dict(sorted(rep["depths"].items()))
     atomic_write_json(os.path.join(args.output, "report.json"), rep, allow_nan=True)
     atomic_write_text(os.path.join(args.output, "report.md"), report_markdown(rep))
     plot_groups(doc, os.path.join(args.output, "groups.png"))

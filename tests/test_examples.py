@@ -88,12 +88,13 @@ def test_lightgcn_gowalla_example(tmp_path, shared_data):
 @pytest.mark.slow
 def test_gserec_example(tmp_path):
     out_dir = tmp_path / "gserec"
-    out = run("gserec.py", "--dataset", "synthetic", "--output", str(out_dir), "--depths", "1",
+    out = run("gserec.py", "--dataset", "synthetic", "--output", str(out_dir), "--depths", "1,2",
               "--set", "data.num_users=400", "--set", "data.num_items=600", "--set", "train.epochs=1",
               "--set", "sasrec.train.epochs=1", "--set", "train.progress=false",
               "--set", "gserec.model.summarizer=none", "--set", "gserec.model.embedder=behaviour",
               "--set", "gserec.model.rq_epochs=3", cache=tmp_path / "cache")
     assert "Test, full ranking (the same checkpoints)" in out and "GSERec by LightGCN depth K" in out
+    assert "| K=1 |" in out and "| K=2 |" in out  # K=2 is the main run, reused
     assert "sparse -> rich" in out and "category Jaccard of code neighbours" in out
     for name in ("report.json", "report.md", "groups.png", "gserec/seed-2024/full_ranking.json"):
         assert (out_dir / name).stat().st_size > 0
