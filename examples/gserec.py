@@ -129,6 +129,7 @@ def analyses(dataset: str, root: str | None, yaml_cfg: dict, overrides: list,
                         "rec_summary": summaries[0][u][:160] if summaries else None})
     info["samples"] = samples
     if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
         plot_code_graph(graph, group_ids, names, os.path.join(out_dir, "code_graph.png"))
     return info
 
