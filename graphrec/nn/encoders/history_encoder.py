@@ -1,6 +1,8 @@
 r"""A bidirectional transformer over a padded history (no causal mask)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -37,6 +39,16 @@ def active_blocks(valid: Tensor, num_blocks: int = 4) -> list[tuple[Tensor, slic
         cols = valid[part].any(0).nonzero().flatten()
         blocks.append((part, slice(int(cols[0]), int(cols[-1]) + 1)))
     return blocks
+
+
+def encode_blockwise(x: Tensor, valid: Tensor, encode: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Tensor:
+    """``encode(x_block, valid_block, rows)`` on each of :func:`active_blocks`, written
+    back into a zero tensor shaped like ``x`` with padding slots zeroed."""
+    out = x.new_zeros(x.shape)
+    for rows, cols in active_blocks(valid):
+        v = valid[rows, cols]
+        out[rows, cols] = encode(x[rows, cols], v, rows) * v.unsqueeze(-1).to(x.dtype)
+    return out
 
 
 def chronological_positions(valid: Tensor) -> Tensor:
@@ -95,17 +107,16 @@ class HistoryEncoder(nn.Module):
     def forward(self, x: Tensor, valid: Tensor) -> Tensor:
         if x.size(1) > self.max_len:
             raise ValueError(f"history of length {x.size(1)} exceeds max_len={self.max_len}")
-        out = x.new_zeros(x.shape)
-        for rows, cols in active_blocks(valid):
-            v = valid[rows, cols]
-            h = x[rows, cols] + self.pos_emb(chronological_positions(v))
+        def encode(block: Tensor, v: Tensor, rows: Tensor) -> Tensor:
+            h = block + self.pos_emb(chronological_positions(v))
             for layer in self.layers:
                 h = layer(h, src_key_padding_mask=~v)
-            out[rows, cols] = h * v.unsqueeze(-1).to(h.dtype)
-        return out
+            return h
+
+        return encode_blockwise(x, valid, encode)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, max_len={self.max_len}"
 
 
-__all__ = ["HistoryEncoder", "active_blocks", "chronological_positions", "reset_transformer_layer"]
+__all__ = ["HistoryEncoder", "active_blocks", "encode_blockwise", "chronological_positions", "reset_transformer_layer"]

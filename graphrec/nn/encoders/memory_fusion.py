@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from graphrec.nn.encoders.history_encoder import active_blocks, reset_transformer_layer
+from graphrec.nn.encoders.history_encoder import encode_blockwise, reset_transformer_layer
 
 
 class MemoryFusion(nn.Module):
@@ -50,14 +50,12 @@ class MemoryFusion(nn.Module):
             reset_transformer_layer(layer)
 
     def forward(self, history: Tensor, valid: Tensor, memory: Tensor) -> Tensor:
-        out = history.new_zeros(history.shape)
-        for rows, cols in active_blocks(valid):  # only the rows and columns holding entries
-            v = valid[rows, cols]
-            h = history[rows, cols]
+        def fuse(h: Tensor, v: Tensor, rows: Tensor) -> Tensor:
             for layer in self.layers:
                 h = layer(h, memory[rows], tgt_key_padding_mask=~v)
-            out[rows, cols] = h * v.unsqueeze(-1).to(h.dtype)
-        return out
+            return h
+
+        return encode_blockwise(history, valid, fuse)  # only the rows and columns holding entries
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
