@@ -70,7 +70,6 @@ full ranking over every item affordable for a candidate-dependent scorer.
 """
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -276,25 +275,22 @@ class GSERec(RecModel):
     def from_data(cls, data: HeteroData, config: ModelConfig | None = None, *,
                   stages: dict[str, StageOutputs] | None = None) -> GSERec:
         """Build from the split graph; ``stages["codes"]["codes"]`` holds the users'
-        codes when ``code_graphs`` (they become ``code`` nodes of ``data``)."""
+        codes when ``code_graphs`` (the constructor builds their user-code graphs;
+        ``data`` itself is not changed)."""
         cfg = resolve_config(cls.Config, config, owner=cls.__name__)
         num_users, num_items = data["user"].num_nodes, data["item"].num_nodes
         query_tokens, num_words = None, 0
         if "query" in data.node_types:
             query_tokens = (data["query"].token_ptr, data["query"].token)
             num_words = int(data.num_words)
-        codes, adjs = None, None
+        codes = None
         if cfg.code_graphs:
             if not stages or "codes" not in stages:
                 raise ValueError("GSERec needs the outputs of its 'codes' stage (run it through graphrec train, "
                                  "or pass stages={'codes': {'codes': tensor}})")
             codes = stages["codes"]["codes"]
-            # on a shallow copy: the caller's graph (shared by the models of a comparison,
-            # and fingerprinted for stage caches) stays as it was
-            graph = add_user_codes(copy.copy(data), codes, cfg.codebook_size)
-            adjs = tuple(CSRAdjacency.from_hetero(graph, et) for et in CODE_EDGE_TYPES)
         return cls(num_users=num_users, num_items=num_items, query_tokens=query_tokens, num_words=num_words,
-                   codes=codes, adjs=adjs, config=cfg)
+                   codes=codes, config=cfg)
 
     def reset_parameters(self) -> None:
         nn.init.xavier_normal_(self.item_emb.weight)
@@ -327,6 +323,10 @@ class GSERec(RecModel):
         self._cache = None  # the propagated tables change with the weights
         return super().train(mode)
 
+    def load_state_dict(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        self._cache = None  # new weights: the cached tables are stale
+        return super().load_state_dict(*args, **kwargs)
+
     # ---- graph side -----------------------------------------------------------------
     def propagate(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         r"""``(u^r, u^s, c^r, c^s)``: users and codes after LightGCN over each graph
@@ -339,8 +339,8 @@ class GSERec(RecModel):
             u_r, c_r = self.propagation(self.user_emb.weight, self.code_emb.weight, self.adjs[0])
             u_s, c_s = self.propagation(self.user_emb.weight, self.code_emb.weight, self.adjs[1])
             out = (u_r, u_s, c_r, c_s)
-        if not self.training:
-            self._cache = out
+        if not self.training:  # evaluation: cache detached tables until train() or new weights
+            self._cache = out = tuple(t.detach() for t in out)
         return out
 
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> GSERec:

@@ -148,3 +148,17 @@ def test_gserec_learns_beyond_popularity(world):
     res = trainer.evaluate("test")
     assert res["ndcg@5"] > 1.5 * pop["ndcg@5"], (res["ndcg@5"], pop["ndcg@5"])
     assert HAS_REC_CODE not in world.edge_types
+
+
+def test_eval_cache_is_dropped_when_weights_change(world):
+    model, other = built(world).eval(), built(world, his_cl_domains=("rec",))
+    with torch.no_grad():
+        other.user_emb.weight.mul_(2.0)
+    users = torch.arange(4)
+    hist = eval_rows(world, model, users)
+    items = torch.zeros(4, 3, dtype=torch.long)
+    before = model.score(users, items, hist)
+    state = {k: v for k, v in other.state_dict().items() if k in model.state_dict()}
+    model.load_state_dict(state, strict=False)
+    assert not torch.allclose(model.score(users, items, hist), before)
+    assert not any(t.requires_grad for t in model.propagate())
