@@ -3,10 +3,12 @@ from graphrec.models.base import ModelConfig, RecModel, build_config
 from graphrec.models.bpr_mf import BPRMF, BPRMFConfig
 from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig
 from graphrec.models.duorec import DuoRec, DuoRecConfig
+from graphrec.models.graph_cf import GraphCF, GraphCFConfig
 from graphrec.models.gserec import GSERec, GSERecConfig
 from graphrec.models.iclrec import ICLRec, ICLRecConfig
 from graphrec.models.idclrec import IDCLRec, IDCLRecConfig
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
+from graphrec.models.ngcf import NGCF, NGCFConfig
 from graphrec.models.popularity import Popularity, PopularityConfig
 from graphrec.models.sasrec import SASRec, SASRecConfig
 
@@ -15,6 +17,8 @@ __all__ = [
     "Popularity", "PopularityConfig",
     "BPRMF", "BPRMFConfig",
     "LightGCN", "LightGCNConfig",
+    "GraphCF", "GraphCFConfig",
+    "NGCF", "NGCFConfig",
     "SASRec", "SASRecConfig",
     "IDCLRec", "IDCLRecConfig",
     "CL4SRec", "CL4SRecConfig",

@@ -10,6 +10,7 @@ from torch_geometric.utils import spmm as pyg_spmm
 from graphrec.ops import CSRAdjacency, spmm
 from graphrec.ops.adjacency import validate_edge_weight
 from graphrec.ops.dispatch import should_validate
+from graphrec.resolver import register_conv
 from graphrec.typing import Adj, OptTensor, PairTensor
 
 
@@ -38,6 +39,7 @@ def bipartite_gcn_norm(edge_index: Tensor, edge_weight: OptTensor,
     return edge_weight * norm
 
 
+@register_conv("lightgcn")
 class LightGCNConv(MessagePassing):
     r"""The neighbourhood propagation of LightGCN from the `"LightGCN:
     Simplifying and Powering Graph Convolution Network for Recommendation"
