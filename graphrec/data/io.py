@@ -49,6 +49,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from graphrec.data.logs import IdMap, ItemInfo, LogError, RecLog, SearchLog
 from graphrec.data.ragged import Ragged
@@ -1285,8 +1286,47 @@ def read_item_info(path: PathLike, columns: Mapping[str, Any] | None = None,
                                 unknown)
 
 
+# ---- extra relations (your own node types) ---------------------------------------------
+
+def read_relation(path: PathLike, columns: Mapping[str, str], source_map: IdMap | None = None,
+                  target_map: IdMap | None = None, format: str | None = None, sep: str | None = None,
+                  unknown: Unknown = "raise") -> tuple[Tensor, IdMap, IdMap]:
+    """Read the edges of one relation ``(source id, target id)``, e.g. item -> creator.
+
+    Args:
+        path: the file (any :func:`read_table` format).
+        columns: ``{"source": column, "target": column}``.
+        source_map, target_map: id maps of node types the logs already define (users,
+            items); an id outside them raises :class:`LogError` naming file, row and
+            field (or is dropped with ``unknown="drop"``). ``None``: the node type is
+            new and its map is built from this file (first appearance order).
+        format, sep: as in :func:`read_table`.
+        unknown: ``"raise"`` or ``"drop"`` for ids outside given maps.
+
+    Returns:
+        ``(edge_index (2, E) int64, source_map, target_map)``; duplicate rows are kept
+        (a relation may be a multigraph; PyG's ``coalesce`` removes them).
+    """
+    missing = [k for k in ("source", "target") if k not in columns]
+    if missing:
+        raise ValueError(f"read_relation({_name(path)!r}): columns must name {missing} "
+                         f"(our fields -> the file's columns), got {dict(columns)}")
+    file = _name(path)
+    table = read_table(path, format=format, sep=sep, ids=[columns["source"], columns["target"]])
+    codes: dict[str, np.ndarray] = {}
+    maps: dict[str, IdMap] = {}
+    for end, id_map in (("source", source_map), ("target", target_map)):
+        values = _column(table, end, columns, file)
+        maps[end], codes[end] = _ids(values, id_map, file, columns[end], np.arange(1, len(values) + 1), unknown)
+    keep = (codes["source"] >= 0) & (codes["target"] >= 0)
+    if not keep.all():
+        log.info("%s: dropped %d rows with ids outside the logs", file, int((~keep).sum()))
+    edge_index = torch.from_numpy(np.stack([codes["source"][keep], codes["target"][keep]]).astype(np.int64))
+    return edge_index, maps["source"], maps["target"]
+
+
 __all__ = [
-    "FORMATS", "TIME_UNITS", "infer_format", "open_text", "read_bytes", "read_text",
+    "read_relation", "FORMATS", "TIME_UNITS", "infer_format", "open_text", "read_bytes", "read_text",
     "decode_text", "raw_name", "read_table", "read_int_lines",
     "exact_ids", "encode_ids", "parse_tokens", "encode_queries",
     "read_rec_log", "rec_log_from_table", "read_search_log", "search_log_from_table",

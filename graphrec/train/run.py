@@ -8,6 +8,11 @@ Override keys: ``train.<field>`` (:class:`TrainConfig`), ``model.<field>`` (the
 model's ``Config``), ``data.<field>`` (dataset constructor arguments), or a bare
 ``<field>`` when it names exactly one of those. In ``compare``, prefix a model
 name to target one model: ``sasrec.model.dropout=0.2``.
+
+Under ``torchrun`` (``torchrun --nproc_per_node=2 -m graphrec train ...``) every
+process runs the same command: :func:`run_one` joins the process group, (local) rank 0
+prepares the dataset and the stages' cache before the others read them, the trainer
+runs data-parallel, and rank 0 alone writes the outputs (``docs/distributed.md``).
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from graphrec.metrics import environment_info, parse_protocol, plot_curve
 from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table, split_rows
 from graphrec.models.base import RecModel
 from graphrec.resolver import dataset_parameters, dataset_resolver, model_resolver, normalize_string
+from graphrec.train import distributed
 from graphrec.train.checkpoint import load_checkpoint, load_weights, require_keys
 from graphrec.train.stages import StageRecord, describe_stage, graph_fingerprint, run_stages
 from graphrec.train.trainer import TrainConfig, Trainer, seed_everything
@@ -87,9 +93,23 @@ def make_train_config(cls: type, args: dict[str, Any]) -> TrainConfig:
     return build_config(TrainConfig, merged, prefix="train.")  # type: ignore[return-value]
 
 
+def dataset_label(name: str) -> str:
+    """A folder-safe label: a spec file's stem, a registered dataset's name as given."""
+    from graphrec.data.datasets import is_spec_path
+
+    return os.path.splitext(os.path.basename(name))[0] if is_spec_path(name) else name
+
+
 def load_dataset(name: str, root: str | None = None, **kwargs: Any) -> Any:
     """Instantiate a registered dataset; string arguments (from ``--set data.x=...``)
     are parsed as YAML scalars, so ``3`` is an int and ``true`` a bool."""
+    from graphrec.data.datasets import LogFiles, is_spec_path
+
+    if is_spec_path(name):  # your own logs, described by a spec file
+        if kwargs:
+            raise ValueError(f"dataset spec '{name}' takes no data.* settings ({', '.join(kwargs)}); "
+                             "put them in the spec file")
+        return LogFiles(name, root=root)
     accepted = dataset_parameters(name)
     unknown = sorted(set(kwargs) - set(accepted)) if accepted is not None else []
     if unknown:
@@ -126,11 +146,15 @@ def build_model(cls: type, data: HeteroData, model_cfg: Any, train_cfg: TrainCon
     before = [s for s in stages if not s.needs_model]
     after = [s for s in stages if s.needs_model]
     fingerprint = graph_fingerprint(data) if stages else None
-    outputs, records = run_stages(before, data, fingerprint=fingerprint, **common)
+    # under torchrun each machine's first rank runs the stages and fills the cache; the
+    # other ranks read it (the stages are deterministic: same seed, same key, same outputs)
+    with distributed.main_process_first():
+        outputs, records = run_stages(before, data, fingerprint=fingerprint, **common)
     model = cls.from_data(data, model_cfg, stages=outputs) if before else cls.from_data(data, model_cfg)
     if after:
-        outputs, more = run_stages(after, data, model=model, outputs=outputs, keys=[r.key for r in records],
-                                   fingerprint=fingerprint, **common)
+        with distributed.main_process_first():
+            outputs, more = run_stages(after, data, model=model, outputs=outputs, keys=[r.key for r in records],
+                                       fingerprint=fingerprint, **common)
         for stage in after:
             model.load_stage(stage.name, outputs[stage.name])
         records += more
@@ -146,10 +170,12 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
     # every setting and the output folder are checked before the dataset loads or anything trains
     model_cfg = build_config(cls.Config, spec.model_args, prefix="model.")
     train_cfg = make_train_config(cls, spec.train_args)
-    if output_dir:
+    distributed.init_from_env(train_cfg.device)  # under torchrun; nothing for one process
+    if output_dir and distributed.is_main_process():  # rank 0 alone writes there
         check_writable_dir(output_dir)
     if data is None:
-        data = load_dataset(spec.dataset, spec.root, **spec.data_args)[0]
+        with distributed.main_process_first():  # one rank per machine processes the raw files
+            data = load_dataset(spec.dataset, spec.root, **spec.data_args)[0]
     if is_ranker(cls) and not has_heldout(data, "test"):
         raise ValueError(f"dataset '{spec.dataset}' has no held-out test pairs: its {data.protocol} split left every "
                          "user in training (leave-one-out holds out only users with at least 3 interactions), so "
@@ -196,8 +222,9 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
         for split, res in (("valid", valid), ("test", test)):
             if res.get("groups"):
                 doc[f"{split}_groups"] = res["groups"]
-    if output_dir:
+    if output_dir and distributed.is_main_process():
         write_run_outputs(doc, output_dir, train_cfg.metric)
+    distributed.barrier()  # the outputs exist on return, on every rank
     return doc
 
 
@@ -315,9 +342,12 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
         if repeated is not None:
             raise ValueError(f"compare: seed {repeated} is given twice in {seeds} (each seed is one run of "
                              "every model; a repeat would report one run as two)")
-    check_writable_dir(output_dir)
+    distributed.init_from_env(make_train_config(model_resolver(specs[0].model), specs[0].train_args).device)
+    if distributed.is_main_process():
+        check_writable_dir(output_dir)
     data_args = specs[0].data_args
-    data = load_dataset(specs[0].dataset, root, **data_args)[0]
+    with distributed.main_process_first():
+        data = load_dataset(specs[0].dataset, root, **data_args)[0]
     doc: dict[str, Any] = {"dataset": specs[0].dataset, "protocol": next(iter(protocols.values())),
                            "split": str(data.protocol), "models": {}, "notes": dataset_notes(data)}
     for spec in specs:
@@ -328,10 +358,10 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
                 run_spec = dataclasses.replace(spec, train_args={**spec.train_args, "seed": seed})
                 out = os.path.join(out, f"seed-{seed}")
             done = os.path.join(out, "results.json")
-            if resume and os.path.exists(done):
+            # rank 0's files decide (under torchrun another machine may not see them)
+            if resume and distributed.broadcast_value(os.path.exists(done) and distributed.is_main_process()):
                 log.info("%s (seed %s): reading finished run %s", spec.name, seed, done)
-                with open(done) as f:
-                    res = json.load(f)
+                res = distributed.broadcast_value(_read_json(done) if distributed.is_main_process() else None)
             else:
                 log.info("training %s on %s (seed %s)", spec.name, spec.dataset, seed)
                 res = run_one(run_spec, out, resume=resume, data=data)
@@ -345,8 +375,15 @@ def compare(models: list[str], dataset: str, output_dir: str, yaml_cfg: dict[str
         else:
             doc["models"][spec.name] = seed_summary(runs)
     doc["environment"] = environment_info()
-    comparison_report(doc, output_dir)
+    if distributed.is_main_process():
+        comparison_report(doc, output_dir)
+    distributed.barrier()
     return doc
+
+
+def _read_json(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)
 
 
 def load_trained(path: str, root: str | None = None) -> tuple[Any, HeteroData, dict[str, Any]]:
@@ -392,6 +429,7 @@ def evaluate_checkpoint(path: str, splits: tuple[str, ...] = ("valid", "test"),
     model, data, ckpt = load_trained(path, root)
     cls = type(model)
     cfg = build_config(TrainConfig, {**ckpt["train_config"], **overrides}, prefix="train.")
+    distributed.init_from_env(cfg.device)  # under torchrun the ranks share the users
     trainer = Trainer(model, data, cfg)
     out = {"checkpoint": path, "model": cls.registry_name, "dataset": ckpt["dataset"],
            "protocol": parse_protocol(cfg.protocol).label, "stages": ckpt["stage_records"]}
