@@ -98,3 +98,23 @@ def test_gserec_example(tmp_path):
     assert "sparse -> rich" in out and "category Jaccard of code neighbours" in out
     for name in ("report.json", "report.md", "groups.png", "gserec/seed-2024/full_ranking.json"):
         assert (out_dir / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_graph_layers_example(tmp_path):
+    out = run("graph_layers.py", "--epochs", "2", "--users", "300", "--layers", "lightgcn,ngcf,gat",
+              "--relations", "clicks,search", cache=tmp_path)
+    assert "| graph_cf[gat] |" in out and "| popularity |" in out
+
+
+def test_readme_table_lists_every_example_and_each_runs_in_a_test():
+    """examples/README.md is a table of every script (and only those), and every script
+    has a test here that runs it, so the table and the scripts cannot drift apart."""
+    scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
+    rows = [line for line in (EXAMPLES / "README.md").read_text().splitlines() if line.startswith("| `")]
+    listed = sorted(line.split("`")[1] for line in rows)
+    assert listed == scripts, f"examples/README.md lists {listed}, the folder has {scripts}"
+    assert all(line.split("|")[2].strip() for line in rows), "every row says what its script shows"
+    source = Path(__file__).read_text()
+    untested = [s for s in scripts if f'"{s}"' not in source]
+    assert not untested, f"no test runs {untested}"
