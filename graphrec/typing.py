@@ -59,6 +59,16 @@ except Exception:
     triton = _Missing("triton", "triton")  # type: ignore[assignment]
     WITH_TRITON = False
 
+# PyG's neighbour samplers (NeighborLoader, LinkNeighborLoader) run on pyg-lib or
+# torch-sparse; graphrec's mini-batch training on sampled subgraphs needs one of them
+# (extra [sampling]; neither has a wheel for every torch, both build from source).
+try:
+    import torch_geometric.typing as _pyg_typing
+
+    WITH_NEIGHBOR_SAMPLING: bool = bool(_pyg_typing.WITH_PYG_LIB or _pyg_typing.WITH_TORCH_SPARSE)
+except Exception:  # pragma: no cover
+    WITH_NEIGHBOR_SAMPLING = False
+
 # Triton kernels can run on CPU tensors through the interpreter (used in CI).
 TRITON_INTERPRET: bool = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
@@ -77,5 +87,6 @@ __all__ = [
     "WITH_MKL",
     "WITH_TORCH_SCATTER",
     "WITH_TRITON",
+    "WITH_NEIGHBOR_SAMPLING",
     "TRITON_INTERPRET",
 ]

@@ -22,6 +22,7 @@ The bundled specifications:
 
 ================================  =====================================================
 :class:`PairwiseInputs`           BPR triples ``user, pos, neg`` over the training clicks
+:class:`SampledPairwiseInputs`    the same, with the sampled K-hop subgraph around them
 :class:`SequenceInputs`           SASRec windows ``user, input (B, L), target (B, L)[, neg]``
 :class:`SubsequenceInputs`        every-prefix rows ``user, input (B, L), target (B,)[, partner]``
 :class:`JointTimelineInputs`      per recommendation target: the rec and search histories
@@ -115,6 +116,27 @@ class PairwiseInputs(TrainInputs):
         sampler = NegativeSampler(Ragged.from_coo(train[0], train[1], num_users), num_items)
         return BPRLoader(heldout(data, "valid")[0], num_items, batch_size, shuffle=False, generator=generator,
                          sampler=sampler, num_users=num_users)
+
+
+@dataclass
+class SampledPairwiseInputs(TrainInputs):
+    """BPR triples with the sampled :math:`K`-hop subgraph around them
+    (:class:`~graphrec.data.sampled.SampledBPRLoader`): mini-batch training of graph
+    models that propagate over the batch's subgraph instead of the whole graph.
+    ``num_neighbors[k]`` neighbours per node at hop ``k`` (``-1``: all). Validation:
+    as :class:`PairwiseInputs` (evaluation propagates over the full graph)."""
+
+    num_neighbors: tuple[int, ...] = (10, 10, 10)
+
+    def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
+               generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
+        _check_split(split, self)
+        if split == "valid":
+            return PairwiseInputs().loader(data, split, batch_size=batch_size, generator=generator)
+        from graphrec.data.sampled import SampledBPRLoader
+
+        return SampledBPRLoader(data[CLICKS].edge_index, data["user"].num_nodes, data["item"].num_nodes,
+                                self.num_neighbors, batch_size, generator=generator)
 
 
 @dataclass
@@ -283,5 +305,5 @@ class _UserBatches:
             yield {"user": self.users[idx]}
 
 
-__all__ = ["TrainInputs", "PairwiseInputs", "SequenceInputs", "SubsequenceInputs", "JointTimelineInputs",
-           "UserInputs", "TensorRows", "history_with_valid_item", "Batches"]
+__all__ = ["TrainInputs", "PairwiseInputs", "SampledPairwiseInputs", "SequenceInputs", "SubsequenceInputs",
+           "JointTimelineInputs", "UserInputs", "TensorRows", "history_with_valid_item", "Batches"]

@@ -8,7 +8,9 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from graphrec.config import ConfigError
 from graphrec.data.hetero import CLICKS
+from graphrec.data.inputs import PairwiseInputs, SampledPairwiseInputs, TrainInputs
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import ModelConfig, RecModel, resolve_config
 from graphrec.nn.losses import bpr_loss, l2_reg
@@ -26,18 +28,40 @@ class LightGCNConfig(ModelConfig):
         propagation: ``"csr"`` -- graphrec's fused CSR path (default) -- or
             ``"edge_index"`` -- PyG message passing over the edge list (slower;
             kept for comparison and as the reference path).
+        num_neighbors: ``""`` trains full-batch (every batch propagates over the whole
+            graph, as the paper); ``"10,10,10"`` trains on sampled subgraphs, that many
+            neighbours per node at each hop (``-1``: all), one entry per layer
+            (needs ``graphrec[sampling]``; evaluation stays full-graph).
     """
 
     dim: int = 64
     num_layers: int = 3
     reg_weight: float = 1e-4
     propagation: str = "csr"
+    num_neighbors: str = ""
 
     def validate(self) -> None:
         super().validate()
         self.require_positive("dim")
         self.require_non_negative("num_layers", "reg_weight")
         self.require_choice("propagation", ("csr", "edge_index"))
+        self.fanout()
+
+    def fanout(self) -> tuple[int, ...]:
+        """``num_neighbors`` parsed; ``()`` for full-batch training."""
+        if not self.num_neighbors.strip():
+            return ()
+        try:
+            fan = tuple(int(v) for v in self.num_neighbors.split(","))
+        except ValueError:
+            fan = ()
+        if not fan or any(v == 0 or v < -1 for v in fan):
+            raise ConfigError("num_neighbors", f"must be comma-separated counts >= 1 or -1 (all), got "
+                                               f"{self.num_neighbors!r}")
+        if len(fan) != self.num_layers:
+            raise ConfigError("num_neighbors", f"needs one count per layer ({self.num_layers}), got "
+                                               f"{self.num_neighbors!r}")
+        return fan
 
 
 @register_model("lightgcn")
@@ -70,6 +94,7 @@ class LightGCN(RecModel):
         # the same graph as CSR (built here from edge_index unless given)
         self.adj = adj if adj is not None else CSRAdjacency.from_edge_index(edge_index, size=(num_users, num_items))
         self._cache: tuple[Tensor, Tensor] | None = None
+        self._degrees: tuple[Tensor, Tensor] | None = None
         self.reset_parameters()
 
     @classmethod
@@ -110,11 +135,54 @@ class LightGCN(RecModel):
             return self._cache
         return out
 
+    def train_inputs(self) -> TrainInputs:
+        fan = self.config.fanout()
+        return SampledPairwiseInputs(num_neighbors=fan) if fan else PairwiseInputs()
+
+    def subgraph_embedding(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        r"""Layer-mean embeddings of a sampled subgraph's nodes
+        (:class:`~graphrec.data.sampled.SampledBPRLoader` batches). Each node's
+        neighbourhood sum is estimated from its :math:`s_i` sampled neighbours,
+        :math:`\frac{d_i}{s_i}\sum_{j \in S_i} \frac{e_j}{\sqrt{d_i d_j}}` with
+        full-graph degrees :math:`d`, so with all neighbours sampled it is exactly the
+        full-graph layer."""
+        nu, ni = batch["n_id_user"], batch["n_id_item"]
+        deg_u, deg_i = self.degrees(nu.device)
+        ui, iu = batch["edge_user_item"], batch["edge_item_user"]
+        adj_ui = self._sampled_adjacency(ui, deg_u[nu], deg_i[ni])  # users -> items
+        adj_iu = self._sampled_adjacency(iu, deg_i[ni], deg_u[nu])  # items -> users
+        u, i = self.user_emb(nu), self.item_emb(ni)
+        sum_u, sum_i = u, i
+        for _ in range(self.num_layers):
+            u, i = self.gcn.conv(i, adj_iu), self.gcn.conv(u, adj_ui)
+            sum_u, sum_i = sum_u + u, sum_i + i
+        return sum_u / (self.num_layers + 1), sum_i / (self.num_layers + 1)
+
+    @staticmethod
+    def _sampled_adjacency(edge_index: Tensor, deg_src: Tensor, deg_dst: Tensor) -> CSRAdjacency:
+        src, dst = edge_index
+        sampled = torch.bincount(dst, minlength=deg_dst.numel()).clamp(min=1).to(deg_dst.dtype)
+        weight = (deg_src[src] * deg_dst[dst]).rsqrt() * (deg_dst / sampled)[dst]
+        return CSRAdjacency.from_edge_index(edge_index, size=(deg_src.numel(), deg_dst.numel()), normalize=False,
+                                            edge_weight=weight)
+
+    def degrees(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """Full-graph user and item degrees (what normalises every edge)."""
+        if self._degrees is None or self._degrees[0].device != device:
+            ei = self.edge_index
+            self._degrees = (torch.bincount(ei[0], minlength=self.num_users).float().to(device),
+                             torch.bincount(ei[1], minlength=self.num_items).float().to(device))
+        return self._degrees
+
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        users, items = self.get_embedding()
         u, p, n = batch["user"], batch["pos"], batch["neg"]
-        eu = users[u]
-        rec = bpr_loss((eu * items[p]).sum(-1), (eu * items[n]).sum(-1))
+        if "n_id_user" in batch:  # a sampled subgraph: propagate over it only
+            users, items = self.subgraph_embedding(batch)
+            eu, ep, en = users[batch["seed_user"]], items[batch["seed_pos"]], items[batch["seed_neg"]]
+        else:
+            users, items = self.get_embedding()
+            eu, ep, en = users[u], items[p], items[n]
+        rec = bpr_loss((eu * ep).sum(-1), (eu * en).sum(-1))
         reg = self.reg_weight * l2_reg(self.user_emb(u), self.item_emb(p), self.item_emb(n),
                                        batch_size=u.numel())
         return {"loss": rec + reg, "bpr": rec.detach(), "reg": reg.detach()}

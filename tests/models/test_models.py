@@ -144,3 +144,60 @@ def test_graph_item_inputs_switch(name, toy_data):
     trainer = Trainer(m, toy_data, TrainConfig(epochs=1, max_batches=3, progress=False))
     trainer.fit()
     assert m.item_emb.user.weight.grad is not None
+
+
+def full_subgraph_batch(data, users, pos, neg):
+    """A 'sampled' subgraph that holds every node and edge: sampling nothing away."""
+    ei = data[CLICKS].edge_index
+    return {"user": users, "pos": pos, "neg": neg,
+            "n_id_user": torch.arange(data["user"].num_nodes), "n_id_item": torch.arange(data["item"].num_nodes),
+            "edge_user_item": ei, "edge_item_user": ei.flip(0),
+            "seed_user": users, "seed_pos": pos, "seed_neg": neg}
+
+
+def test_lightgcn_subgraph_propagation_is_exact_when_nothing_is_sampled_away(toy_data):
+    torch.manual_seed(0)
+    model = LightGCN.from_data(toy_data, LightGCNConfig(num_layers=2))
+    batch = next(iter(BPRLoader(toy_data[CLICKS].edge_index, toy_data["item"].num_nodes, 64,
+                                generator=torch.Generator().manual_seed(0))))
+    u_full, i_full = model.get_embedding()
+    u_sub, i_sub = model.subgraph_embedding(full_subgraph_batch(toy_data, batch["user"], batch["pos"], batch["neg"]))
+    torch.testing.assert_close(u_sub, u_full, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(i_sub, i_full, atol=1e-6, rtol=1e-6)
+    full = model.loss(batch)["loss"]
+    sub = model.loss(full_subgraph_batch(toy_data, batch["user"], batch["pos"], batch["neg"]))["loss"]
+    torch.testing.assert_close(sub, full)
+
+
+def test_lightgcn_subgraph_estimates_a_neighbourhood_from_its_sample():
+    # one item with 4 users, of which 2 are sampled: the estimate scales their sum by 4/2
+    from torch_geometric.data import HeteroData
+
+    from graphrec.data import add_edge_type
+
+    data = HeteroData()
+    data["user"].num_nodes, data["item"].num_nodes = 4, 1
+    add_edge_type(data, CLICKS, torch.tensor([[0, 1, 2, 3], [0, 0, 0, 0]]))
+    model = LightGCN.from_data(data, LightGCNConfig(num_layers=1, dim=2))
+    with torch.no_grad():
+        model.user_emb.weight.copy_(torch.tensor([[1.0, 0], [3.0, 0], [5.0, 0], [7.0, 0]]))
+    batch = {"n_id_user": torch.tensor([1, 3]), "n_id_item": torch.tensor([0]),
+             "edge_user_item": torch.tensor([[0, 1], [0, 0]]), "edge_item_user": torch.empty(2, 0, dtype=torch.long)}
+    _, items = model.subgraph_embedding(batch)
+    # full layer: sum_u e_u / sqrt(1 * 4) = 16 / 2 = 8; sampled estimate: (3 + 7) / 2 * 4 / 2 = 10
+    layer1 = 2 * items[0, 0] - model.item_emb.weight[0, 0]
+    torch.testing.assert_close(layer1, torch.tensor(10.0))
+
+
+def test_lightgcn_num_neighbors_setting():
+    from graphrec.config import ConfigError
+    from graphrec.data.inputs import PairwiseInputs, SampledPairwiseInputs
+
+    assert LightGCNConfig(num_layers=2, num_neighbors="10,-1").fanout() == (10, -1)
+    with pytest.raises(ConfigError, match="one count per layer"):
+        LightGCNConfig(num_layers=3, num_neighbors="10,10")
+    with pytest.raises(ConfigError, match=">= 1 or -1"):
+        LightGCNConfig(num_layers=1, num_neighbors="0")
+    model = LightGCN(3, 2, torch.tensor([[0, 1], [0, 1]]), num_layers=1, num_neighbors="5")
+    assert model.train_inputs() == SampledPairwiseInputs(num_neighbors=(5,))
+    assert isinstance(LightGCN(3, 2, torch.tensor([[0, 1], [0, 1]])).train_inputs(), PairwiseInputs)
