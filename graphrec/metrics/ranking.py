@@ -96,6 +96,8 @@ __all__ = [
 
 ScoreFn = Callable[[Tensor], Tensor]
 PairScoreFn = Callable[[Tensor, Tensor], Tensor]
+#: combines the metric sums of the processes of a data-parallel evaluation (see ``reduce=``)
+ReduceFn = Callable[[Tensor], Tensor]
 
 
 #: bytes :func:`full_ranking`'s chunk buffers may take when ``chunk_size`` is not
@@ -377,7 +379,10 @@ class _Sums:
         for key, value in per_user.items():
             self.group_sums[key].index_add_(0, g, value)
 
-    def finish(self, num_users: int, group_names: list[str] | None = None) -> dict[str, Any]:
+    def finish(self, num_users: int, group_names: list[str] | None = None,
+               reduce: ReduceFn | None = None) -> dict[str, Any]:
+        if reduce is not None:
+            num_users = self._reduce(num_users, reduce)
         out: dict[str, Any] = _means(self.sums, num_users)
         if self.num_groups is not None and group_names is not None:
             users = (
@@ -391,6 +396,31 @@ class _Sums:
                 for g, name in enumerate(group_names)
             }
         return out
+
+
+    def _reduce(self, num_users: int, reduce: ReduceFn) -> int:
+        """Replace every sum and count by ``reduce`` of them (all in one float64 vector:
+        the overall sums, the user count, then per group the sums and the count);
+        returns the reduced user count."""
+        keys = list(self.sums)
+        parts = [torch.tensor([self.sums[k] for k in keys] + [float(num_users)], dtype=torch.float64)]
+        G = self.num_groups or 0
+        if G:
+            if self.group_users is None:  # no user of this share was scored
+                self.group_users = torch.zeros(G, dtype=torch.long)
+                self.group_sums = {k: torch.zeros(G, dtype=torch.float64) for k in keys}
+            parts += [self.group_sums[k].cpu() for k in keys] + [self.group_users.cpu().double()]
+        flat = torch.cat(parts)
+        out = reduce(flat).to("cpu", torch.float64)
+        if out.shape != flat.shape:
+            raise ValueError(f"reduce must return a vector of shape {tuple(flat.shape)}, got {tuple(out.shape)}")
+        self.sums = dict(zip(keys, out[: len(keys)].tolist()))
+        num_users = int(round(float(out[len(keys)])))
+        if G:
+            blocks = out[len(keys) + 1 :].view(len(keys) + 1, G)
+            self.group_sums = {k: blocks[j] for j, k in enumerate(keys)}
+            self.group_users = blocks[-1].round().long()
+        return num_users
 
 
 def _means(sums: dict[str, float], num_users: int) -> dict[str, Any]:
@@ -553,6 +583,8 @@ def full_ranking(
     progress: bool = False,
     groups: Tensor | None = None,
     group_names: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
+    reduce: ReduceFn | None = None,
 ) -> dict[str, Any]:
     r"""HR / Recall / NDCG / Precision @k and MRR over the full item set.
 
@@ -598,6 +630,18 @@ def full_ranking(
             ``[0, len(group_names))``. (default: :obj:`None`, no breakdown)
         group_names (Sequence[str], optional): the name of each group id; defaults
             to ``"0", "1", ...`` when ``groups`` is given. (default: :obj:`None`)
+        shard (tuple[int, int], optional): ``(index, count)``: this call is process
+            ``index`` of ``count`` sharing one evaluation (data-parallel), and scores
+            only its share of the users with targets: the ``index``-th of ``count``
+            contiguous, near-equal parts (``torch.tensor_split``).
+            The means are over that share unless ``reduce`` combines the shares.
+            (default: :obj:`None`, every user)
+        reduce (callable, optional): ``reduce(sums) -> sums``, applied to one float64
+            vector holding every metric's sum over users and the number of users
+            (then the same per group) before the means are taken; a sum over the
+            processes of ``shard`` (an all-reduce) makes the result that of one
+            process evaluating every user, up to the order of float additions. The
+            returned vector must have the input's shape. (default: :obj:`None`)
 
     Returns:
         ``dict``: ``"hr@k"``, ``"ndcg@k"``, ``"recall@k"``, ``"precision@k"`` for every
@@ -630,6 +674,9 @@ def full_ranking(
     groups, names = _check_groups(groups, group_names, U)
 
     rows = torch.nonzero(targets.lengths() > 0).flatten()
+    if shard is not None:
+        index, count = _check_shard(shard)
+        rows = rows.tensor_split(count)[index]
     sums = _Sums(ks, None if names is None else len(names))
     K = min(max(ks), num_items)
     if chunk_size is None:
@@ -700,7 +747,18 @@ def full_ranking(
     finally:
         if bar is not None:
             bar.close()
-    return sums.finish(int(rows.numel()), names)
+    return sums.finish(int(rows.numel()), names, reduce)
+
+
+def _check_shard(shard: tuple[int, int]) -> tuple[int, int]:
+    """``(index, count)`` of a ``shard=`` argument, checked."""
+    try:
+        index, count = (int(x) for x in shard)
+    except (TypeError, ValueError):
+        raise ValueError(f"shard must be a pair (index, count), got {shard!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard (index, count) needs 0 <= index < count, got {shard!r}")
+    return index, count
 
 
 # ---------------------------------------------------------------------------------
@@ -922,6 +980,8 @@ def sampled_ranking(
     popularity: Tensor | None = None,
     groups: Tensor | None = None,
     group_names: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
+    reduce: ReduceFn | None = None,
 ) -> dict[str, Any]:
     r"""Leave-one-out metrics against ``num_negatives`` sampled negatives.
 
@@ -974,6 +1034,20 @@ def sampled_ranking(
             with ``users``; see :func:`full_ranking`. (default: :obj:`None`)
         group_names (Sequence[str], optional): the name of each group id.
             (default: :obj:`None`)
+        shard (tuple[int, int], optional): ``(index, count)``: this call is process
+            ``index`` of ``count`` sharing one evaluation (data-parallel), and scores
+            only its share of the users with targets: the ``index``-th of ``count``
+            contiguous parts of every chunk. Every process still draws the negatives
+            of every chunk, so that each user meets the same negatives as in one
+            process (the draws of a chunk depend on those before it).
+            The means are over that share unless ``reduce`` combines the shares.
+            (default: :obj:`None`, every user)
+        reduce (callable, optional): ``reduce(sums) -> sums``, applied to one float64
+            vector holding every metric's sum over users and the number of users
+            (then the same per group) before the means are taken; a sum over the
+            processes of ``shard`` (an all-reduce) makes the result that of one
+            process evaluating every user, up to the order of float additions. The
+            returned vector must have the input's shape. (default: :obj:`None`)
 
     Returns:
         ``dict`` with the same keys as :func:`full_ranking` (``"groups"`` included
@@ -1006,9 +1080,11 @@ def sampled_ranking(
         )
 
     rows = torch.nonzero(lengths == 1).flatten()
+    index, count = _check_shard(shard) if shard is not None else (0, 1)
     sums = _Sums(ks, None if names is None else len(names))
     kind = "popularity-sampled" if weights is not None else "sampled"
     bar = _progress(rows.numel(), progress, f"{kind} ranking ({n} negatives)")
+    scored = 0
     try:
         for start in range(0, rows.numel(), chunk_size):
             r = rows[start : start + chunk_size]
@@ -1032,6 +1108,13 @@ def sampled_ranking(
             else:
                 neg = _sample_weighted(f_row, f_item, B, weights, n, generator, row_ids=u)
             items = torch.cat([t.unsqueeze(1), neg], dim=1)
+            if count > 1:  # this process's part of the chunk, drawn as in one process
+                part = torch.arange(B).tensor_split(count)[index]
+                r, u, items, B = r[part], u[part], items[part], part.numel()
+                if B == 0:
+                    if bar is not None:
+                        bar.update(int(neg.size(0)))
+                    continue
             with torch.no_grad():
                 if device is not None:
                     scores = score_fn_pairs(u.to(device), items.to(device))
@@ -1042,12 +1125,13 @@ def sampled_ranking(
             ones = torch.ones(B, dtype=torch.long, device=scores.device)
             sums.add(ranks, torch.ones_like(ranks, dtype=torch.bool), ones,
                      None if groups is None else groups[r])
+            scored += B
             if bar is not None:
-                bar.update(B)
+                bar.update(int(neg.size(0)))
     finally:
         if bar is not None:
             bar.close()
-    return sums.finish(int(rows.numel()), names)
+    return sums.finish(scored, names, reduce)
 
 
 # ---------------------------------------------------------------------------------
@@ -1071,6 +1155,8 @@ def ranking_metrics(
     progress: bool = False,
     groups: Tensor | None = None,
     group_names: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
+    reduce: ReduceFn | None = None,
 ) -> dict[str, Any]:
     """The metrics of ``protocol`` (a label or a :class:`Protocol`), dispatched to
     :func:`full_ranking` or :func:`sampled_ranking`.
@@ -1088,7 +1174,8 @@ def ranking_metrics(
     """
     p = protocol if isinstance(protocol, Protocol) else parse_protocol(str(protocol))
     p = parse_protocol(p.label)  # validates a hand-made Protocol too
-    common = dict(ks=ks, device=device, progress=progress, groups=groups, group_names=group_names)
+    common = dict(ks=ks, device=device, progress=progress, groups=groups, group_names=group_names,
+                  shard=shard, reduce=reduce)
     if not p.sampled:
         if score_fn is None:
             raise ValueError("protocol 'full' needs score_fn (scores of all items for a user chunk)")

@@ -4,32 +4,44 @@ validation ranking metric or a validation loss, atomic checkpoints, resume, seed
 evaluation under any protocol, optionally by user group.
 
 The trainer uses only the model contract of :mod:`graphrec.models.base`.
+
+Under ``torchrun`` (a process group initialised by
+:func:`graphrec.train.distributed.init_from_env`) the same trainer runs data-parallel:
+each rank takes its share of every batch and steps a ``DistributedDataParallel``
+wrapper of the model's ``loss``; evaluation shards the users and sums the metrics
+over ranks; rank 0 alone writes the checkpoint. ``docs/distributed.md`` gives the
+semantics; a single process runs exactly the code it always ran.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import inspect
 import logging
 import math
 import os
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from graphrec.config import check_field_types
 from graphrec.data.groups import user_groups
 from graphrec.data.hetero import CLICKS, eval_targets, has_heldout, history
-from graphrec.data.inputs import TrainInputs
+from graphrec.data.inputs import SampledPairwiseInputs, TrainInputs
 from graphrec.metrics import parse_protocol, ranking_metrics
 from graphrec.metrics.ranking import default_memory_budget
 from graphrec.models.base import RecModel
+from graphrec.train import distributed
 from graphrec.train.checkpoint import load_checkpoint, load_weights, require_keys, save_checkpoint
 
 log = logging.getLogger("graphrec.train")
@@ -214,6 +226,22 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
+_DDP_ARGS = frozenset(inspect.signature(DistributedDataParallel.__init__).parameters)
+
+
+class _LossForward(nn.Module):
+    """``forward(batch) = model.loss(batch)``: DistributedDataParallel hooks the
+    gradient all-reduce into ``forward``, and the model contract's training entry
+    point is ``loss``."""
+
+    def __init__(self, model: RecModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        return self.model.loss(batch)
+
+
 class Trainer:
     """Train ``model`` on ``data`` and evaluate it.
 
@@ -233,7 +261,12 @@ class Trainer:
         if self.config.num_threads:
             torch.set_num_threads(self.config.num_threads)
         self.device = torch.device(self.config.device)
+        self.world_size, self.rank = distributed.get_world_size(), distributed.get_rank()
+        if self.world_size > 1 and self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())  # the local rank's GPU
         self.model = model.to(self.device)
+        #: the DistributedDataParallel wrapper of the model's loss (built by ``fit`` under torchrun)
+        self.ddp: DistributedDataParallel | None = None
         self.data = data
         self.output_dir = output_dir
         self.generator = seed_everything(self.config.seed)
@@ -241,6 +274,10 @@ class Trainer:
         if self.inputs is not None and not isinstance(self.inputs, TrainInputs):
             raise TypeError(f"{type(model).__name__}.train_inputs() must return a TrainInputs or None, "
                             f"got {type(self.inputs).__name__}")
+        if self.world_size > 1 and isinstance(self.inputs, SampledPairwiseInputs):
+            # each rank would need its own subgraph per share of the triples; not built yet
+            raise ValueError(f"{type(model).__name__}: training on sampled subgraphs (num_neighbors) is "
+                             "single-process for now; under torchrun train full-batch")
         if groups is None and self.config.groups:
             groups = user_groups(self.config.groups, data)
         self.groups = groups
@@ -341,11 +378,15 @@ class Trainer:
         popularity = None
         if protocol.sampler == "popularity":  # training interactions per item
             popularity = torch.bincount(self.data[CLICKS].edge_index[1], minlength=num_items).double()
+        shard_kw: dict[str, Any] = {}
+        if self.world_size > 1:  # each rank scores its share of the users; the sums add up over ranks
+            shard_kw = {"shard": (self.rank, self.world_size), "reduce": distributed.all_reduce_sum}
+            progress = progress and self.rank == 0
         return ranking_metrics(protocol, users, targets, exclude, num_items=num_items, score_fn=score_fn,
                                score_fn_pairs=pair_fn, popularity=popularity, ks=self.config.ks,
                                generator=torch.Generator().manual_seed(self.config.seed),
                                chunk_size=self.config.eval_chunk, memory_budget=self._eval_memory_budget(),
-                               progress=progress, **group_kw)
+                               progress=progress, **group_kw, **shard_kw)
 
     @torch.no_grad()
     def validation_loss(self) -> dict[str, float]:
@@ -356,11 +397,23 @@ class Trainer:
         sums: dict[str, float] = {}
         n = 0
         for batch in loader:
+            share = 1.0
+            if self.world_size > 1:  # as in training: every rank draws every batch and takes its rows
+                batch, share = distributed.shard_batch(batch, self.rank, self.world_size)
             out = self.model.loss(_to_device(batch, self.device))
             for key, value in out.items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
+                sums[key] = sums.get(key, 0.0) + float(value.detach()) * share
             n += 1
+        if self.world_size > 1:
+            sums = self._sum_over_ranks(sums)
         return {k: v / max(n, 1) for k, v in sums.items()}
+
+    @staticmethod
+    def _sum_over_ranks(sums: dict[str, float]) -> dict[str, float]:
+        """``sums`` (the same keys on every rank: every rank saw every batch) summed over ranks."""
+        keys = sorted(sums)
+        total = distributed.all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64))
+        return dict(zip(keys, total.tolist()))
 
     def _criterion(self, record: dict[str, Any]) -> float:
         cfg = self.config
@@ -387,7 +440,7 @@ class Trainer:
 
     def _save(self, extra: dict[str, Any] | None = None) -> None:
         path = self._checkpoint_path()
-        if path is None:
+        if path is None or self.rank != 0:  # ranks hold the same state; rank 0 writes it
             return
         state = {
             "model": self.model.state_dict(),
@@ -409,9 +462,14 @@ class Trainer:
         model's name and config): continuing a run under other model settings is an
         error naming the first difference, not a silently mixed run."""
         path = path or self._checkpoint_path()
-        if path is None or not os.path.exists(path):
-            return False
-        ckpt = load_checkpoint(path, map_location=self.device)
+        if self.world_size > 1:
+            ckpt = self._broadcast_checkpoint(path)
+            if ckpt is None:
+                return False
+        else:
+            if path is None or not os.path.exists(path):
+                return False
+            ckpt = load_checkpoint(path, map_location=self.device)
         require_keys(ckpt, ("model", "train_state"), path)
         for key, want in (expect or {}).items():
             have = ckpt.get(key)
@@ -437,33 +495,98 @@ class Trainer:
         log.info("resumed from %s at epoch %d", path, self.state.epoch)
         return True
 
+    def _broadcast_checkpoint(self, path: str | None) -> dict[str, Any] | None:
+        """Rank 0's checkpoint at ``path`` (``None`` when it has none) on every rank.
+
+        Rank 0 reads it (on the CPU: a CUDA tensor would arrive on rank 0's GPU) and
+        sends it, so the other ranks need no copy of the file (another machine); an
+        error reading it is raised on every rank, not only on rank 0."""
+        reply: tuple[str, Any] = ("none", None)
+        if self.rank == 0 and path is not None and os.path.exists(path):
+            try:
+                reply = ("ok", load_checkpoint(path, map_location="cpu"))
+            except (ValueError, OSError) as exc:
+                reply = ("error", str(exc))
+        kind, value = distributed.broadcast_value(reply)
+        if kind == "error":
+            raise ValueError(value)
+        return value
+
     def _train_epoch(self, loader: Any) -> tuple[float, dict[str, float]]:
         cfg = self.config
         self.model.train()
-        total, n = 0.0, 0
+        total, own, n = 0.0, 0.0, 0
         parts: dict[str, float] = {}
         bar = tqdm(loader, desc=f"epoch {self.state.epoch:03d}", leave=False,
-                   disable=None if cfg.progress else True, total=len(loader))
+                   disable=None if cfg.progress and self.rank == 0 else True, total=len(loader))
         for b, batch in enumerate(bar):
             if cfg.max_batches is not None and b >= cfg.max_batches:
                 break
-            out = self.model.loss(_to_device(batch, self.device))
+            if self.ddp is None:
+                share = 1.0
+                out = self.model.loss(_to_device(batch, self.device))
+            else:
+                # every rank draws the same global batch (same generator) and takes its rows
+                batch, share = distributed.shard_batch(batch, self.rank, self.world_size)
+                out = self.ddp(_to_device(batch, self.device))
             if "loss" not in out:
                 raise KeyError(f"{type(self.model).__name__}.loss() must return a dict with a 'loss' entry, "
                                f"got keys {sorted(out)}")
             self.optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
+            if self.ddp is None:
+                out["loss"].backward()
+            else:
+                # DDP averages the ranks' gradients; weighting each rank's mean loss by its
+                # share of the rows makes that average the gradient of the global batch's mean
+                (out["loss"] * (share * self.world_size)).backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
-            total += float(out["loss"].detach())
+            # a rank's share of the batch mean; the shares add up to it over ranks (x 1.0: exact)
+            total += float(out["loss"].detach()) * share
             for key, value in out.items():
                 if key != "loss":
-                    parts[key] = parts.get(key, 0.0) + float(value.detach())
+                    parts[key] = parts.get(key, 0.0) + float(value.detach()) * share
+            own += float(out["loss"].detach())
             n += 1
-            bar.set_postfix(loss=f"{total / n:.4f}")
+            bar.set_postfix(loss=f"{own / n:.4f}")  # this rank's rows (all of them in one process)
+        if self.ddp is not None:
+            parts = self._sum_over_ranks(parts)
+            total = self._sum_over_ranks({"loss": total})["loss"]
         n = max(n, 1)
         return total / n, {k: v / n for k, v in parts.items()}
+
+    def _wrap_ddp(self) -> None:
+        """Wrap the model's loss in DistributedDataParallel (under torchrun only).
+
+        ``find_unused_parameters``: a model's loss need not touch every parameter
+        (e.g. a scorer used only at evaluation); torch warns once when none is unused.
+        No buffer sync at every step: every rank builds the same buffers (graph
+        tables, ICLRec's centroids from the same weights and RNG state), so sending
+        rank 0's again before each forward pass would only cost time."""
+        if self.world_size == 1 or self.ddp is not None:
+            return
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # newer torch calls the flag forward_sync_buffers (and warns on the old name); neither
+        # changes the one sync of parameters and buffers from rank 0 when DDP is built
+        no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in _DDP_ARGS
+                   else {"broadcast_buffers": False})
+        self.ddp = DistributedDataParallel(_LossForward(self.model), device_ids=ids, find_unused_parameters=True,
+                                           **no_sync)
+
+    @contextlib.contextmanager
+    def _rank_rng(self) -> Iterator[None]:
+        """The RNG scope of one training epoch: nothing for one process; under torchrun,
+        a stream of this rank's own (:func:`distributed.rank_seed`), so ranks do not
+        share dropout masks, while the global RNG -- which ``on_epoch_start``,
+        evaluation and the checkpoint see -- stays the same on every rank."""
+        if self.ddp is None:
+            yield
+            return
+        devices = [self.device.index] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(distributed.rank_seed(self.config.seed, self.state.epoch, self.rank))
+            yield
 
     def fit(self, extra_checkpoint: dict[str, Any] | None = None) -> TrainState:
         cfg, st = self.config, self.state
@@ -472,12 +595,14 @@ class Trainer:
             return st
         if cfg.minimize_metric and not self.has_valid:
             raise ValueError(f"train.metric={cfg.metric!r} needs a validation split; this split has none")
+        self._wrap_ddp()
         while st.epoch < cfg.epochs:
             st.epoch += 1
             self.model.on_epoch_start(self.data)  # e.g. ICLRec's k-means E-step
             t0 = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
-            loss, parts = self._train_epoch(loader)
+            with self._rank_rng():
+                loss, parts = self._train_epoch(loader)
             self.scheduler.step()
             secs = time.perf_counter() - t0
             st.train_seconds += secs
@@ -492,7 +617,9 @@ class Trainer:
                     else:
                         record["valid"] = self.evaluate("valid")
                     score = self._criterion(record)
-                    if self._improved(score):
+                    # the ranks' metrics are the same all-reduced numbers; rank 0's verdict
+                    # is still sent, so no float subtlety can make ranks keep other weights
+                    if distributed.broadcast_value(self._improved(score)):
                         st.best_score, st.best_epoch, st.bad_rounds = score, st.epoch, 0
                         self.best_state = copy.deepcopy(self.model.state_dict())
                     else:
