@@ -1,4 +1,4 @@
-"""The ``graphrec`` command: train, evaluate, compare, data inspect, models list/show."""
+"""The graphrec command: train, evaluate and compare models, inspect datasets, list models and datasets."""
 from __future__ import annotations
 
 import argparse
@@ -32,14 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one model and evaluate it")
-    p.add_argument("--model", required=True)
-    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--model", required=True, help="name of a registered model (see: graphrec models list)")
+    p.add_argument("--dataset", default="synthetic",
+                   help="a registered dataset (default: synthetic; see: graphrec list), or a YAML spec file "
+                        "describing your own logs (docs/tutorials/own_graph.md)")
     p.add_argument("--output", default=None, help="output folder (default: runs/DATASET/MODEL)")
     _common(p)
 
     p = sub.add_parser("compare", help="train several models on one dataset; table + JSON + plot")
     p.add_argument("--models", default=DEFAULT_COMPARE, help=f"comma-separated (default: {DEFAULT_COMPARE})")
-    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--dataset", default="synthetic",
+                   help="a registered dataset (default: synthetic; see: graphrec list), or a YAML spec file "
+                        "describing your own logs (docs/tutorials/own_graph.md)")
     p.add_argument("--output", default=None, help="output folder (default: runs/compare-DATASET)")
     p.add_argument("--seeds", default=None,
                    help="comma-separated seeds: one run per model and seed, reported as mean ± std")
@@ -57,10 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="dataset utilities")
     dsub = p.add_subparsers(dest="data_command", required=True)
     q = dsub.add_parser("inspect", help="statistics of a dataset")
-    q.add_argument("dataset", nargs="?", default="synthetic")
-    q.add_argument("--root", default=None)
+    q.add_argument("dataset", nargs="?", default="synthetic",
+                   help="a registered dataset (default: synthetic; see: graphrec list), or a YAML spec file "
+                        "describing your own logs (docs/tutorials/own_graph.md)")
+    q.add_argument("--root", default=None, help="folder with the raw data folders (default: $GRAPHREC_DATA)")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a dataset setting, e.g. data.query_source=attribute (repeatable)")
 
     sub.add_parser("list", help="list the registered models and datasets")
 
@@ -68,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     msub = p.add_subparsers(dest="models_command", required=True)
     msub.add_parser("list", help="names of the registered models")
     q = msub.add_parser("show", help="hyperparameters of a model: default and one line of doc each")
-    q.add_argument("name")
+    q.add_argument("name", help="a model name, as graphrec models list prints it")
     return parser
 
 
@@ -157,6 +164,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from graphrec.config import load_yaml, parse_overrides
     from graphrec.metrics import markdown_table
     from graphrec.train import run
+    from graphrec.train.distributed import is_main_process
     from graphrec.utils.io import check_writable_dir
 
     if args.command == "list":
@@ -172,15 +180,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         data_args = {k.removeprefix("data."): v for k, v in parse_overrides(args.overrides)}
         ds = run.load_dataset(args.dataset, args.root, **data_args)
         from graphrec.data.logs import sample_queries
+        from graphrec.data.schema import graph_schema, schema_table
 
         stats = ds.logs.statistics()
         samples = sample_queries(ds.logs, k=5)
+        schema = graph_schema(ds[0])  # the split training graph every model is built from
         if args.json:
             if samples:
                 stats["sample_queries"] = [{"item": i, "query": q} for i, q in samples]
-            print(json.dumps(stats, indent=2, default=str))
+            print(json.dumps({**stats, "graph": schema}, indent=2, default=str))
         else:
             print(markdown_table({args.dataset: stats}, list(stats), floatfmt=".6g", index_name="dataset"))
+            print("\ntraining graph (HeteroData):\n")
+            print(schema_table(schema))
             if samples:
                 print("\nsample queries (clicked item -> query):")
                 for item_text, query_text in samples:
@@ -202,7 +214,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         cols = [k for k in next(iter(rows.values()), {}) if k != "users"]
         print(markdown_table(rows, cols, title=f"{out['model']} on {out['dataset']} ({out['protocol']})",
                              index_name="split"))
-        if args.output:
+        if args.output and is_main_process():
             from graphrec.metrics import atomic_write_json
             atomic_write_json(args.output, out)
         return 0
@@ -213,22 +225,24 @@ def _dispatch(args: argparse.Namespace) -> int:
         overrides.append(("train.progress", "false"))
     if args.command == "train":
         spec = run.build_spec(args.model, args.dataset, yaml_cfg, overrides, args.root)
-        out_dir = args.output or os.path.join("runs", spec.dataset, spec.model)
+        out_dir = args.output or os.path.join("runs", run.dataset_label(spec.dataset), spec.model)
         run.run_one(spec, out_dir, resume=args.resume)
-        with open(os.path.join(out_dir, "results.md")) as f:
-            print(f.read())
-        print(f"results: {out_dir}/results.json, checkpoint: {out_dir}/checkpoint.pt")
+        if is_main_process():  # under torchrun, rank 0 wrote the results (maybe on another machine)
+            with open(os.path.join(out_dir, "results.md")) as f:
+                print(f.read())
+            print(f"results: {out_dir}/results.json, checkpoint: {out_dir}/checkpoint.pt")
         return 0
 
     if args.command == "compare":
         models = [m.strip() for m in args.models.split(",") if m.strip()]
         dataset = yaml_cfg.get("dataset", args.dataset)
-        out_dir = args.output or os.path.join("runs", f"compare-{dataset}")
+        out_dir = args.output or os.path.join("runs", f"compare-{run.dataset_label(dataset)}")
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         run.compare(models, dataset, out_dir, yaml_cfg, overrides, args.root, resume=args.resume, seeds=seeds)
-        with open(os.path.join(out_dir, "results.md")) as f:
-            print(f.read())
-        print(f"results: {out_dir}/results.json, {out_dir}/results.md, {out_dir}/results.png")
+        if is_main_process():
+            with open(os.path.join(out_dir, "results.md")) as f:
+                print(f.read())
+            print(f"results: {out_dir}/results.json, {out_dir}/results.md, {out_dir}/results.png")
         return 0
     return 1
 

@@ -84,7 +84,9 @@ def pool(h: Tensor, valid: Tensor, how: str = "last") -> Tensor:
 
 @dataclass
 class CL4SRecConfig(SASRecConfig):
-    """SASRec's arguments plus:
+    """SASRec's arguments plus the following.
+
+    Args:
         cl_weight: lambda of the contrastive loss (0.1, CL4SRec paper).
         temperature: NT-Xent temperature (1.0).
         similarity: ``"dot"`` (the papers' code) or ``"cos"``. With dot at 1.0 on the

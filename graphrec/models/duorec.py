@@ -17,7 +17,9 @@ from graphrec.resolver import register_model
 
 @dataclass
 class DuoRecConfig(SASRecConfig):
-    """SASRec's arguments (its backbone) plus:
+    """SASRec's arguments (its backbone) plus the following.
+
+    Args:
         loss: only ``"ce"``: DuoRec trains with softmax cross-entropy over all items.
         cl_weight: lambda of the contrastive regulariser (0.1, DuoRec paper).
         temperature: InfoNCE temperature (1.0).

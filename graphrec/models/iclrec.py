@@ -22,7 +22,9 @@ from graphrec.resolver import register_model
 @dataclass
 class ICLRecConfig(CL4SRecConfig):
     """CL4SRec's arguments (``cl_weight`` = ICLRec's ``cf_weight`` 0.1, ``cl_pooling``
-    ``"concat"`` = its instance-CL representation) plus:
+    ``"concat"`` = its instance-CL representation) plus the following.
+
+    Args:
         num_intents: K of k-means (256, ICLRec default).
         intent_weight: weight of the intent contrastive loss (0.3, ICLRec ``intent_cf_weight``).
         kmeans_iters: Lloyd iterations per E-step (20, faiss' default).

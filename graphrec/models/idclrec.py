@@ -107,8 +107,10 @@ def intent_category_weights(I: Tensor, valid: Tensor, delta: float | Tensor, tau
 @dataclass
 class IDCLRecConfig(SASRecConfig):
     """SASRec's arguments (its backbone: ``dim``, ``max_len``, ``num_layers``, ``num_heads``,
-    ``dropout``, ``norm_first``, ``graph_layers``) plus (spec section 4 defaults; every
-    ablation of section 8 is a flag):
+    ``dropout``, ``norm_first``, ``graph_layers``) plus the following (spec section 4 defaults;
+    every ablation of section 8 is a flag).
+
+    Args:
         loss: only ``"ce"``: L_rec is softmax cross-entropy over all items.
         cross_heads: heads of the causal cross-attention (2).
         include_self: the cross-attention of position t sees t itself (True) or only < t.
