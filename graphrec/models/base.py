@@ -11,6 +11,8 @@ typed hyperparameter dataclass (``Config``). The trainer, the CLI and evaluation
 ``train_defaults``                             trainer settings the model's paper uses
 ``from_data(data, config[, stages=...])``      build from the split graph (and the outputs
                                                of its stages, when it declares any)
+``graph_requirements(config)``                 the node and edge types ``from_data`` reads
+                                               (checked before anything runs)
 ``stages(config) -> list[Stage]``              cached steps before the fit (text embedding,
                                                RQ-VAE, k-means ...); see
                                                :mod:`graphrec.models.stage`
@@ -66,9 +68,11 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from graphrec.config import ModelConfig, build_config, coerce, resolve_config
+from graphrec.data.hetero import CLICKS
 from graphrec.data.inputs import PairwiseInputs, TrainInputs
 from graphrec.data.ragged import Ragged
 from graphrec.models.stage import Stage, StageOutputs
+from graphrec.typing import EdgeType
 
 
 class RecModel(nn.Module):
@@ -94,6 +98,14 @@ class RecModel(nn.Module):
         """Build the model for the split graph ``data``; ``stages`` holds the outputs
         of the model's (non-``needs_model``) stages by name."""
         raise NotImplementedError
+
+    @classmethod
+    def graph_requirements(cls, config: ModelConfig) -> tuple[tuple[str, ...], tuple[EdgeType, ...]]:
+        """``(node types, edge types)`` that :meth:`from_data` reads, checked by the run
+        before any stage or training (:func:`~graphrec.data.schema.require_types`): a
+        graph without one is refused with a message naming it. Default: users, items
+        and their clicks."""
+        return ("user", "item"), (CLICKS,)
 
     @classmethod
     def stages(cls, config: ModelConfig) -> list[Stage]:

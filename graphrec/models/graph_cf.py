@@ -176,9 +176,14 @@ class GraphCF(RecModel):
         self.reset_parameters()
 
     @classmethod
+    def graph_requirements(cls, config: ModelConfig) -> tuple[tuple[str, ...], tuple[EdgeType, ...]]:
+        cfg = resolve_config(cls.Config, config, owner=cls.__name__)
+        return (), parse_relations(cfg.relations)
+
+    @classmethod
     def from_data(cls, data: HeteroData, config: ModelConfig | None = None, **_: Any) -> GraphCF:
         cfg = resolve_config(cls.Config, config, owner=cls.__name__)
-        forward_types = parse_relations(cfg.relations)
+        forward_types = cls.graph_requirements(cfg)[1]
         require_types(data, f"{cls.__name__}(relations={cfg.relations!r})", edge_types=forward_types,
                       hint="name in model.relations only edge types the graph has, or add the missing one "
                            "to the graph")

@@ -29,6 +29,7 @@ from torch_geometric.data import HeteroData
 
 from graphrec.config import build_config, load_yaml, merge_sections, parse_overrides, route_overrides
 from graphrec.data.hetero import has_heldout
+from graphrec.data.schema import require_types
 from graphrec.metrics import environment_info, parse_protocol, plot_curve
 from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table, split_rows
 from graphrec.models.base import RecModel
@@ -139,6 +140,8 @@ def build_model(cls: type, data: HeteroData, model_cfg: Any, train_cfg: TrainCon
     Seeding comes first so that stages and the initial weights are reproducible; the
     stages that need the model run after it is built and hand their outputs to
     ``model.load_stage``. Returns ``(model, stage records)``."""
+    node_types, edge_types = cls.graph_requirements(model_cfg)
+    require_types(data, cls.__name__, node_types, edge_types)  # a missing type is named before any work
     seed_everything(train_cfg.seed)
     stages = list(cls.stages(model_cfg))
     common = {"seed": train_cfg.seed, "cache_dir": train_cfg.stage_cache, "device": train_cfg.device,

@@ -431,3 +431,22 @@ def test_run_one_refuses_a_graph_without_test_pairs(tmp_path):
     data.test_edge_label_index = data.test_edge_label_index[:, :0]
     with pytest.raises(ValueError, match="has no held-out test pairs: its leave_one_out split left every user"):
         run_one(RunSpec("bpr_mf", train_args={"epochs": 1, "progress": False}), data=data)
+
+
+def test_the_run_refuses_a_graph_without_a_type_the_model_reads(tmp_path):
+    """graph_requirements is checked before any stage or training: the message names
+    the missing type and the model."""
+    from torch_geometric.data import HeteroData
+
+    from graphrec.data.schema import GraphSchemaError
+    from graphrec.models import GraphCF, LightGCN
+    from graphrec.train.run import build_model, make_train_config
+
+    data = HeteroData()
+    data["user"].num_nodes, data["item"].num_nodes = 3, 2
+    with pytest.raises(GraphSchemaError, match=r"LightGCN needs edge type \('user', 'clicks', 'item'\)"):
+        build_model(LightGCN, data, LightGCN.Config(), make_train_config(LightGCN, {}))
+    data["user", "clicks", "item"].edge_index = torch.tensor([[0, 1], [0, 1]])
+    cfg = GraphCF.Config(relations="clicks,search")
+    with pytest.raises(GraphSchemaError, match=r"GraphCF needs edge type \('user', 'searches', 'query'\)"):
+        build_model(GraphCF, data, cfg, make_train_config(GraphCF, {}))
