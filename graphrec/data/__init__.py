@@ -24,6 +24,8 @@ from graphrec.data.loader import (
 )
 from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, LogError, RecLog, SearchLog
 from graphrec.data.ragged import Ragged
+from graphrec.data.sampled import SampledBPRLoader
+from graphrec.data.schema import GraphSchemaError, graph_schema, require_types
 from graphrec.data.split import Split, given_split, leave_one_out, ratio_split, temporal_split
 from graphrec.data.timeline import REC, SEARCH, JointTimeline, add_joint_timeline, eval_timeline
 
@@ -36,4 +38,5 @@ __all__ = [
     "NegativeSampler", "BPRLoader", "SequenceLoader", "SearchSessionLoader",
     "JointTimelineLoader", "JointTimeline", "REC", "SEARCH", "add_joint_timeline", "eval_timeline",
     "HAS_REC_CODE", "HAS_SEARCH_CODE", "CODE_EDGE_TYPES", "add_user_codes",
+    "SampledBPRLoader", "GraphSchemaError", "graph_schema", "require_types",
 ]
