@@ -10,10 +10,11 @@ from graphrec.models.idclrec import IDCLRec, IDCLRecConfig
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
 from graphrec.models.ngcf import NGCF, NGCFConfig
 from graphrec.models.popularity import Popularity, PopularityConfig
+from graphrec.models.propagated import PropagatedEmbeddingModel
 from graphrec.models.sasrec import SASRec, SASRecConfig
 
 __all__ = [
-    "RecModel", "ModelConfig", "build_config",
+    "RecModel", "ModelConfig", "build_config", "PropagatedEmbeddingModel",
     "Popularity", "PopularityConfig",
     "BPRMF", "BPRMFConfig",
     "LightGCN", "LightGCNConfig",

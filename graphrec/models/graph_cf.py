@@ -13,9 +13,9 @@ from torch_geometric.nn import HeteroConv
 
 from graphrec.config import ConfigError
 from graphrec.data.hetero import CLICKS, LEADS_TO, SEARCHES, reverse
-from graphrec.data.ragged import Ragged
 from graphrec.data.schema import require_types
-from graphrec.models.base import ModelConfig, RecModel, resolve_config
+from graphrec.models.base import ModelConfig, resolve_config
+from graphrec.models.propagated import PropagatedEmbeddingModel
 from graphrec.nn.losses import bpr_loss, l2_reg
 from graphrec.ops import CSRAdjacency
 from graphrec.resolver import build_conv, conv_resolver, register_model
@@ -118,7 +118,7 @@ class GraphCFConfig(ModelConfig):
 
 
 @register_model("graph_cf")
-class GraphCF(RecModel):
+class GraphCF(PropagatedEmbeddingModel):
     r"""Graph collaborative filtering over the user-item (and optionally the
     user-query-item) graph with **any registered layer**: node tables
     :math:`\mathbf{e}^{(0)}_v` for users, items (and queries) go through :math:`K`
@@ -172,7 +172,6 @@ class GraphCF(RecModel):
             for _ in range(cfg.num_layers))
         self.edge_index = {et: edge_index[et] for et in forward_types}
         self._adjacency: dict[EdgeType, CSRAdjacency] | None = None
-        self._cache: tuple[Tensor, Tensor] | None = None
         self.reset_parameters()
 
     @classmethod
@@ -191,19 +190,11 @@ class GraphCF(RecModel):
         return cls(num_nodes=num_nodes, edge_index={et: data[et].edge_index for et in forward_types}, config=cfg)
 
     def reset_parameters(self) -> None:
+        super().reset_parameters()
         for emb in self.emb.values():
             nn.init.normal_(emb.weight, std=0.1)
         for conv in self.convs:
             conv.reset_parameters()
-        self._cache = None
-
-    def train(self, mode: bool = True) -> GraphCF:
-        self._cache = None
-        return super().train(mode)
-
-    def load_state_dict(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        self._cache = None
-        return super().load_state_dict(*args, **kwargs)
 
     def graph(self, device: torch.device) -> dict[EdgeType, CSRAdjacency | Tensor]:
         """Every propagated edge type's graph on ``device``, in the form ``propagation`` names."""
@@ -247,14 +238,8 @@ class GraphCF(RecModel):
         total = torch.stack(layers).sum(0)
         return total / len(layers) if how == "mean" else total
 
-    def get_embedding(self) -> tuple[Tensor, Tensor]:
-        """Final user and item embeddings (cached, detached, while evaluating)."""
-        if not self.training and self._cache is not None:
-            return self._cache
+    def compute_embedding(self) -> tuple[Tensor, Tensor]:
         out = self.propagate()
-        if not self.training:
-            self._cache = (out["user"].detach(), out["item"].detach())
-            return self._cache
         return out["user"], out["item"]
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -268,14 +253,6 @@ class GraphCF(RecModel):
             reg_terms = (self.emb["user"](u), self.emb["item"](p), self.emb["item"](n))
         reg = self.config.reg_weight * l2_reg(*reg_terms, batch_size=u.numel())
         return {"loss": rec + reg, "bpr": rec.detach(), "reg": reg.detach()}
-
-    def full_scores(self, users: Tensor, history: Ragged) -> Tensor:
-        eu, ei = self.get_embedding()
-        return eu[users] @ ei.t()
-
-    def score(self, users: Tensor, items: Tensor, history: Ragged) -> Tensor:
-        eu, ei = self.get_embedding()
-        return (eu[users].unsqueeze(1) * ei[items]).sum(-1)
 
     def extra_repr(self) -> str:
         cfg = self.config

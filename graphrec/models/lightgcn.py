@@ -11,8 +11,8 @@ from torch_geometric.data import HeteroData
 from graphrec.config import ConfigError
 from graphrec.data.hetero import CLICKS
 from graphrec.data.inputs import PairwiseInputs, SampledPairwiseInputs, TrainInputs
-from graphrec.data.ragged import Ragged
-from graphrec.models.base import ModelConfig, RecModel, resolve_config
+from graphrec.models.base import ModelConfig, resolve_config
+from graphrec.models.propagated import PropagatedEmbeddingModel
 from graphrec.nn.losses import bpr_loss, l2_reg
 from graphrec.nn.models import LightGCNPropagation
 from graphrec.ops import CSRAdjacency
@@ -65,7 +65,7 @@ class LightGCNConfig(ModelConfig):
 
 
 @register_model("lightgcn")
-class LightGCN(RecModel):
+class LightGCN(PropagatedEmbeddingModel):
     r"""LightGCN (`He et al., SIGIR 2020 <https://arxiv.org/abs/2002.02126>`_) on the
     bipartite user-item graph: the user and item tables :math:`\mathbf{e}^{(0)}` go through
     :math:`K` symmetric-normalised propagation layers and are averaged,
@@ -93,7 +93,6 @@ class LightGCN(RecModel):
         self.edge_index = edge_index  # user -> item training edges
         # the same graph as CSR (built here from edge_index unless given)
         self.adj = adj if adj is not None else CSRAdjacency.from_edge_index(edge_index, size=(num_users, num_items))
-        self._cache: tuple[Tensor, Tensor] | None = None
         self._degrees: tuple[Tensor, Tensor] | None = None
         self.reset_parameters()
 
@@ -104,17 +103,9 @@ class LightGCN(RecModel):
                    edge_index=data[CLICKS].edge_index, adj=CSRAdjacency.from_hetero(data, CLICKS), config=cfg)
 
     def reset_parameters(self) -> None:
+        super().reset_parameters()
         nn.init.normal_(self.user_emb.weight, std=0.1)
         nn.init.normal_(self.item_emb.weight, std=0.1)
-        self._cache = None
-
-    def train(self, mode: bool = True) -> LightGCN:
-        self._cache = None
-        return super().train(mode)
-
-    def load_state_dict(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        self._cache = None
-        return super().load_state_dict(*args, **kwargs)
 
     def graph(self, device: torch.device) -> CSRAdjacency | Tensor:
         """The training graph on ``device`` in the form ``propagation`` names."""
@@ -124,16 +115,10 @@ class LightGCN(RecModel):
             self.adj = self.adj.to(device)
         return self.adj
 
-    def get_embedding(self) -> tuple[Tensor, Tensor]:
-        """Layer-averaged user and item embeddings."""
-        if not self.training and self._cache is not None:
-            return self._cache
+    def compute_embedding(self) -> tuple[Tensor, Tensor]:
+        """Layer-averaged user and item embeddings over the whole training graph."""
         u, i = self.user_emb.weight, self.item_emb.weight
-        out = self.gcn(u, i, self.graph(u.device))
-        if not self.training:  # evaluation: cache detached copies until train() is called
-            self._cache = (out[0].detach(), out[1].detach())
-            return self._cache
-        return out
+        return self.gcn(u, i, self.graph(u.device))
 
     def train_inputs(self) -> TrainInputs:
         fan = self.config.fanout()
@@ -186,14 +171,6 @@ class LightGCN(RecModel):
         reg = self.reg_weight * l2_reg(self.user_emb(u), self.item_emb(p), self.item_emb(n),
                                        batch_size=u.numel())
         return {"loss": rec + reg, "bpr": rec.detach(), "reg": reg.detach()}
-
-    def full_scores(self, users: Tensor, history: Ragged) -> Tensor:
-        eu, ei = self.get_embedding()
-        return eu[users] @ ei.t()
-
-    def score(self, users: Tensor, items: Tensor, history: Ragged) -> Tensor:
-        eu, ei = self.get_embedding()
-        return (eu[users].unsqueeze(1) * ei[items]).sum(-1)
 
     def extra_repr(self) -> str:
         return (f"num_users={self.num_users}, num_items={self.num_items}, "

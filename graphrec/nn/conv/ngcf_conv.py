@@ -3,18 +3,15 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn.conv import MessagePassing
-from torch_geometric.utils import is_sparse
-from torch_geometric.utils import spmm as pyg_spmm
 
-from graphrec.nn.conv.lightgcn_conv import bipartite_gcn_norm
-from graphrec.ops import CSRAdjacency, spmm
+from graphrec.nn.conv.lightgcn_conv import LightGCNConv
+from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_conv
 from graphrec.typing import Adj, OptTensor, PairTensor
 
 
 @register_conv("ngcf")
-class NGCFConv(MessagePassing):
+class NGCFConv(LightGCNConv):
     r"""The embedding propagation layer of NGCF from the `"Neural Graph
     Collaborative Filtering" <https://arxiv.org/abs/1905.08108>`_ paper (eq. 7),
     for a graph from source nodes to destination nodes (users and items):
@@ -36,7 +33,10 @@ class NGCFConv(MessagePassing):
     :math:`\mathbf{m} = \hat{\mathbf{A}} \mathbf{x}` and no per-edge
     :math:`F`-dimensional products.
 
-    A worked example of extending graphrec with a layer: it registers itself with
+    A worked example of extending graphrec with a layer: its aggregate
+    :math:`\mathbf{m}` is :class:`~graphrec.nn.conv.LightGCNConv`'s, which it
+    subclasses (so :meth:`message` and the fused :meth:`message_and_aggregate` are
+    inherited), and it registers itself with
     :func:`~graphrec.resolver.register_conv` as ``"ngcf"``, so
     ``GraphCF(conv="ngcf")`` (and the :class:`~graphrec.models.NGCF` model) build
     it by name; it accepts an :obj:`edge_index` (message passing: :meth:`message`
@@ -80,10 +80,9 @@ class NGCFConv(MessagePassing):
 
     def __init__(self, in_channels: int, out_channels: int, negative_slope: float = 0.2,
                  bias: bool = True, normalize: bool = True, **kwargs) -> None:
-        kwargs.setdefault("aggr", "add")
-        super().__init__(**kwargs)
+        super().__init__(normalize=normalize, **kwargs)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.negative_slope, self.normalize = negative_slope, normalize
+        self.negative_slope = negative_slope
         self.lin_self = nn.Linear(in_channels, out_channels, bias=bias)  # W_1
         self.lin_affinity = nn.Linear(in_channels, out_channels, bias=bias)  # W_2
         self.reset_parameters()
@@ -102,29 +101,12 @@ class NGCFConv(MessagePassing):
         if x_dst is None:
             raise ValueError("NGCFConv needs the destination features (its self and affinity "
                              "terms read them): pass (x_src, x_dst)")
-        if isinstance(edge_index, CSRAdjacency):
-            if edge_weight is not None:
-                raise ValueError("edge_weight is ignored with a CSRAdjacency; build the "
-                                 "adjacency with CSRAdjacency.from_edge_index(..., edge_weight=)")
-            if edge_index.size != (x_src.size(0), x_dst.size(0)):
-                raise ValueError(f"NGCFConv: the adjacency has size {edge_index.size} but the features "
-                                 f"have {x_src.size(0)} source and {x_dst.size(0)} destination nodes")
-            m = self.message_and_aggregate(edge_index, (x_src, x_dst))
-        else:
-            size = (x_src.size(0), x_dst.size(0)) if size is None else size
-            if self.normalize and isinstance(edge_index, Tensor) and not is_sparse(edge_index):
-                edge_weight = bipartite_gcn_norm(edge_index, edge_weight, size, x_src.dtype)
-            m = self.propagate(edge_index, x=(x_src, x_dst), edge_weight=edge_weight, size=size)
+        if isinstance(edge_index, CSRAdjacency) and edge_index.size != (x_src.size(0), x_dst.size(0)):
+            raise ValueError(f"NGCFConv: the adjacency has size {edge_index.size} but the features "
+                             f"have {x_src.size(0)} source and {x_dst.size(0)} destination nodes")
+        m = super().forward((x_src, x_dst), edge_index, edge_weight, size)  # LightGCN's aggregate
         out = self.lin_self(x_dst + m) + self.lin_affinity(x_dst * m)
         return F.leaky_relu(out, self.negative_slope)
-
-    def message(self, x_j: Tensor, edge_weight: OptTensor) -> Tensor:
-        return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j
-
-    def message_and_aggregate(self, edge_index: Adj, x: PairTensor) -> Tensor:
-        if isinstance(edge_index, CSRAdjacency):
-            return spmm(edge_index, x[0], reduce=self.aggr)
-        return pyg_spmm(edge_index, x[0], reduce=self.aggr)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"
