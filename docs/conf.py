@@ -6,7 +6,8 @@ Build (from the repository root, after ``pip install -e ".[docs]"``)::
 
 The pages stay markdown (MyST); the API reference is generated from each package's
 ``__all__`` by ``_ext/apiref.py`` into ``api/`` (ignored by git); the CLI reference is
-generated from ``graphrec.cli.build_parser()`` by sphinx-argparse.
+generated from ``graphrec.cli.build_parser()`` by sphinx-argparse; each model page's
+options table is generated from the model's ``Config`` by ``_ext/modelopts.py``.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "sphinxarg.ext",
     "apiref",
+    "modelopts",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

@@ -155,3 +155,33 @@ def test_tutorial_code_runs(page, tmp_path, tmp_cache, monkeypatch):
                 pytest.fail(reason + " (CI=true: failing instead of skipping)")
             pytest.skip(reason)
         exec(compile(source, f"{rel}:{line} (block {number})", "exec"), namespace)
+
+
+MODEL_OPTIONS = re.compile(r"^(`{3,}|~{3,})\{model-options\}[ \t]+(?P<name>[\w-]+)[ \t]*$", re.MULTILINE)
+
+
+def test_every_bundled_model_has_a_page_with_its_options():
+    """Each registered model of graphrec itself has a page, ``docs/models/<name>.md`` or a
+    method page under ``docs/methods/``, whose options table is generated from its
+    ``Config`` by the ``model-options`` directive (``docs/_ext/modelopts.py``)."""
+    from graphrec.resolver import model_names, model_resolver
+
+    bundled = [name for name in model_names() if model_resolver(name).__module__.startswith("graphrec.")]
+    assert {"popularity", "lightgcn", "sasrec", "idclrec", "gserec"} <= set(bundled)
+    method_pages = {page: {m["name"] for m in MODEL_OPTIONS.finditer(page.read_text(encoding="utf-8"))}
+                    for page in sorted((DOCS / "methods").glob("*.md"))}
+    missing = []
+    for name in bundled:
+        page = DOCS / "models" / f"{name}.md"
+        if page.is_file():
+            used = {m["name"] for m in MODEL_OPTIONS.finditer(page.read_text(encoding="utf-8"))}
+            if used != {name}:
+                missing.append(f"{page.relative_to(REPO)} uses model-options for {sorted(used)}, not [{name!r}]")
+        elif not any(name in used for used in method_pages.values()):
+            missing.append(f"{name}: no docs/models/{name}.md and no docs/methods/*.md with "
+                           f"```{{model-options}} {name}")
+    assert not missing, "\n".join(missing)
+    # every per-model page is listed in the models overview's toctree
+    overview = (DOCS / "models.md").read_text(encoding="utf-8")
+    for page in sorted((DOCS / "models").glob("*.md")):
+        assert f"\nmodels/{page.stem}\n" in overview, f"{page.name} is not in docs/models.md's toctree"
