@@ -20,6 +20,7 @@ without them building the loader raises an :class:`ImportError` that says so.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -76,7 +77,11 @@ class SampledBPRLoader:
         self.num_neighbors = list(num_neighbors)
         self.batch_size = batch_size
         # built once: it converts the graph to the sampler's CSC layout
-        self.sampler = NeighborSampler(self.graph, num_neighbors=self.num_neighbors)
+        with warnings.catch_warnings():
+            # PyG deprecates its torch-sparse sampling path in favour of pyg-lib, which has no
+            # wheel for this torch; torch-sparse is the path that installs here
+            warnings.filterwarnings("ignore", message=".*without a 'pyg-lib' installation.*")
+            self.sampler = NeighborSampler(self.graph, num_neighbors=self.num_neighbors)
 
     def __len__(self) -> int:
         return len(self.triples)
@@ -89,8 +94,9 @@ class SampledBPRLoader:
         # consecutive slices of 2B seed edges are then exactly one batch's triples
         pairs = torch.cat([torch.stack([torch.cat([t["user"], t["user"]]), torch.cat([t["pos"], t["neg"]])])
                            for t in triples], dim=1)
-        loader = LinkNeighborLoader(self.graph, neighbor_sampler=self.sampler, batch_size=2 * self.batch_size,
-                                    edge_label_index=(CLICKS, pairs), shuffle=False)
+        loader = LinkNeighborLoader(self.graph, num_neighbors=self.num_neighbors, neighbor_sampler=self.sampler,
+                                    batch_size=2 * self.batch_size, edge_label_index=(CLICKS, pairs),
+                                    shuffle=False)
         for t, sub in zip(triples, loader):
             local = sub[CLICKS].edge_label_index  # (2, 2B) local ids, in seed order
             size = t["user"].numel()

@@ -5,11 +5,17 @@ import torch
 from graphrec.data import sampled
 from graphrec.data.hetero import CLICKS
 from graphrec.typing import WITH_NEIGHBOR_SAMPLING
+from tests.worlds import clustered_world
 
 needs_sampler = pytest.mark.skipif(
     not WITH_NEIGHBOR_SAMPLING,
     reason="PyG's neighbour samplers need torch-sparse or pyg-lib (pip install graphrec[sampling]); "
            "neither is installed here")
+
+
+@pytest.fixture(scope="module")
+def toy_data():
+    return clustered_world()
 
 
 def test_without_a_sampler_the_error_says_what_to_install(monkeypatch):
