@@ -1307,12 +1307,17 @@ def read_relation(path: PathLike, columns: Mapping[str, str], source_map: IdMap 
         ``(edge_index (2, E) int64, source_map, target_map)``; duplicate rows are kept
         (a relation may be a multigraph; PyG's ``coalesce`` removes them).
     """
+    table = read_table(path, format=format, sep=sep, ids=[columns.get("source"), columns.get("target")])
+    return relation_from_table(table, _name(path), columns, source_map, target_map, unknown)
+
+
+def relation_from_table(table: Table, file: str, columns: Mapping[str, str], source_map: IdMap | None = None,
+                        target_map: IdMap | None = None, unknown: Unknown = "raise") -> tuple[Tensor, IdMap, IdMap]:
+    """:func:`read_relation` on a table already read (``file`` names it in errors)."""
     missing = [k for k in ("source", "target") if k not in columns]
     if missing:
-        raise ValueError(f"read_relation({_name(path)!r}): columns must name {missing} "
+        raise ValueError(f"read_relation({file!r}): columns must name {missing} "
                          f"(our fields -> the file's columns), got {dict(columns)}")
-    file = _name(path)
-    table = read_table(path, format=format, sep=sep, ids=[columns["source"], columns["target"]])
     codes: dict[str, np.ndarray] = {}
     maps: dict[str, IdMap] = {}
     for end, id_map in (("source", source_map), ("target", target_map)):
@@ -1326,7 +1331,8 @@ def read_relation(path: PathLike, columns: Mapping[str, str], source_map: IdMap 
 
 
 __all__ = [
-    "read_relation", "FORMATS", "TIME_UNITS", "infer_format", "open_text", "read_bytes", "read_text",
+    "read_relation", "relation_from_table", "FORMATS", "TIME_UNITS", "infer_format", "open_text", "read_bytes",
+    "read_text",
     "decode_text", "raw_name", "read_table", "read_int_lines",
     "exact_ids", "encode_ids", "parse_tokens", "encode_queries",
     "read_rec_log", "rec_log_from_table", "read_search_log", "search_log_from_table",

@@ -1042,12 +1042,8 @@ def sampled_ranking(
             process (the draws of a chunk depend on those before it).
             The means are over that share unless ``reduce`` combines the shares.
             (default: :obj:`None`, every user)
-        reduce (callable, optional): ``reduce(sums) -> sums``, applied to one float64
-            vector holding every metric's sum over users and the number of users
-            (then the same per group) before the means are taken; a sum over the
-            processes of ``shard`` (an all-reduce) makes the result that of one
-            process evaluating every user, up to the order of float additions. The
-            returned vector must have the input's shape. (default: :obj:`None`)
+        reduce (callable, optional): combines the metric sums of the processes of
+            ``shard``; see :func:`full_ranking`. (default: :obj:`None`)
 
     Returns:
         ``dict`` with the same keys as :func:`full_ranking` (``"groups"`` included

@@ -93,7 +93,6 @@ class LightGCN(PropagatedEmbeddingModel):
         self.edge_index = edge_index  # user -> item training edges
         # the same graph as CSR (built here from edge_index unless given)
         self.adj = adj if adj is not None else CSRAdjacency.from_edge_index(edge_index, size=(num_users, num_items))
-        self._degrees: tuple[Tensor, Tensor] | None = None
         self.reset_parameters()
 
     @classmethod
@@ -111,6 +110,10 @@ class LightGCN(PropagatedEmbeddingModel):
         """The training graph on ``device`` in the form ``propagation`` names."""
         if self.propagation == "edge_index":
             return self.edge_index.to(device)
+        return self.adjacency(device)
+
+    def adjacency(self, device: torch.device) -> CSRAdjacency:
+        """The training graph's CSRAdjacency, moved to ``device`` once."""
         if self.adj.device != device:
             self.adj = self.adj.to(device)
         return self.adj
@@ -132,16 +135,11 @@ class LightGCN(PropagatedEmbeddingModel):
         full-graph degrees :math:`d`, so with all neighbours sampled it is exactly the
         full-graph layer."""
         nu, ni = batch["n_id_user"], batch["n_id_item"]
-        deg_u, deg_i = self.degrees(nu.device)
-        ui, iu = batch["edge_user_item"], batch["edge_item_user"]
-        adj_ui = self._sampled_adjacency(ui, deg_u[nu], deg_i[ni])  # users -> items
-        adj_iu = self._sampled_adjacency(iu, deg_i[ni], deg_u[nu])  # items -> users
-        u, i = self.user_emb(nu), self.item_emb(ni)
-        sum_u, sum_i = u, i
-        for _ in range(self.num_layers):
-            u, i = self.gcn.conv(i, adj_iu), self.gcn.conv(u, adj_ui)
-            sum_u, sum_i = sum_u + u, sum_i + i
-        return sum_u / (self.num_layers + 1), sum_i / (self.num_layers + 1)
+        full = self.adjacency(nu.device)
+        deg_u, deg_i = full.deg_src, full.deg_dst  # the degrees the training graph is normalised with
+        adj_ui = self._sampled_adjacency(batch["edge_user_item"], deg_u[nu], deg_i[ni])  # users -> items
+        adj_iu = self._sampled_adjacency(batch["edge_item_user"], deg_i[ni], deg_u[nu])  # items -> users
+        return self.gcn(self.user_emb(nu), self.item_emb(ni), (adj_ui, adj_iu))
 
     @staticmethod
     def _sampled_adjacency(edge_index: Tensor, deg_src: Tensor, deg_dst: Tensor) -> CSRAdjacency:
@@ -150,14 +148,6 @@ class LightGCN(PropagatedEmbeddingModel):
         weight = (deg_src[src] * deg_dst[dst]).rsqrt() * (deg_dst / sampled)[dst]
         return CSRAdjacency.from_edge_index(edge_index, size=(deg_src.numel(), deg_dst.numel()), normalize=False,
                                             edge_weight=weight)
-
-    def degrees(self, device: torch.device) -> tuple[Tensor, Tensor]:
-        """Full-graph user and item degrees (what normalises every edge)."""
-        if self._degrees is None or self._degrees[0].device != device:
-            ei = self.edge_index
-            self._degrees = (torch.bincount(ei[0], minlength=self.num_users).float().to(device),
-                             torch.bincount(ei[1], minlength=self.num_items).float().to(device))
-        return self._degrees
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         u, p, n = batch["user"], batch["pos"], batch["neg"]

@@ -41,7 +41,7 @@ import yaml
 
 from graphrec.data.datasets.base import RecDataset, save_processed
 from graphrec.data.hetero import add_edge_type, build_hetero_data
-from graphrec.data.io import read_item_info, read_rec_log, read_relation, read_search_log, read_table
+from graphrec.data.io import Table, read_item_info, read_rec_log, read_search_log, read_table, relation_from_table
 from graphrec.data.logs import BehaviourLogs, IdMap
 from graphrec.data.split import Split, leave_one_out, temporal_split
 
@@ -189,38 +189,41 @@ class LogFiles(RecDataset):
     def make_split(self, logs: BehaviourLogs) -> Split:
         return SPLITS[self.spec["split"]](logs)
 
-    def new_node_maps(self) -> dict[str, IdMap]:
-        """Id maps of the node types the relations introduce, over every relation
-        file that mentions them (first appearance order across the files)."""
-        values: dict[str, list[np.ndarray]] = {}
+    def relation_tables(self) -> list[tuple[dict[str, Any], Table]]:
+        """Every relation of the spec with its table, each file read once."""
+        out = []
         for rel in self.spec["relations"]:
+            ids = [rel["columns"].get("source"), rel["columns"].get("target")]
+            out.append((rel, read_table(self._path(rel), format=rel.get("format"), sep=rel.get("sep"), ids=ids)))
+        return out
+
+    @staticmethod
+    def new_node_maps(relations: list[tuple[dict[str, Any], Table]]) -> dict[str, IdMap]:
+        """Id maps of the node types the relations introduce, over every relation
+        table that mentions them (first appearance order across the tables)."""
+        values: dict[str, list[np.ndarray]] = {}
+        for rel, table in relations:
             src, _, dst = rel["edge_type"]
-            wanted = [(t, rel["columns"].get(end)) for t, end in ((src, "source"), (dst, "target"))
-                      if t not in ("user", "item")]
-            if not wanted:
-                continue
-            cols = [c for _, c in wanted if c is not None]
-            table = read_table(self._path(rel), format=rel.get("format"), sep=rel.get("sep"), ids=cols)
-            for t, c in wanted:
-                if c in table:  # a missing column is reported by read_relation, with the file
-                    values.setdefault(t, []).append(np.asarray(table[c]))
-        maps = {}
-        for t, parts in values.items():
-            maps[t] = IdMap.build(np.concatenate(parts) if len(parts) > 1 else parts[0])[0]
-        return maps
+            for t, end in ((src, "source"), (dst, "target")):
+                column = rel["columns"].get(end)
+                # a missing column is reported by relation_from_table, with the file
+                if t not in ("user", "item") and column in table:
+                    values.setdefault(t, []).append(np.asarray(table[column]))
+        return {t: IdMap.build(np.concatenate(parts) if len(parts) > 1 else parts[0])[0]
+                for t, parts in values.items()}
 
     def process(self) -> None:
         logs = self.logs
         data = build_hetero_data(logs, self.make_split(logs))
-        maps: dict[str, IdMap | None] = {"user": logs.user_map, "item": logs.item_map, **self.new_node_maps()}
-        for t, m in maps.items():
-            if t not in ("user", "item") and m is not None:
-                data[t].num_nodes = len(m)
-        for rel in self.spec["relations"]:
+        relations = self.relation_tables()
+        new_maps = self.new_node_maps(relations)
+        for t, m in new_maps.items():
+            data[t].num_nodes = len(m)
+        maps: dict[str, IdMap | None] = {"user": logs.user_map, "item": logs.item_map, **new_maps}
+        for rel, table in relations:
             src, name, dst = rel["edge_type"]
-            edge_index, _, _ = read_relation(self._path(rel), rel["columns"], source_map=maps.get(src),
-                                             target_map=maps.get(dst), format=rel.get("format"),
-                                             sep=rel.get("sep"))
+            edge_index, _, _ = relation_from_table(table, self._path(rel), rel["columns"], source_map=maps.get(src),
+                                                   target_map=maps.get(dst))
             add_edge_type(data, (src, name, dst), edge_index)
         save_processed(self.processed_paths[0], data)
 

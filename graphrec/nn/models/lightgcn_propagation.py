@@ -25,7 +25,9 @@ class LightGCNPropagation(nn.Module):
     :class:`~graphrec.ops.CSRAdjacency` of size ``(num_users, num_items)`` (graphrec's
     fused CSR path; its cached transpose gives the item-to-user direction) or the
     ``(2, |E|)`` user-to-item ``edge_index`` (PyG message passing, normalised on every
-    call; slower, kept as the reference path). Both give the same result.
+    call; slower, kept as the reference path). Both give the same result. A pair
+    ``(user -> item, item -> user)`` of adjacencies propagates each direction over its
+    own edges (a sampled subgraph, whose two directions are sampled separately).
 
     Args:
         num_layers (int): propagation layers :math:`K`; ``0`` returns the inputs.
@@ -59,15 +61,20 @@ class LightGCNPropagation(nn.Module):
     def reset_parameters(self) -> None:
         pass
 
-    def propagate_once(self, x_user: Tensor, x_item: Tensor, adj: CSRAdjacency | Tensor) -> tuple[Tensor, Tensor]:
+    def propagate_once(self, x_user: Tensor, x_item: Tensor,
+                       adj: CSRAdjacency | Tensor | tuple[CSRAdjacency, CSRAdjacency]) -> tuple[Tensor, Tensor]:
         """One layer: ``(users from items, items from users)``."""
+        if isinstance(adj, tuple):  # two directions that are not each other's transpose
+            adj_ui, adj_iu = adj
+            return self.conv(x_item, adj_iu), self.conv(x_user, adj_ui)
         if isinstance(adj, CSRAdjacency):
             return self.conv(x_item, adj.t()), self.conv(x_user, adj)
         size = (x_user.size(0), x_item.size(0))
         return (self.conv((x_item, x_user), adj.flip(0), size=size[::-1]),
                 self.conv((x_user, x_item), adj, size=size))
 
-    def forward(self, x_user: Tensor, x_item: Tensor, adj: CSRAdjacency | Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x_user: Tensor, x_item: Tensor,
+                adj: CSRAdjacency | Tensor | tuple[CSRAdjacency, CSRAdjacency]) -> tuple[Tensor, Tensor]:
         u, i = x_user, x_item
         sum_u, sum_i = u, i
         for _ in range(self.num_layers):
