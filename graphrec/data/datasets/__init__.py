@@ -24,7 +24,15 @@ from graphrec.data.datasets.gowalla import Gowalla
 from graphrec.data.datasets.jdsearch import JDSearch
 from graphrec.data.datasets.kuaisar import KuaiSAR, KuaiSARRec
 from graphrec.data.datasets.log_files import LogFiles, SpecError, is_spec_path, read_spec
-from graphrec.data.datasets.synthetic import SyntheticConfig, SyntheticSearchRec, generate_world
+from graphrec.data.datasets.synthetic import (
+    SyntheticConfig,
+    SyntheticSearchRec,
+    SyntheticWorld,
+    generate_world,
+    resimulate_world,
+    simulate_world,
+)
+from graphrec.data.datasets.world_truth import Impressions, WorldTruth
 from graphrec.resolver import register_dataset
 
 register_dataset("synthetic", SyntheticSearchRec)
@@ -38,7 +46,8 @@ register_dataset("jdsearch", JDSearch)
 
 __all__ = [
     "RecDataset", "find_raw",
-    "SyntheticSearchRec", "SyntheticConfig", "generate_world",
+    "SyntheticSearchRec", "SyntheticConfig", "SyntheticWorld", "simulate_world", "generate_world", "resimulate_world",
+    "WorldTruth", "Impressions",
     "AmazonSeq", "read_amazon_seq",
     "AmazonSearch", "AmazonSearchConfig", "make_search_logs",
     "Gowalla", "KuaiSARRec", "KuaiSAR", "JDSearch",

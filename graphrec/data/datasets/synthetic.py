@@ -48,10 +48,21 @@ cores, yet it has everything the search-enhanced and causal methods read:
   propensity is logit-normal (heavy-tailed: most users search rarely, a few
   mostly search).
 
-Ground truth is returned in :attr:`BehaviourLogs.extras` (see
-:func:`generate_world`), so causal methods can be scored (MCC, :math:`R^2`) and
-a personalised model must beat popularity: the ground-truth preference score
-:math:`z_f^\\top\\theta_i` ranks held-out items far better than popularity does.
+* **impressions** -- every slate shown is kept (:class:`Impressions`): before each
+  engagement the user may scroll past slates of the same policy, each engaged with
+  its logit probability against an outside option ``skip_utility``, so the click
+  rate is a real engagement outcome that the exposure policy moves.
+
+Ground truth is kept apart from what models read: :func:`simulate_world` returns the
+logs, the impressions and a :class:`WorldTruth` (latents, policy, per-event intents and
+sources, the generative graph); the dataset exposes it as
+:attr:`SyntheticSearchRec.truth` and never puts it into the graph. It lets causal
+methods be scored (MCC, :math:`R^2`) and shows that a personalised model must beat
+popularity: the ground-truth preference score :math:`z_f^\\top\\theta_i` ranks held-out
+items far better than popularity does. **Policy shifts**: :func:`resimulate_world`
+redraws the recommendation surface of the same users under another exposure policy
+(:data:`POLICY_FIELDS`, e.g. ``platform_bias``) with everything else held, so a
+policy-shift test has a known answer.
 
 Node features in the graph: ``data['user'].x`` is the observed covariates
 :math:`[u_p, u_f]` (float, ``aux_platform_dim + aux_pref_dim`` columns, the same
@@ -63,13 +74,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from graphrec.data.datasets.base import RecDataset
+from graphrec.data.datasets.world_truth import Impressions, WorldTruth
 from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, RecLog, SearchLog
 from graphrec.data.ragged import Ragged
 
@@ -79,6 +92,10 @@ PLATFORM_FACTORS = ("popularity", "promotion", "personalisation", "intensity")
 EXPOSURE_SOURCES = ("popularity", "promoted", "personalised", "explore")
 #: attribute fields: ids ``0..num_categories-1`` are categories, the rest brands
 ATTR_FIELDS = ("category", "brand")
+#: the fields of :class:`SyntheticConfig` that make up the platform's exposure policy:
+#: what :func:`resimulate_world` may change while every user stays who it is
+POLICY_FIELDS = ("platform_bias", "recent_weight", "platform_pop_power", "slate_size", "explore_slots",
+                 "skip_utility")
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -91,8 +108,9 @@ class SyntheticConfig:
     The defaults give 2,000 users, 1,000 items, about 41 interactions per user
     (69,670 recommendation + 12,806 search rows for seed 0: a 16% search share,
     per-user median 7%), 240 attributes and 580 words; generation takes about a
-    second on one CPU core. Leave-one-out test HR@10 (seed 0): popularity 0.085,
-    ground-truth ``z_pref . theta`` 0.112, item-kNN 0.164.
+    second on one CPU core (the logs; a few seconds with every impression). Leave-one-out
+    test HR@10 (seed 0): popularity 0.026, ground-truth ``z_pref . theta`` 0.323,
+    item-kNN 0.282.
 
     Args:
         seed: seed of the single ``numpy.random.Generator`` used. (default: ``0``)
@@ -109,7 +127,7 @@ class SyntheticConfig:
             (``0`` = pure single-topic items). (default: ``0.35``)
         item_mix_concentration: concentration of that Dirichlet. (default: ``0.2``)
         popularity_exponent: Zipf exponent of item popularity. (default: ``0.4``; with
-            ``pref_scale=5`` the true preference ranks held-out items ~2.7x better than
+            ``pref_scale=5`` the true preference ranks held-out items ~12x better than
             popularity, so personalised models have clear room to win)
         title_min_words, title_max_words: topic words per title (a brand word and,
             half of the time, a category word are added). (default: ``2``, ``4``)
@@ -162,6 +180,17 @@ class SyntheticConfig:
             (default: ``90.0``)
         within_session_gap_s: mean gap inside a session, seconds (plus 30 s).
             (default: ``240.0``)
+        platform_dim: size ``k_p`` of the platform latent. With ``4`` its coordinates are
+            the policy controls of :data:`PLATFORM_FACTORS`; otherwise the controls are
+            ``A z_p`` for a fixed random ``(4, k_p)`` map with unit rows (identifiable from
+            behaviour for ``k_p <= 4`` only). The preference latent's size is ``num_topics``.
+            (default: ``4``)
+        skip_utility: utility :math:`v_0` of not engaging with a slate: a slate is
+            engaged with probability :math:`\\sum_i e^{v_i} / (\\sum_i e^{v_i} + e^{v_0})`;
+            slates skipped before each engagement are kept in the impressions. ``15`` gives
+            a mean click rate of 0.74 (std 0.31 across users) at the defaults, 0.62 under a
+            popularity-first policy. (default: ``15.0``)
+        max_skipped_slates: most slates skipped before one engagement. (default: ``10``)
     """
 
     seed: int = 0
@@ -204,6 +233,9 @@ class SyntheticConfig:
     target_candidates: int = 20
     time_span_days: float = 90.0
     within_session_gap_s: float = 240.0
+    platform_dim: int = 4
+    skip_utility: float = 15.0
+    max_skipped_slates: int = 10
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
@@ -229,6 +261,8 @@ class SyntheticConfig:
         need(self.slate_size >= 1 and self.explore_slots >= 0, "bad slate sizes")
         need(self.num_promoted_categories >= 1, "num_promoted_categories must be >= 1")
         need(len(self.platform_bias) == 3, "platform_bias needs 3 values")
+        need(self.platform_dim >= 1, "platform_dim must be >= 1")
+        need(self.max_skipped_slates >= 0, "max_skipped_slates must be >= 0")
         need(0.0 <= self.recent_weight <= 1.0 and 0.0 <= self.intent_stay <= 1.0,
              "recent_weight and intent_stay must be probabilities")
         need(self.query_max_words >= 1, "query_max_words must be >= 1")
@@ -329,48 +363,20 @@ def _first_occurrence(words: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 # ---- the world ------------------------------------------------------------------------
 
-def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
-    """Generate the synthetic search-and-recommendation logs of ``config``.
+def _platform_mixing(cfg: SyntheticConfig) -> np.ndarray:
+    """``(4, platform_dim)`` map from the platform latent to the four policy controls
+    when ``platform_dim != 4``: unit-norm rows from a generator of its own, so the rest
+    of the world draws the same numbers whatever ``platform_dim`` is. With
+    ``platform_dim <= 4`` it has full column rank (the latent is identifiable from
+    behaviour); beyond 4 it cannot be."""
+    a = np.random.default_rng([cfg.seed, 2]).standard_normal((4, cfg.platform_dim))
+    return a / np.linalg.norm(a, axis=1, keepdims=True)
 
-    The same config (seed included) always gives identical tables and tensors.
 
-    Returns:
-        :class:`BehaviourLogs` named ``"synthetic"`` with a :class:`RecLog`, a
-        :class:`SearchLog` (query text + word ids), :class:`ItemInfo` (attributes
-        with names, titles) and identity id maps. ``meta`` is
-        ``{"synthetic": True, "seed": ..., "time_unit": "seconds", ...}``.
-        ``extras`` holds the ground truth (``U`` users, ``I`` items, ``K`` topics):
-
-        =============================  ==============================================
-        ``user.z_pref``                ``(U, K)`` preference latent ``z_f``
-        ``user.z_pref_drift``          ``(U, K)`` drift; affinities at the end of a
-                                       user's line are ``z_pref + z_pref_drift``
-        ``user.z_platform``            ``(U, 4)`` platform latent ``z_p``
-                                       (see :data:`PLATFORM_FACTORS`)
-        ``user.u_pref``                ``(U, aux_pref_dim)`` covariates of ``z_f``
-        ``user.u_platform``            ``(U, aux_platform_dim)`` covariates of ``z_p``
-        ``user.search_propensity``     ``(U,)`` the drawn search propensity ``rho``
-        ``user.exposure_share``        ``(U, 4)`` share of the user's slate slots
-                                       per :data:`EXPOSURE_SOURCES`
-        ``item.topic``                 ``(I,)`` primary topic
-        ``item.embedding``             ``(I, K)`` topic mixture ``theta``
-        ``item.popularity``            ``(I,)`` Zipf popularity (sums to 1)
-        ``item.promoted``              ``(I,)`` bool, in a promoted category
-        ``item.title_ptr/title_word``  titles as CSR word ids
-        ``topic_word``                 ``(K, W)`` topic word distributions
-        ``rec_exposure_source``        ``(N_rec,)`` slot source of each engaged
-                                       item, aligned with ``logs.rec`` rows
-        ``rec_intent``                 ``(N_rec,)`` session intent topic, same rows
-        ``search_intent``              ``(N_search,)`` intent, aligned with
-                                       ``logs.search`` rows
-        ``search_target``              ``(N_search,)`` item the query was written for
-        =============================  ==============================================
-
-    The per-row tensors follow the row order of the tables (per user,
-    chronological), not the edge order of a built ``HeteroData``.
-    """
-    cfg = config or SyntheticConfig()
-    rng = np.random.default_rng(cfg.seed)
+def _draw_world(cfg: SyntheticConfig, rng: np.random.Generator) -> SimpleNamespace:
+    """Everything drawn before the users' lines are simulated: vocabulary, items, the
+    search index, users' covariates and latents, and the layout of every line (how
+    many events, which are searches)."""
     U, I, K = cfg.num_users, cfg.num_items, cfg.num_topics
     C, B = cfg.num_categories, cfg.num_brands
     KW, G, A = K * cfg.words_per_topic, cfg.num_generic_words, cfg.num_attrs
@@ -379,7 +385,6 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
 
     # ---- vocabulary and topic word distributions ------------------------------------
     vocab = _pseudo_words(V, rng)
-    word_topic = np.repeat(np.arange(K), cfg.words_per_topic)
     phi = np.zeros((K, V))
     zipf_w = 1.0 / np.arange(1, cfg.words_per_topic + 1)
     zipf_w /= zipf_w.sum()
@@ -392,7 +397,6 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
         cats = attr_word0 + k * cfg.categories_per_topic + np.arange(cfg.categories_per_topic)
         phi[k, cats] += 0.03 / cfg.categories_per_topic
     phi /= phi.sum(axis=1, keepdims=True)
-    del word_topic
 
     # ---- items ---------------------------------------------------------------------
     topic_share = rng.dirichlet(np.full(K, 4.0))
@@ -464,10 +468,13 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
     # ---- users ---------------------------------------------------------------------
     u_p = rng.standard_normal((U, cfg.aux_platform_dim))
     u_f = rng.standard_normal((U, cfg.aux_pref_dim))
-    M_p = rng.normal(0.0, 0.7, size=(4, cfg.aux_platform_dim))
-    M_p[3, 0] = 0.8  # exposure intensity follows the rec activity level
-    L_p = rng.normal(0.0, 0.3, size=(4, cfg.aux_platform_dim))
-    z_p = u_p @ M_p.T + np.exp(0.5 * (u_p @ L_p.T)) * rng.standard_normal((U, 4))
+    kp = cfg.platform_dim
+    M_p = rng.normal(0.0, 0.7, size=(kp, cfg.aux_platform_dim))
+    if kp >= 4:
+        M_p[3, 0] = 0.8  # exposure intensity follows the rec activity level
+    L_p = rng.normal(0.0, 0.3, size=(kp, cfg.aux_platform_dim))
+    z_p = u_p @ M_p.T + np.exp(0.5 * (u_p @ L_p.T)) * rng.standard_normal((U, kp))
+    controls = z_p if kp == 4 else z_p @ _platform_mixing(cfg).T  # (U, 4): what the policy reads
     M_f = rng.normal(0.0, 0.5, size=(K, cfg.aux_pref_dim))
     L_f = rng.normal(0.0, 0.3, size=(K, cfg.aux_pref_dim))
     norm = np.sqrt(1.0 + 0.25 * cfg.aux_pref_dim)
@@ -475,11 +482,9 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
                                    * rng.standard_normal((U, K)))
     drift = rng.normal(0.0, cfg.pref_drift, size=(U, K))
     z_hat = z_f + rng.normal(0.0, cfg.platform_estimate_noise, size=(U, K))
-    src_logits = np.asarray(cfg.platform_bias)[None, :] + z_p[:, :3]
-    src_rows = _RowSampler.from_logits(src_logits)
 
     # interaction counts: negative-binomial recommendation volume, logit-normal search share
-    act = 0.35 * u_p[:, 0] + 0.35 * z_p[:, 3]
+    act = 0.35 * u_p[:, 0] + 0.35 * controls[:, 3]
     act_scale = (cfg.mean_rec_interactions - cfg.min_rec_interactions) / np.exp(act).mean()
     lam = rng.gamma(2.0, act_scale * np.exp(act) / 2.0)
     n_rec = np.minimum(cfg.min_rec_interactions + rng.poisson(lam), cfg.max_interactions)
@@ -499,15 +504,60 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
     rank[o] = np.arange(E) - ptr[ev_user[o]]
     is_search = rank < n_src[ev_user]
 
-    # ---- simulate the lines, all users in lockstep ---------------------------------
-    item_of_topic = _GroupSampler(topic, pop ** cfg.platform_pop_power, K)
-    pop_cum = np.cumsum(pop)
-    prom_idx = np.flatnonzero(promoted)
-    prom_cum = np.cumsum(pop[prom_idx])
+    return SimpleNamespace(U=U, I=I, K=K, C=C, A=A, V=V, attr_word0=attr_word0, vocab=vocab, phi=phi,
+                           phi_rows=phi_rows, topic=topic, theta=theta, pop=pop, attr_rows=attr_rows,
+                           attr_mat=attr_mat, attr_len=attr_len, attr_names=attr_names, title_rows=title_rows,
+                           title_len=title_len, title_mat=title_mat, titles=titles, match=match,
+                           theta_click=theta_click, pop_click=pop_click, promoted=promoted, u_p=u_p, u_f=u_f,
+                           z_p=z_p, controls=controls, z_f=z_f, drift=drift, z_hat=z_hat, rho=rho, n_src=n_src,
+                           n_tot=n_tot, ptr=ptr, E=E, ev_user=ev_user, ev_pos=ev_pos, is_search=is_search)
+
+def _slates(w: SimpleNamespace, cfg: SyntheticConfig, policy: SimpleNamespace, ru: np.ndarray,
+            prev_topic: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One slate per user of ``ru`` under ``policy``: ``(items, sources)``, both
+    ``(n, slate_size + explore_slots)``."""
+    n, S, X, I = ru.size, cfg.slate_size, cfg.explore_slots, w.I
+    src = policy.src_rows.sample(np.repeat(ru[:, None], S, axis=1), rng)  # (n, S)
+    by_pop = np.minimum(np.searchsorted(policy.pop_cum, rng.random((n, S)) * policy.pop_cum[-1]), I - 1)
+    by_prom = np.searchsorted(policy.prom_cum, rng.random((n, S)) * policy.prom_cum[-1])
+    by_prom = policy.prom_idx[np.minimum(by_prom, policy.prom_idx.size - 1)]
+    est_topic = policy.hat_rows.sample(np.repeat(ru[:, None], S, axis=1), rng)
+    pers_topic = np.where(rng.random((n, S)) < cfg.recent_weight, prev_topic[ru][:, None], est_topic)
+    by_pers = policy.item_of_topic.sample(pers_topic, rng)
+    slate = np.select([src == 0, src == 1], [by_pop, by_prom], by_pers)
+    slate = np.concatenate([slate, rng.integers(0, I, size=(n, X))], axis=1)
+    src = np.concatenate([src, np.full((n, X), 3)], axis=1)
+    return slate, src
+
+
+def _utility(w: SimpleNamespace, cfg: SyntheticConfig, rz: np.ndarray, intent: np.ndarray,
+             slate: np.ndarray) -> np.ndarray:
+    """Deterministic part of a user's utility for each slate item: taste + session intent."""
+    return (cfg.beta_pref * np.einsum("nk,nsk->ns", rz, w.theta[slate])
+            + cfg.beta_intent * w.theta[slate, intent[:, None]])
+
+
+def _simulate_lines(w: SimpleNamespace, cfg: SyntheticConfig, rng: np.random.Generator,
+                    skip_rng: np.random.Generator | None, fixed: SimpleNamespace | None = None) -> SimpleNamespace:
+    """Simulate every user's line in lockstep under ``cfg``'s exposure policy.
+
+    ``skip_rng`` draws the slates a user scrolls past before engaging (a generator of
+    its own, so that recording them changes none of the logged events; ``None`` skips
+    them, for callers that need only the logs). With ``fixed``
+    (an earlier simulation of the same world), the session intents and the search
+    events are those of ``fixed`` and only the recommendation surface is drawn again:
+    the counterfactual of :func:`resimulate_world`.
+    """
+    U, I, K, E = w.U, w.I, w.K, w.E
+    policy = SimpleNamespace(
+        src_rows=_RowSampler.from_logits(np.asarray(cfg.platform_bias)[None, :] + w.controls[:, :3]),
+        item_of_topic=_GroupSampler(w.topic, w.pop ** cfg.platform_pop_power, K),
+        pop_cum=np.cumsum(w.pop), prom_idx=np.flatnonzero(w.promoted),
+        hat_rows=_RowSampler.from_logits(w.z_hat))
+    policy.prom_cum = np.cumsum(w.pop[policy.prom_idx])
     qmix = np.asarray(cfg.query_word_mix, dtype=np.float64)
     qmix /= qmix.sum()
     Lq = cfg.query_max_words
-    S, X = cfg.slate_size, cfg.explore_slots
     Ct = cfg.target_candidates
 
     ev_item = np.full(E, -1, dtype=np.int64)
@@ -518,41 +568,36 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
     ev_qwords = np.full((E, Lq), -1, dtype=np.int64)
     seen = np.zeros((U, I), dtype=bool)
     intent = np.zeros(U, dtype=np.int64)
-    hat_rows = _RowSampler.from_logits(z_hat)
-    prev_topic = hat_rows.sample(np.arange(U), rng)
+    prev_topic = policy.hat_rows.sample(np.arange(U), rng)
     exposure = np.zeros((U, 4))
     repeats = 0
+    # shown slates, one list entry per step: (event, items, sources, clicked slot or -1)
+    shown: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
-    for p in range(int(n_tot.max())):
-        users = np.flatnonzero(n_tot > p)
-        ev = ptr[users] + p
-        tau = p / np.maximum(n_tot[users] - 1, 1)
-        zf_t = z_f[users] + tau[:, None] * drift[users]
-        switch = (rng.random(users.size) >= cfg.intent_stay) | (p == 0)
-        new_intent = _sample_logits(zf_t, rng)
-        intent[users] = np.where(switch, new_intent, intent[users])
-        ev_intent[ev], ev_new_session[ev] = intent[users], switch
+    for p in range(int(w.n_tot.max())):
+        users = np.flatnonzero(w.n_tot > p)
+        ev = w.ptr[users] + p
+        tau = p / np.maximum(w.n_tot[users] - 1, 1)
+        zf_t = w.z_f[users] + tau[:, None] * w.drift[users]
+        if fixed is None:
+            switch = (rng.random(users.size) >= cfg.intent_stay) | (p == 0)
+            # (a copy: _sample_logits overwrites its input, and zf_t is the taste used below)
+            new_intent = _sample_logits(zf_t.copy(), rng)
+            intent[users] = np.where(switch, new_intent, intent[users])
+            ev_intent[ev], ev_new_session[ev] = intent[users], switch
+        else:
+            intent[users] = ev_intent[ev] = fixed.ev_intent[ev]
+            ev_new_session[ev] = fixed.ev_new_session[ev]
 
-        srch = is_search[ev]
+        srch = w.is_search[ev]
         # -- recommendation: the platform's slate, the user's pick
         ru, rev, rz = users[~srch], ev[~srch], zf_t[~srch]
         n = ru.size
         if n:
-            src = src_rows.sample(np.repeat(ru[:, None], S, axis=1), rng)  # (n, S)
-            by_pop = np.minimum(np.searchsorted(pop_cum, rng.random((n, S)) * pop_cum[-1]), I - 1)
-            by_prom = np.searchsorted(prom_cum, rng.random((n, S)) * prom_cum[-1])
-            by_prom = prom_idx[np.minimum(by_prom, prom_idx.size - 1)]
-            est_topic = hat_rows.sample(np.repeat(ru[:, None], S, axis=1), rng)
-            pers_topic = np.where(rng.random((n, S)) < cfg.recent_weight,
-                                  prev_topic[ru][:, None], est_topic)
-            by_pers = item_of_topic.sample(pers_topic, rng)
-            slate = np.select([src == 0, src == 1], [by_pop, by_prom], by_pers)
-            slate = np.concatenate([slate, rng.integers(0, I, size=(n, X))], axis=1)
-            src = np.concatenate([src, np.full((n, X), 3)], axis=1)
-            np.add.at(exposure, (np.repeat(ru, S + X), src.ravel()), 1.0)
-            util = (cfg.beta_pref * np.einsum("nk,nsk->ns", rz, theta[slate])
-                    + cfg.beta_intent * theta[slate, intent[ru][:, None]])
-            util = util + rng.gumbel(size=util.shape)
+            slate, src = _slates(w, cfg, policy, ru, prev_topic, rng)
+            np.add.at(exposure, (np.repeat(ru, slate.shape[1]), src.ravel()), 1.0)
+            base = _utility(w, cfg, rz, intent[ru], slate)
+            util = base + rng.gumbel(size=base.shape)
             blocked = seen[ru[:, None], slate]
             all_blocked = blocked.all(axis=1)
             repeats += int(all_blocked.sum())
@@ -560,28 +605,36 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
             pick = np.argmax(util, axis=1)
             item = slate[np.arange(n), pick]
             ev_item[rev], ev_source[rev] = item, src[np.arange(n), pick]
+            if skip_rng is not None:
+                shown += _skipped_slates(w, cfg, policy, ru, rev, rz, intent, prev_topic, seen, skip_rng)
+            shown.append((rev, slate, src, pick))
             seen[ru, item] = True
-            prev_topic[ru] = topic[item]
+            prev_topic[ru] = w.topic[item]
 
         # -- search: target from intent + taste, a query, a click on the results
         su, sev, sz = users[srch], ev[srch], zf_t[srch]
         m = su.size
-        if m:
+        if m and fixed is not None:
+            ev_item[sev], ev_target[sev] = fixed.ev_item[sev], fixed.ev_target[sev]
+            ev_qwords[sev] = fixed.ev_qwords[sev]
+            seen[su, ev_item[sev]] = True
+            prev_topic[su] = w.topic[ev_item[sev]]
+        elif m:
             # target: the best of `target_candidates` items of the intent topic (drawn
             # by popularity ** platform_pop_power) under the user's taste
-            cand = item_of_topic.sample(np.repeat(intent[su][:, None], Ct, axis=1), rng)
-            tgt_util = (cfg.beta_pref * np.einsum("mk,mck->mc", sz, theta[cand])
-                        + cfg.beta_intent * theta[cand, intent[su][:, None]]
+            cand = policy.item_of_topic.sample(np.repeat(intent[su][:, None], Ct, axis=1), rng)
+            tgt_util = (cfg.beta_pref * np.einsum("mk,mck->mc", sz, w.theta[cand])
+                        + cfg.beta_intent * w.theta[cand, intent[su][:, None]]
                         + rng.gumbel(size=cand.shape))
             target = cand[np.arange(m), np.argmax(tgt_util, axis=1)]
             qlen = 1 + np.minimum(rng.poisson(cfg.query_extra_words, size=m), Lq - 1)
             kind = np.searchsorted(np.cumsum(qmix)[:-1], rng.random((m, Lq)), side="right")
-            t_pos = (rng.random((m, Lq)) * title_len[target][:, None]).astype(np.int64)
-            t_words = title_mat[target[:, None], t_pos]
-            a_pos = (rng.random((m, Lq)) * attr_len[target][:, None]).astype(np.int64)
-            a_words = attr_word0 + attr_mat[target[:, None], a_pos]
-            k_words = phi_rows.sample(np.repeat(intent[su][:, None], Lq, axis=1), rng)
-            n_words = rng.integers(0, V, size=(m, Lq))
+            t_pos = (rng.random((m, Lq)) * w.title_len[target][:, None]).astype(np.int64)
+            t_words = w.title_mat[target[:, None], t_pos]
+            a_pos = (rng.random((m, Lq)) * w.attr_len[target][:, None]).astype(np.int64)
+            a_words = w.attr_word0 + w.attr_mat[target[:, None], a_pos]
+            k_words = w.phi_rows.sample(np.repeat(intent[su][:, None], Lq, axis=1), rng)
+            n_words = rng.integers(0, w.V, size=(m, Lq))
             words = np.select([kind == 0, kind == 1, kind == 2], [t_words, a_words, k_words],
                               n_words)
             valid = np.arange(Lq)[None, :] < qlen[:, None]
@@ -589,11 +642,11 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
             # click: over all items, query match (sparse query x dense index) + taste
             nnz = valid.sum(axis=1)
             qmat = sp.csr_matrix((np.ones(int(nnz.sum()), dtype=np.float32), words[valid],
-                                  np.concatenate([[0], np.cumsum(nnz)])), shape=(m, V))
-            click_logit = np.asarray(qmat @ match)
+                                  np.concatenate([[0], np.cumsum(nnz)])), shape=(m, w.V))
+            click_logit = np.asarray(qmat @ w.match)
             # (einsum: no BLAS threads for these thin products, ~7x faster here)
-            click_logit += np.einsum("mk,ki->mi", sz.astype(np.float32), theta_click)
-            click_logit += pop_click
+            click_logit += np.einsum("mk,ki->mi", sz.astype(np.float32), w.theta_click)
+            click_logit += w.pop_click
             item = _sample_logits(click_logit, rng)
             ev_item[sev], ev_target[sev] = item, target
             # compact each query's words to the front, in order
@@ -602,76 +655,214 @@ def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
                           np.take_along_axis(words, order, 1), -1)
             ev_qwords[sev] = qw
             seen[su, item] = True
-            prev_topic[su] = topic[item]
+            prev_topic[su] = w.topic[item]
 
-    # ---- timestamps: sessions hours to days apart, events minutes apart ---------------
+    return SimpleNamespace(ev_item=ev_item, ev_intent=ev_intent, ev_new_session=ev_new_session,
+                           ev_source=ev_source, ev_target=ev_target, ev_qwords=ev_qwords,
+                           exposure=exposure, repeats=repeats, shown=shown)
+
+
+def _skipped_slates(w: SimpleNamespace, cfg: SyntheticConfig, policy: SimpleNamespace, ru: np.ndarray,
+                    rev: np.ndarray, rz: np.ndarray, intent: np.ndarray, prev_topic: np.ndarray,
+                    seen: np.ndarray, rng: np.random.Generator) -> list[tuple[np.ndarray, ...]]:
+    """The slates each user of ``ru`` scrolls past before the one it engages with.
+
+    A slate is engaged with probability :math:`\\sum_i e^{v_i} / (\\sum_i e^{v_i} + e^{v_0})`
+    (the logit choice between its unseen items, utilities :math:`v_i` as for the pick,
+    and the outside option :math:`v_0 =` ``skip_utility``). Candidate slates from the
+    same policy are drawn until one would be engaged (at most ``max_skipped_slates``);
+    the ones before it are the skipped slates. So the count is geometric with the
+    user's engagement probability of a typical slate, which the policy moves.
+    """
+    out = []
+    pending = np.arange(ru.size)
+    for _ in range(cfg.max_skipped_slates):
+        if pending.size == 0:
+            break
+        u = ru[pending]
+        slate, src = _slates(w, cfg, policy, u, prev_topic, rng)
+        v = _utility(w, cfg, rz[pending], intent[u], slate)
+        v[seen[u[:, None], slate]] = -np.inf
+        with np.errstate(divide="ignore", over="ignore"):  # a slate of seen items: never engaged
+            engage = rng.random(pending.size) < 1.0 / (1.0 + np.exp(cfg.skip_utility - _logsumexp(v)))
+        skip = ~engage
+        if skip.any():
+            out.append((rev[pending[skip]], slate[skip], src[skip], np.full(int(skip.sum()), -1)))
+        pending = pending[skip]
+    return out
+
+
+def _logsumexp(v: np.ndarray) -> np.ndarray:
+    top = v.max(axis=1)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    return safe + np.log(np.exp(v - safe[:, None]).sum(axis=1))
+
+
+def _timestamps(w: SimpleNamespace, cfg: SyntheticConfig, sim: SimpleNamespace,
+                rng: np.random.Generator) -> np.ndarray:
+    """Event times: sessions hours to days apart, events minutes apart."""
+    E, U = w.E, w.U
     span = cfg.time_span_days * 86400.0
     start = rng.random(U) * 0.3 * span
     within = 30.0 + rng.exponential(cfg.within_session_gap_s, size=E)
     between = rng.exponential(1.0, size=E)
-    opens = ev_new_session & (ev_pos > 0)
-    within[ev_new_session | (ev_pos == 0)] = 0.0
+    opens = sim.ev_new_session & (w.ev_pos > 0)
+    within[sim.ev_new_session | (w.ev_pos == 0)] = 0.0
     between[~opens] = 0.0
     # session gaps are exponential, rescaled so each line ends inside the span
-    room = rng.uniform(0.6, 0.95, size=U) * (span - start) - np.bincount(ev_user, within, U)
-    scale = np.maximum(room, 0.0) / np.maximum(np.bincount(ev_user, between, U), 1e-12)
-    gap = within + between * scale[ev_user]
+    room = rng.uniform(0.6, 0.95, size=U) * (span - start) - np.bincount(w.ev_user, within, U)
+    scale = np.maximum(room, 0.0) / np.maximum(np.bincount(w.ev_user, between, U), 1e-12)
+    gap = within + between * scale[w.ev_user]
     csum = np.cumsum(gap)
-    ev_time = start[ev_user] + csum - csum[ptr[:-1]][ev_user]
+    return start[w.ev_user] + csum - csum[w.ptr[:-1]][w.ev_user]
 
+
+class SyntheticWorld(NamedTuple):
+    """What :func:`simulate_world` returns: the observed ``logs`` (what models read),
+    the observed ``impressions`` (every slate shown, with its engagement outcome) and
+    the ``truth`` (what only analyses read)."""
+
+    logs: BehaviourLogs
+    impressions: Impressions
+    truth: WorldTruth
+
+
+def _assemble(w: SimpleNamespace, cfg: SyntheticConfig, sim: SimpleNamespace, ev_time: np.ndarray) -> SyntheticWorld:
+    U, I, K = w.U, w.I, w.K
+    is_search = w.is_search
     # ---- queries: distinct word sequences ---------------------------------------------
     s_idx = np.flatnonzero(is_search)
     qid: dict[tuple[int, ...], int] = {}
     s_query = np.empty(s_idx.size, dtype=np.int64)
     for r, e in enumerate(s_idx.tolist()):
-        row = ev_qwords[e]
+        row = sim.ev_qwords[e]
         s_query[r] = qid.setdefault(tuple(row[row >= 0].tolist()), len(qid))
     q_rows = list(qid.keys())
-    q_text = [" ".join(vocab[w] for w in q) for q in q_rows]
+    q_text = [" ".join(w.vocab[v] for v in q) for q in q_rows]
     r_idx = np.flatnonzero(~is_search)
 
     t = torch.from_numpy
-    rec = RecLog(t(ev_user[r_idx]), t(ev_item[r_idx]), t(ev_time[r_idx]), U, I, source="synthetic")
-    search = SearchLog(t(ev_user[s_idx]), t(s_query), t(ev_item[s_idx]), t(ev_time[s_idx]), U, I,
-                       Ragged.from_lists(q_rows), V, q_text, source="synthetic")
-    items = ItemInfo(I, Ragged.from_lists(attr_rows), A, titles, list(attr_names),
-                     attr_field=(torch.arange(A) >= C).long(), attr_fields=list(ATTR_FIELDS))
-    title_rag = Ragged.from_lists(title_rows)
+    rec = RecLog(t(w.ev_user[r_idx]), t(sim.ev_item[r_idx]), t(ev_time[r_idx]), U, I, source="synthetic")
+    search = SearchLog(t(w.ev_user[s_idx]), t(s_query), t(sim.ev_item[s_idx]), t(ev_time[s_idx]), U, I,
+                       Ragged.from_lists(q_rows), w.V, q_text, source="synthetic")
+    items = ItemInfo(I, Ragged.from_lists(w.attr_rows), w.A, w.titles, list(w.attr_names),
+                     attr_field=(torch.arange(w.A) >= w.C).long(), attr_fields=list(ATTR_FIELDS))
+    title_rag = Ragged.from_lists(w.title_rows)
     f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
-    extras = {
-        "user.z_pref": f32(z_f),
-        "user.z_pref_drift": f32(drift),
-        "user.z_platform": f32(z_p),
-        "user.u_pref": f32(u_f),
-        "user.u_platform": f32(u_p),
-        # the observed covariates are the users' dense node features
-        "user.x": f32(np.concatenate([u_p, u_f], axis=1)),
-        "user.search_propensity": f32(rho),
-        "user.exposure_share": f32(exposure / np.maximum(exposure.sum(1, keepdims=True), 1.0)),
-        "item.topic": t(topic.astype(np.int64)),
-        "item.embedding": f32(theta),
-        "item.popularity": f32(pop),
-        "item.promoted": t(promoted),
-        "item.title_ptr": title_rag.ptr,
-        "item.title_word": title_rag.values,
-        "topic_word": f32(phi),
-        "rec_exposure_source": t(ev_source[r_idx]),
-        "rec_intent": t(ev_intent[r_idx]),
-        "search_intent": t(ev_intent[s_idx]),
-        "search_target": t(ev_target[s_idx]),
-    }
     meta: dict[str, Any] = {
         "synthetic": True,
         "seed": cfg.seed,
         "time_unit": "seconds",
         "num_topics": K,
-        "rec_repeats": repeats,
+        "rec_repeats": sim.repeats,
         "exposure_sources": ",".join(EXPOSURE_SOURCES),
         "platform_factors": ",".join(PLATFORM_FACTORS),
+        # user.x = [u_platform, u_pref]: how many leading columns are platform covariates
+        "platform_covariates": cfg.aux_platform_dim,
     }
-    return BehaviourLogs(rec, search, items, IdMap.identity(U), IdMap.identity(I),
-                         IdMap(np.array(q_text, dtype=object)), name="synthetic",
-                         meta=meta, extras=extras)
+    # the observed covariates are the users' dense node features; nothing else of the
+    # truth goes into the logs
+    logs = BehaviourLogs(rec, search, items, IdMap.identity(U), IdMap.identity(I),
+                         IdMap(np.array(q_text, dtype=object)), name="synthetic", meta=meta,
+                         extras={"user.x": f32(np.concatenate([w.u_p, w.u_f], axis=1))})
+
+    # ---- impressions: the slates, in the order shown ------------------------------------
+    ev_of = np.concatenate([s[0] for s in sim.shown])
+    order = np.argsort(ev_of, kind="stable")  # per user, chronological; skipped before engaged
+    rec_row = np.full(w.E, -1, dtype=np.int64)
+    rec_row[r_idx] = np.arange(r_idx.size)
+    ev_of = ev_of[order]
+    impressions = Impressions(
+        user=t(w.ev_user[ev_of]), rec_row=t(rec_row[ev_of]),
+        items=t(np.concatenate([s[1] for s in sim.shown])[order]),
+        clicked=t(np.concatenate([s[3] for s in sim.shown])[order].astype(np.int64)),
+        time=t(ev_time[ev_of]))
+    truth = WorldTruth(cfg, {
+        "user.z_pref": f32(w.z_f),
+        "user.z_pref_drift": f32(w.drift),
+        "user.z_platform": f32(w.z_p),
+        "user.platform_controls": f32(w.controls),
+        "user.policy_logits": f32(np.asarray(cfg.platform_bias)[None, :] + w.controls[:, :3]),
+        "user.u_pref": f32(w.u_f),
+        "user.u_platform": f32(w.u_p),
+        "user.search_propensity": f32(w.rho),
+        "user.exposure_share": f32(sim.exposure / np.maximum(sim.exposure.sum(1, keepdims=True), 1.0)),
+        "item.topic": t(w.topic.astype(np.int64)),
+        "item.embedding": f32(w.theta),
+        "item.popularity": f32(w.pop),
+        "item.promoted": t(w.promoted),
+        "item.title_ptr": title_rag.ptr,
+        "item.title_word": title_rag.values,
+        "topic_word": f32(w.phi),
+        "rec_exposure_source": t(sim.ev_source[r_idx]),
+        "rec_intent": t(sim.ev_intent[r_idx]),
+        "search_intent": t(sim.ev_intent[s_idx]),
+        "search_target": t(sim.ev_target[s_idx]),
+        "impression.source": t(np.concatenate([s[2] for s in sim.shown])[order]),
+    })
+    return SyntheticWorld(logs, impressions, truth)
+
+
+def simulate_world(config: SyntheticConfig | None = None, *, impressions: bool = True) -> SyntheticWorld:
+    """Simulate the synthetic search-and-recommendation world of ``config``.
+
+    The same config (seed included) always gives identical tables and tensors.
+
+    Returns:
+        :class:`SyntheticWorld` ``(logs, impressions, truth)``: the
+        :class:`BehaviourLogs` named ``"synthetic"`` (a :class:`RecLog`, a
+        :class:`SearchLog` with query text and word ids, :class:`ItemInfo` with
+        attribute names and titles, identity id maps, ``meta = {"synthetic": True,
+        "seed": ..., "time_unit": "seconds", ...}``, and the observed covariates as
+        ``extras['user.x']``); the :class:`Impressions`; the :class:`WorldTruth`.
+        With ``impressions=False`` the skipped slates are not drawn (the logs and the
+        truth are the same; the impressions then hold only the engaged slates).
+    """
+    cfg = config or SyntheticConfig()
+    rng = np.random.default_rng(cfg.seed)
+    w = _draw_world(cfg, rng)
+    sim = _simulate_lines(w, cfg, rng, np.random.default_rng([cfg.seed, 1]) if impressions else None)
+    return _assemble(w, cfg, sim, _timestamps(w, cfg, sim, rng))
+
+
+def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
+    """The observed logs of :func:`simulate_world` (what :class:`SyntheticSearchRec` builds
+    its graph from)."""
+    return simulate_world(config, impressions=False).logs
+
+
+def resimulate_world(config: SyntheticConfig | None = None, *, seed: int = 1, **policy: Any) -> SyntheticWorld:
+    """The same world under another exposure policy: the policy-shift counterfactual.
+
+    Every user keeps its covariates, latents, number of events, session intents,
+    timestamps and search events (queries and clicks); only the recommendation surface
+    is simulated again, with the fields of :data:`POLICY_FIELDS` given in ``policy``
+    (e.g. ``platform_bias=(1.0, -1.5, -0.5)`` makes popularity the dominant slot
+    source) and a generator seeded by ``seed``. So the known answer of a policy-shift
+    test is: the preference latent does not move at all, and the policy's slot-source
+    log-odds (``truth['user.policy_logits']``) move by exactly the change of
+    ``platform_bias`` for every user.
+
+    Args:
+        config: the world (default: :class:`SyntheticConfig()`).
+        seed: seed of the redrawn recommendation surface; ``resimulate_world(cfg,
+            seed=s)`` with no policy change is a second draw of the same world's
+            recommendation surface. (default: ``1``)
+        **policy: fields of :data:`POLICY_FIELDS` and their new values.
+    """
+    cfg = config or SyntheticConfig()
+    unknown = sorted(set(policy) - set(POLICY_FIELDS))
+    if unknown:
+        raise ValueError(f"resimulate_world: {unknown} is not part of the exposure policy; the policy fields are "
+                         f"{', '.join(POLICY_FIELDS)}")
+    shifted = dataclasses.replace(cfg, **policy)
+    rng = np.random.default_rng(cfg.seed)
+    w = _draw_world(cfg, rng)
+    original = _simulate_lines(w, cfg, rng, np.random.default_rng([cfg.seed, 1]))
+    ev_time = _timestamps(w, cfg, original, rng)
+    sim = _simulate_lines(w, shifted, np.random.default_rng([cfg.seed, 3, seed]),
+                          np.random.default_rng([cfg.seed, 4, seed]), fixed=original)
+    return _assemble(w, shifted, sim, ev_time)
 
 
 class SyntheticSearchRec(RecDataset):
@@ -716,6 +907,25 @@ class SyntheticSearchRec(RecDataset):
     def load_logs(self) -> BehaviourLogs:
         return generate_world(self.config)
 
+    def world(self) -> SyntheticWorld:
+        """The whole simulated world ``(logs, impressions, truth)``, simulated again from
+        the config (a few seconds; the processed graph stays cached)."""
+        if getattr(self, "_world", None) is None:
+            self._world = simulate_world(self.config)
+        return self._world
 
-__all__ = ["SyntheticConfig", "generate_world", "SyntheticSearchRec", "PLATFORM_FACTORS",
-           "EXPOSURE_SOURCES", "ATTR_FIELDS"]
+    @property
+    def truth(self) -> WorldTruth:
+        """The world's ground truth (:class:`WorldTruth`), for analyses only: it is not in
+        the graph, so no model can read it."""
+        return self.world().truth
+
+    @property
+    def impressions(self) -> Impressions:
+        """Every slate shown (:class:`Impressions`), including slates shown after a user's
+        held-out time: select ``impressions.time < cutoff`` before a model reads them."""
+        return self.world().impressions
+
+
+__all__ = ["SyntheticConfig", "SyntheticWorld", "simulate_world", "generate_world", "resimulate_world",
+           "SyntheticSearchRec", "PLATFORM_FACTORS", "EXPOSURE_SOURCES", "ATTR_FIELDS", "POLICY_FIELDS"]

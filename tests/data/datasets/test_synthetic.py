@@ -12,7 +12,7 @@ from graphrec.data.datasets.synthetic import (
     PLATFORM_FACTORS,
     SyntheticConfig,
     SyntheticSearchRec,
-    generate_world,
+    simulate_world,
 )
 from graphrec.data.hetero import SEARCHES, build_hetero_data, heldout
 from graphrec.data.split import leave_one_out
@@ -22,8 +22,18 @@ SMALL = SyntheticConfig(num_users=300, num_items=200, num_topics=8, num_brands=4
 
 
 @pytest.fixture(scope="module")
-def world():
-    return generate_world(SyntheticConfig())
+def simulated():
+    return simulate_world(SyntheticConfig())
+
+
+@pytest.fixture(scope="module")
+def world(simulated):
+    return simulated.logs
+
+
+@pytest.fixture(scope="module")
+def truth(simulated):
+    return simulated.truth
 
 
 def _shares(logs):
@@ -45,25 +55,29 @@ def test_config_rejects_bad_values(bad):
         dataclasses.replace(SyntheticConfig(), **bad)
 
 
-def _tensors(logs):
+def _tensors(world):
+    logs = world.logs
     out = {"rec." + k: getattr(logs.rec, k) for k in ("user", "item", "time")}
     out.update({"search." + k: getattr(logs.search, k) for k in ("user", "query", "item", "time")})
     tokens = logs.search.query_tokens
     out["query_ptr"], out["query_tok"] = tokens.ptr, tokens.values
     out["attr_ptr"], out["attr"] = logs.items.attrs.ptr, logs.items.attrs.values
     out.update(logs.extras)
+    out.update(world.truth.tensors)
+    fields = ("user", "rec_row", "items", "clicked", "time")
+    out.update({"impression." + k: getattr(world.impressions, k) for k in fields})
     return out
 
 
 def test_same_seed_same_world_different_seed_different_world():
-    a, b = generate_world(SMALL), generate_world(SMALL)
-    c = generate_world(dataclasses.replace(SMALL, seed=1))
+    a, b = simulate_world(SMALL), simulate_world(SMALL)
+    c = simulate_world(dataclasses.replace(SMALL, seed=1))
     ta, tb, tc = _tensors(a), _tensors(b), _tensors(c)
     assert ta.keys() == tb.keys()
     for k in ta:
         assert torch.equal(ta[k], tb[k]), k
-    assert a.search.query_text == b.search.query_text and a.items.title == b.items.title
-    assert a.meta == b.meta
+    assert a.logs.search.query_text == b.logs.search.query_text and a.logs.items.title == b.logs.items.title
+    assert a.logs.meta == b.logs.meta
     assert not torch.equal(ta["user.z_pref"], tc["user.z_pref"])
     assert (ta["rec.item"].shape != tc["rec.item"].shape
             or not torch.equal(ta["rec.item"], tc["rec.item"]))
@@ -71,10 +85,10 @@ def test_same_seed_same_world_different_seed_different_world():
 
 # ---- shapes and ranges -------------------------------------------------------------------
 
-def test_shapes_ranges_and_ground_truth(world):
+def test_shapes_ranges_and_ground_truth(world, truth):
     cfg = SyntheticConfig()
     U, I, K = cfg.num_users, cfg.num_items, cfg.num_topics
-    ex = world.extras
+    ex = truth
     assert world.num_users == U and world.num_items == I
     assert world.meta["synthetic"] is True and world.meta["seed"] == 0
     assert world.meta["time_unit"] == "seconds"
@@ -83,7 +97,8 @@ def test_shapes_ranges_and_ground_truth(world):
     assert ex["user.u_pref"].shape == (U, cfg.aux_pref_dim)
     assert ex["user.u_platform"].shape == (U, cfg.aux_platform_dim)
     # the observed covariates are the users' node features; attributes know their field
-    assert torch.equal(ex["user.x"], torch.cat([ex["user.u_platform"], ex["user.u_pref"]], 1))
+    assert torch.equal(world.extras["user.x"], torch.cat([ex["user.u_platform"], ex["user.u_pref"]], 1))
+    assert list(world.extras) == ["user.x"]  # the logs carry no truth
     assert world.items.attr_fields == ["category", "brand"]
     assert world.items.attr_field.tolist() == [0] * cfg.num_categories + [1] * cfg.num_brands
     assert ex["user.exposure_share"].shape == (U, len(EXPOSURE_SOURCES))
@@ -130,18 +145,18 @@ def test_shapes_ranges_and_ground_truth(world):
 
 # ---- the search surface ----------------------------------------------------------------
 
-def test_search_share_is_heavy_tailed(world):
+def test_search_share_is_heavy_tailed(world, truth):
     share = _shares(world)
     assert float(share.median()) < 0.75 * float(share.mean())
     assert int((share > 0.5).sum()) >= 10  # a few heavy searchers
     assert float((share == 0).double().mean()) > 0.15  # many never search
     # propensity follows the search activity covariate u_f[0]
-    rho = world.extras["user.search_propensity"].double()
-    u0 = world.extras["user.u_pref"][:, 0].double()
+    rho = truth["user.search_propensity"].double()
+    u0 = truth["user.u_pref"][:, 0].double()
     assert float(torch.corrcoef(torch.stack([rho, u0]))[0, 1]) > 0.3
 
 
-def test_queries_text_words_and_relevance(world):
+def test_queries_text_words_and_relevance(world, truth):
     s, cfg = world.search, SyntheticConfig()
     assert s.num_words == cfg.num_words
     lens = s.query_tokens.lengths()
@@ -153,7 +168,7 @@ def test_queries_text_words_and_relevance(world):
     for text, row in zip(s.query_text, rows):
         for w, tok in zip(text.split(), row):
             assert vocab.setdefault(tok, w) == w  # one spelling per word id
-    ex = world.extras
+    ex = truth
     # clicks are relevant to the query's intent and mostly to the written-for item
     assert float((ex["item.topic"][s.item] == ex["search_intent"]).double().mean()) > 0.6
     assert float((s.item == ex["search_target"]).double().mean()) > 0.2
@@ -172,8 +187,8 @@ def test_queries_text_words_and_relevance(world):
 
 # ---- the exposure policy and session intents ------------------------------------------
 
-def test_platform_latent_drives_exposure_not_preference(world):
-    ex = world.extras
+def test_platform_latent_drives_exposure_not_preference(world, truth):
+    ex = truth
     z_p, share = ex["user.z_platform"].double(), ex["user.exposure_share"].double()
     corr = lambda a, b: float(torch.corrcoef(torch.stack([a, b]))[0, 1])  # noqa: E731
     assert corr(z_p[:, 0], share[:, 0]) > 0.4  # popularity weight -> popularity slots
@@ -189,10 +204,10 @@ def test_platform_latent_drives_exposure_not_preference(world):
     assert r2(z_p) > 0.3 and r2(ex["user.z_pref"].double()) < 0.05
 
 
-def test_consecutive_interactions_share_the_session_intent(world):
+def test_consecutive_interactions_share_the_session_intent(world, truth):
     rec = world.rec
     o = rec.chronological_order()
-    topic = world.extras["item.topic"][rec.item[o]]
+    topic = truth["item.topic"][rec.item[o]]
     same_user = rec.user[o][1:] == rec.user[o][:-1]
     p_same = float((topic[1:] == topic[:-1])[same_user].double().mean())
     p = torch.bincount(topic, minlength=SyntheticConfig().num_topics).double()
@@ -214,7 +229,8 @@ def test_hetero_data_has_no_search_at_or_after_the_heldout_time(world):
     assert st.edge_index.size(1) > 0
     assert bool((st.time < cutoff[st.edge_index[0]]).all())
     assert st.edge_index.size(1) < len(world.search)  # some searches were hidden
-    assert data["user"].z_pref.shape == (world.num_users, SyntheticConfig().num_topics)
+    # ground truth never reaches the graph a model reads
+    assert "z_pref" not in data["user"] and "topic" not in data["item"]
     assert data.meta_synthetic is True
 
 
@@ -225,7 +241,7 @@ def _hit_rate(scores, train, history, test, k=10):
     return float((top == test.item[:, None]).any(1).double().mean())
 
 
-def test_preference_beats_popularity_on_heldout_items(world):
+def test_preference_beats_popularity_on_heldout_items(world, truth):
     """The world is not popularity-driven: the ground-truth preference score
     z_pref . theta_i, and a simple learned model (item-kNN on training
     interactions), both rank the held-out (test) items better than popularity."""
@@ -238,7 +254,7 @@ def test_preference_beats_popularity_on_heldout_items(world):
     history[valid.user, valid.item] = True
 
     hr_pop = _hit_rate(X.sum(0).expand(U, I), history, history, test)
-    truth = world.extras["user.z_pref"] @ world.extras["item.embedding"].T
+    truth = truth["user.z_pref"] @ truth["item.embedding"].T
     hr_truth = _hit_rate(truth, history, history, test)
     norm = X.sum(0).clamp(min=1).sqrt()
     sim = (X.T @ X) / norm[:, None] / norm[None, :]
@@ -258,8 +274,10 @@ def test_dataset_builds_caches_and_validates(tmp_path):
     data = ds[0]
     data.validate(raise_on_error=True)
     assert data["user"].num_nodes == 200 and data["item"].num_nodes == 150
-    assert data["user"].z_platform.shape == (200, 4)
-    assert data["item"].embedding.shape == (150, 6)
+    truth_attrs = {k.split(".", 1)[1] for k in ds.truth.keys() if k.startswith(("user.", "item."))} - {"x"}
+    assert not truth_attrs & (set(data["user"].keys()) | set(data["item"].keys()))
+    assert ds.truth["user.z_platform"].shape == (200, 4) and ds.truth["item.embedding"].shape == (150, 6)
+    assert torch.equal(data["user"].x, torch.cat([ds.truth["user.u_platform"], ds.truth["user.u_pref"]], 1))
     assert data["query"].num_nodes > 0 and data.num_words == ds.config.num_words
     assert data.meta_synthetic is True and data.protocol == "leave_one_out"
     assert ds.params()["num_users"] == 200 and ds.params()["seed"] == 0
