@@ -5,6 +5,7 @@ from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig
 from graphrec.models.duorec import DuoRec, DuoRecConfig
 from graphrec.models.graph_cf import GraphCF, GraphCFConfig
 from graphrec.models.gserec import GSERec, GSERecConfig
+from graphrec.models.hmv_crl import HMVCRL, HMVCRLConfig
 from graphrec.models.iclrec import ICLRec, ICLRecConfig
 from graphrec.models.idclrec import IDCLRec, IDCLRecConfig
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
@@ -26,4 +27,5 @@ __all__ = [
     "ICLRec", "ICLRecConfig",
     "DuoRec", "DuoRecConfig",
     "GSERec", "GSERecConfig",
+    "HMVCRL", "HMVCRLConfig",
 ]

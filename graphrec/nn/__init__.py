@@ -1,8 +1,10 @@
 """Neural-network building blocks: message-passing layers (``conv``), their multi-layer
 stacks (``models``), graph-aware sequence encoders (``encoders``), training losses
-(``losses``), k-means (``cluster``) and a dropout with a faster CPU path."""
-from graphrec.nn import cluster, conv, encoders, losses, models, quantize
+(``losses``), Gaussian product of experts (``poe``), k-means (``cluster``) and a dropout with a faster CPU path."""
+from graphrec.nn import cluster, conv, encoders, losses, models, poe, quantize
 from graphrec.nn.cluster import kmeans
 from graphrec.nn.dropout import Dropout, dropout
+from graphrec.nn.poe import gaussian_kl, product_of_experts
 
-__all__ = ["cluster", "conv", "encoders", "losses", "models", "quantize", "Dropout", "dropout", "kmeans"]
+__all__ = ["cluster", "conv", "encoders", "losses", "models", "poe", "quantize", "Dropout", "dropout", "kmeans",
+           "product_of_experts", "gaussian_kl"]
