@@ -1,0 +1,283 @@
+"""``graphrec causal-report``: what a representation model's latents have learned, measured.
+
+For HMV-CRL and the baselines of its specification (``graphrec/configs/hmv_crl.yaml``:
+the plain VAE and the iVAE with one shared auxiliary variable), one run per seed is
+trained (resumable, through :func:`~graphrec.train.run.compare`), then each run's
+posterior means :math:`\\hat z_p, \\hat z_f` are read and analysed with
+:mod:`graphrec.causal`:
+
+==================  ===========================================================================
+``mcc``             per channel, :func:`~graphrec.causal.mean_correlation_coefficient` against
+                    the world's true latents (synthetic world only: ``platform`` vs
+                    ``truth['user.z_platform']``, ``preference`` vs ``truth['user.z_pref']``)
+``r2``              held-out :math:`R^2` of the exposure covariates :math:`u_p` (the first
+                    ``meta_platform_covariates`` columns of ``data['user'].x``) predicting each
+                    channel (:func:`~graphrec.causal.r2_probe`, 80/20 users): high for the
+                    platform channel, low for the preference channel if they are separated
+``policy_shift``    per channel, :func:`~graphrec.causal.channel_shift` of the latents when the
+                    same users' recommendation surface is simulated again under another
+                    exposure policy (:func:`~graphrec.data.datasets.synthetic.resimulate_world`,
+                    ``SHIFT_POLICY``) and re-encoded with the trained weights; beside it the
+                    movement under a redraw with the *same* policy (the noise floor) and the
+                    known answer: the preference latent does not move, the policy's
+                    slot-source log-odds move by the change of ``platform_bias``
+``mediation``       :func:`~graphrec.causal.mediation_analysis` with treatment :math:`T` =
+                    log(1 + recommendation engagements per active day), mediators the first
+                    principal components of :math:`\\hat z_p` and :math:`\\hat z_f`, outcome
+                    :math:`Y` = the click rate over every slate shown (synthetic world), and
+                    the same analysis with the true latents as mediators (``oracle``) -- what
+                    a perfect representation would give, not a causal ground truth
+==================  ===========================================================================
+
+``report.json`` holds ``{"mcc": {...}, "r2": {...}, "policy_shift": {...}}`` of HMV-CRL
+(mean over seeds, ``*_std`` beside) and the same keys per compared model under
+``"baselines"``, every run's details under ``"runs"``, and ``report.md`` / ``report.png``
+beside it. Nothing here concludes in advance: the numbers are what the runs give.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from graphrec.causal import (
+    channel_shift,
+    first_principal_component,
+    held_out_split,
+    mean_correlation_coefficient,
+    mediation_analysis,
+    r2_probe,
+)
+from graphrec.config import load_yaml
+from graphrec.data.hetero import build_hetero_data
+from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table
+from graphrec.train.run import build_spec, compare, load_dataset, load_trained
+
+log = logging.getLogger(__name__)
+
+CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "hmv_crl.yaml")
+#: HMV-CRL first, then the specification's identifiability baselines
+DEFAULT_MODELS = ("hmv_crl", "hmv-crl-vae", "hmv-crl-shared")
+#: the exposure policy of the shift test: popularity fills most slots instead of taste
+SHIFT_POLICY: dict[str, Any] = {"platform_bias": (1.5, -1.5, -1.0)}
+CHANNELS = ("platform", "preference")
+
+
+def _covariates(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    x = data["user"].get("x")
+    n_p = getattr(data, "meta_platform_covariates", None)
+    if x is None or n_p is None:
+        raise ValueError("causal-report needs the users' covariates data['user'].x and the graph's "
+                         "meta_platform_covariates (how many leading columns are exposure covariates)")
+    return x[:, :int(n_p)].double(), x[:, int(n_p):].double()
+
+
+def _reencoded(model: Any, dataset: Any, seed: int, **policy: Any) -> dict[str, torch.Tensor]:
+    """The trained model's latents of the same users after their recommendation surface
+    is simulated again (``policy`` changed or not); the weights are the trained ones."""
+    from graphrec.data.datasets.synthetic import resimulate_world
+
+    world = resimulate_world(dataset.config, seed=seed, **policy)
+    data = build_hetero_data(world.logs, dataset.make_split(world.logs))
+    twin = type(model).from_data(data, model.config)
+    twin.load_state_dict(model.state_dict())
+    return twin.latents()
+
+
+def _engagement(dataset: Any, num_users: int) -> tuple[np.ndarray, np.ndarray]:
+    """Treatment (log of rec engagements per active day) and outcome (click rate over
+    every slate shown) per user, from the synthetic world's impressions."""
+    logs, imp = dataset.logs, dataset.impressions
+    n = torch.bincount(logs.rec.user, minlength=num_users).double()
+    first = torch.full((num_users,), float("inf"), dtype=torch.float64).scatter_reduce(
+        0, logs.rec.user, logs.rec.time.double(), "amin")
+    last = torch.full((num_users,), -float("inf"), dtype=torch.float64).scatter_reduce(
+        0, logs.rec.user, logs.rec.time.double(), "amax")
+    days = ((last - first) / 86400.0).clamp_min(1.0)
+    return torch.log1p(n / days).numpy(), imp.click_rate(num_users).numpy()
+
+
+def _mediation(t: np.ndarray, y: np.ndarray, z_p: Any, z_f: Any, n_boot: int, seed: int) -> dict[str, Any]:
+    m_p = first_principal_component(z_p, sign_reference=t)  # larger = more platform-driven exposure
+    m_f = first_principal_component(z_f, sign_reference=y)
+    res = mediation_analysis(t, {"platform": m_p, "preference": m_f}, y, n_boot=n_boot, seed=seed)
+    keep = ("a", "b", "indirect", "share", "direct", "total", "total_indirect", "signs", "suppression",
+            "direct_exceeds_total", "inconsistent")
+    return _plain({k: res[k] for k in keep if k in res})
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars and tuples as JSON's plain values."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def analyse_run(checkpoint: str, root: str | None = None, seed: int = 0, n_boot: int = 1000) -> dict[str, Any]:
+    """Every analysis of one trained run (see the module docstring)."""
+    model, data, ckpt = load_trained(checkpoint, root)
+    dataset = load_dataset(ckpt["dataset"], root or ckpt.get("root"), **(ckpt.get("data_args") or {}))
+    lat = model.latents()
+    u_p, _ = _covariates(data)
+    train, test = held_out_split(u_p.size(0), test_share=0.2, seed=seed)
+    out: dict[str, Any] = {
+        "r2": {f"exposure_to_{c}": r2_probe(u_p, lat[c], train, test)["r2"] for c in CHANNELS},
+    }
+    truth = getattr(dataset, "truth", None)
+    if truth is None:
+        return out
+    true = {"platform": truth["user.z_platform"], "preference": truth["user.z_pref"]}
+    out["mcc"] = {c: mean_correlation_coefficient(lat[c], true[c]) for c in CHANNELS}
+    both = torch.cat([lat["platform"], lat["preference"]], 1)
+    k_p = lat["platform"].size(1)
+    channels = {"platform": list(range(k_p)), "preference": list(range(k_p, both.size(1)))}
+
+    def moved(after: dict[str, torch.Tensor]) -> dict[str, float]:
+        res = channel_shift(both, torch.cat([after["platform"], after["preference"]], 1), channels)
+        return {c: float(res[c]["delta"]) for c in CHANNELS}
+
+    # seed + 1000: a redraw of the recommendation surface that no training run has seen
+    shifted, redraw = moved(_reencoded(model, dataset, seed + 1000, **SHIFT_POLICY)), moved(
+        _reencoded(model, dataset, seed + 1000))
+    logits = truth["user.policy_logits"].double()
+    change = torch.tensor(SHIFT_POLICY["platform_bias"], dtype=torch.float64) - torch.tensor(
+        dataset.config.platform_bias, dtype=torch.float64)
+    out["policy_shift"] = {**shifted, "redraw": redraw, "truth": {
+        "platform": float(change.norm() / logits.var(0).sum().sqrt()), "preference": 0.0}}
+    t, y = _engagement(dataset, both.size(0))
+    out["mediation"] = {"learned": _mediation(t, y, lat["platform"], lat["preference"], n_boot, seed),
+                        "oracle": _mediation(t, y, true["platform"], true["preference"], n_boot, seed)}
+    return out
+
+
+def _summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Mean (and ``*_std``) over seeds of the scalar headline figures."""
+    out: dict[str, Any] = {}
+    for key in ("mcc", "r2", "policy_shift"):
+        first = next(iter(runs.values())).get(key)
+        if first is None:
+            continue
+        out[key] = {}
+        for name, value in first.items():
+            if isinstance(value, dict):
+                continue
+            x = np.array([r[key][name] for r in runs.values()], dtype=np.float64)
+            out[key][name] = float(x.mean())
+            out[key][f"{name}_std"] = float(x.std(ddof=1)) if x.size > 1 else 0.0
+    if "policy_shift" in out:
+        first = next(iter(runs.values()))["policy_shift"]
+        out["policy_shift"]["truth"] = first["truth"]
+        out["policy_shift"]["redraw"] = {c: float(np.mean([r["policy_shift"]["redraw"][c] for r in runs.values()]))
+                                         for c in CHANNELS}
+    return out
+
+
+def causal_report(dataset: str, output: str, models: tuple[str, ...] | list[str] = DEFAULT_MODELS,
+                  seeds: list[int] | None = None, yaml_cfg: dict[str, Any] | None = None,
+                  overrides: list[tuple[str, str]] | None = None, root: str | None = None,
+                  n_boot: int = 1000) -> dict[str, Any]:
+    """Train (or read) every model for every seed, analyse each run, and write
+    ``report.json``, ``report.md`` and ``report.png`` in ``output``. The first model is
+    the one reported at the top level; the others go under ``"baselines"``."""
+    seeds = list(seeds or [0])
+    models = list(models)
+    yaml_cfg = load_yaml(CONFIG) if yaml_cfg is None else yaml_cfg
+    compare(models, dataset, output, yaml_cfg, overrides, root, resume=True, seeds=seeds)
+    per_model: dict[str, dict[int, dict[str, Any]]] = {}
+    for name in models:
+        per_model[name] = {}
+        for seed in seeds:
+            run_dir = os.path.join(output, name, f"seed-{seed}")
+            path = os.path.join(run_dir, "causal.json")
+            if not os.path.exists(path):
+                log.info("causal analyses: %s seed %d", name, seed)
+                atomic_write_json(path, analyse_run(os.path.join(run_dir, "checkpoint.pt"), root, seed, n_boot))
+            per_model[name][seed] = _read(path)
+    summaries = {name: _summary(runs) for name, runs in per_model.items()}
+    spec = build_spec(models[0], dataset, yaml_cfg, overrides or [], root)
+    report: dict[str, Any] = {"dataset": dataset, "data_args": spec.data_args, "seeds": seeds, "model": models[0],
+                              **summaries[models[0]],
+                              "baselines": {name: summaries[name] for name in models[1:]},
+                              "shift_policy": SHIFT_POLICY,
+                              "runs": {name: {str(s): r for s, r in runs.items()} for name, runs in per_model.items()}}
+    atomic_write_json(os.path.join(output, "report.json"), report)
+    atomic_write_text(os.path.join(output, "report.md"), report_markdown(report))
+    plot_report(report, os.path.join(output, "report.png"))
+    return report
+
+
+def _read(path: str) -> dict[str, Any]:
+    import json
+
+    with open(path) as f:
+        return json.load(f)
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    models = {report["model"]: report, **report["baselines"]}
+    lines = [f"# Causal report: {report['dataset']} (seeds {report['seeds']})", ""]
+    for key, title in (("mcc", "MCC against the true latents"),
+                       ("r2", "held-out R^2 of the exposure covariates predicting each channel"),
+                       ("policy_shift", f"movement under the policy shift {report['shift_policy']}")):
+        rows = {m: {c: f"{s[key][c]:.3f} ± {s[key][c + '_std']:.3f}" for c in s[key] if not c.endswith("_std")
+                    and not isinstance(s[key][c], dict)} for m, s in models.items() if key in s}
+        if rows:
+            cols = sorted({c for r in rows.values() for c in r})
+            lines += [markdown_table(rows, cols, title=title, index_name="model"), ""]
+    if "policy_shift" in report:
+        ps = report["policy_shift"]
+        lines.append(f"Known answer of the shift: platform {ps['truth']['platform']:.3f}, preference 0; "
+                     f"HMV-CRL under a same-policy redraw (noise floor): platform {ps['redraw']['platform']:.3f}, "
+                     f"preference {ps['redraw']['preference']:.3f}.")
+    first = next(iter(report["runs"][report["model"]].values()))
+    if "mediation" in first:
+        lines += ["", "### Mediation (first seed): T -> {platform, preference} -> Y", ""]
+        for which in ("learned", "oracle"):
+            med = first["mediation"][which]
+            parts = []
+            for m in ("platform", "preference"):
+                low, high = med["indirect"][m]["ci"]
+                parts.append(f"a_{m} {med['a'][m]['estimate']:+.3f}, b_{m} {med['b'][m]['estimate']:+.3f}, "
+                             f"IE_{m} {med['indirect'][m]['estimate']:+.3f} [{low:+.3f}, {high:+.3f}]")
+            lines.append(f"- {which}: direct {med['direct']['estimate']:+.3f}, total {med['total']['estimate']:+.3f}; "
+                         + "; ".join(parts))
+    return "\n".join(lines) + "\n"
+
+
+def plot_report(report: dict[str, Any], path: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    models = {report["model"]: report, **report["baselines"]}
+    panels = [k for k in ("mcc", "r2", "policy_shift") if k in report]
+    fig = Figure(figsize=(4.0 * len(panels), 3.4))
+    FigureCanvasAgg(fig)
+    width = 0.8 / len(models)
+    for p, key in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), p + 1)
+        cols = [c for c in report[key] if not c.endswith("_std") and not isinstance(report[key][c], dict)]
+        for i, (name, s) in enumerate(models.items()):
+            if key not in s:
+                continue
+            ax.bar([j + i * width for j in range(len(cols))], [s[key][c] for c in cols], width,
+                   yerr=[s[key].get(c + "_std", 0.0) for c in cols], capsize=3, label=name)
+        if key == "policy_shift":
+            truth = report[key]["truth"]
+            ax.scatter([j + 0.4 - width / 2 for j in range(len(cols))], [truth.get(c, 0.0) for c in cols],
+                       marker="x", color="k", zorder=3, label="known answer")
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cols))], cols, fontsize=8)
+        ax.set_title(key.replace("_", " "))
+        if p == 0:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+__all__ = ["causal_report", "analyse_run", "report_markdown", "DEFAULT_MODELS", "SHIFT_POLICY"]
