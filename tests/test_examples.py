@@ -118,3 +118,13 @@ def test_readme_table_lists_every_example_and_each_runs_in_a_test():
     source = Path(__file__).read_text()
     untested = [s for s in scripts if f'"{s}"' not in source]
     assert not untested, f"no test runs {untested}"
+
+
+@pytest.mark.slow
+def test_hmv_crl_example(tmp_path):
+    out = run("hmv_crl.py", "--output", str(tmp_path / "hmv"), "--set", "data.num_users=250", "--set",
+              "data.num_items=120", "--set", "data.num_topics=6", "--set", "data.num_brands=30", "--set",
+              "train.epochs=2", "--set", "model.dim=16", "--set", "model.num_layers=1", "--bootstrap", "50",
+              cache=tmp_path / "cache")
+    assert "Held-out R^2 of each true latent" in out and "# Causal report: synthetic" in out
+    assert (tmp_path / "hmv" / "observability.json").exists() and (tmp_path / "hmv" / "report.json").exists()
