@@ -21,6 +21,10 @@ posterior means :math:`\\hat z_p, \\hat z_f` are read and analysed with
                     movement under a redraw with the *same* policy (the noise floor) and the
                     known answer: the preference latent does not move, the policy's
                     slot-source log-odds move by the change of ``platform_bias``
+``graph``           NOTEARS (:func:`~graphrec.causal.notears_linear`, "Y has no children") over
+                    the two mediators below, :math:`T` and :math:`Y`, and its structural Hamming
+                    distance to the world's generative graph over the same variables
+                    (:func:`true_graph`), with the learned and with the true latents
 ``mediation``       :func:`~graphrec.causal.mediation_analysis` with treatment :math:`T` =
                     log(1 + recommendation engagements per active day), mediators the first
                     principal components of :math:`\\hat z_p` and :math:`\\hat z_f`, outcome
@@ -49,7 +53,10 @@ from graphrec.causal import (
     held_out_split,
     mean_correlation_coefficient,
     mediation_analysis,
+    notears_linear,
     r2_probe,
+    structural_hamming_distance,
+    to_networkx,
 )
 from graphrec.config import load_yaml
 from graphrec.data.hetero import build_hetero_data
@@ -100,9 +107,52 @@ def _engagement(dataset: Any, num_users: int) -> tuple[np.ndarray, np.ndarray]:
     return torch.log1p(n / days).numpy(), imp.click_rate(num_users).numpy()
 
 
-def _mediation(t: np.ndarray, y: np.ndarray, z_p: Any, z_f: Any, n_boot: int, seed: int) -> dict[str, Any]:
-    m_p = first_principal_component(z_p, sign_reference=t)  # larger = more platform-driven exposure
-    m_f = first_principal_component(z_f, sign_reference=y)
+#: the report's causal variables and the world's nodes they stand for (truth.causal_graph())
+GRAPH_NODES = {"platform": "z_platform", "preference": "z_pref", "T": "rec_volume", "Y": "click_rate"}
+
+
+def true_graph(world_graph: Any) -> list[tuple[str, str]]:
+    """The world's generative graph seen over :data:`GRAPH_NODES` only: ``a -> b`` when
+    a directed path leads from ``a``'s node to ``b``'s without passing through another of
+    them (the other nodes are marginalised out)."""
+    inverse = {v: k for k, v in GRAPH_NODES.items()}
+    edges = []
+    for name, node in GRAPH_NODES.items():
+        stack, seen = list(world_graph.successors(node)), set()
+        while stack:
+            nxt = stack.pop()
+            if nxt in seen:
+                continue
+            seen.add(nxt)
+            if nxt in inverse:
+                edges.append((name, inverse[nxt]))
+            else:
+                stack.extend(world_graph.successors(nxt))
+    return sorted(edges)
+
+
+def _graph(t: np.ndarray, y: np.ndarray, m_p: np.ndarray, m_f: np.ndarray, truth_edges: list) -> dict[str, Any]:
+    """NOTEARS over (platform, preference, T, Y) with the background knowledge "Y has no
+    children", and its structural Hamming distance to the world's graph."""
+    names = list(GRAPH_NODES)
+    X = np.stack([m_p, m_f, t, y], 1)
+    forbidden = np.zeros((4, 4), dtype=bool)
+    forbidden[names.index("Y"), :] = True
+    W = notears_linear(X, forbidden=forbidden)
+    learned = to_networkx(W, names)
+    truth = to_networkx(np.zeros((4, 4)), names)
+    truth.add_edges_from(truth_edges)
+    return {"edges": [[a, b, round(float(learned.edges[a, b]["weight"]), 4)] for a, b in learned.edges],
+            "shd": structural_hamming_distance(learned, truth)}
+
+
+def _mediators(t: np.ndarray, y: np.ndarray, z_p: Any, z_f: Any) -> tuple[np.ndarray, np.ndarray]:
+    # first principal components; platform signed so that larger = more exposure
+    return first_principal_component(z_p, sign_reference=t), first_principal_component(z_f, sign_reference=y)
+
+
+def _mediation(t: np.ndarray, y: np.ndarray, m_p: np.ndarray, m_f: np.ndarray, n_boot: int,
+               seed: int) -> dict[str, Any]:
     res = mediation_analysis(t, {"platform": m_p, "preference": m_f}, y, n_boot=n_boot, seed=seed)
     keep = ("a", "b", "indirect", "share", "direct", "total", "total_indirect", "signs", "suppression",
             "direct_exceeds_total", "inconsistent")
@@ -152,8 +202,13 @@ def analyse_run(checkpoint: str, root: str | None = None, seed: int = 0, n_boot:
     out["policy_shift"] = {**shifted, "redraw": redraw, "truth": {
         "platform": float(change.norm() / logits.var(0).sum().sqrt()), "preference": 0.0}}
     t, y = _engagement(dataset, both.size(0))
-    out["mediation"] = {"learned": _mediation(t, y, lat["platform"], lat["preference"], n_boot, seed),
-                        "oracle": _mediation(t, y, true["platform"], true["preference"], n_boot, seed)}
+    edges = true_graph(truth.causal_graph())
+    out["mediation"], out["graph"] = {}, {"true_edges": [list(e) for e in edges]}
+    for which, (z_p, z_f) in (("learned", (lat["platform"], lat["preference"])),
+                              ("oracle", (true["platform"], true["preference"]))):
+        m_p, m_f = _mediators(t, y, z_p, z_f)
+        out["mediation"][which] = _mediation(t, y, m_p, m_f, n_boot, seed)
+        out["graph"][which] = _graph(t, y, m_p, m_f, edges)
     return out
 
 
@@ -171,6 +226,12 @@ def _summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
             x = np.array([r[key][name] for r in runs.values()], dtype=np.float64)
             out[key][name] = float(x.mean())
             out[key][f"{name}_std"] = float(x.std(ddof=1)) if x.size > 1 else 0.0
+    if all("graph" in r for r in runs.values()):
+        out["graph_shd"] = {}
+        for which in ("learned", "oracle"):
+            shd = np.array([r["graph"][which]["shd"] for r in runs.values()], dtype=np.float64)
+            out["graph_shd"][which] = float(shd.mean())
+            out["graph_shd"][f"{which}_std"] = float(shd.std(ddof=1)) if shd.size > 1 else 0.0
     if "policy_shift" in out:
         first = next(iter(runs.values()))["policy_shift"]
         out["policy_shift"]["truth"] = first["truth"]
@@ -225,7 +286,8 @@ def report_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Causal report: {report['dataset']} (seeds {report['seeds']})", ""]
     for key, title in (("mcc", "MCC against the true latents"),
                        ("r2", "held-out R^2 of the exposure covariates predicting each channel"),
-                       ("policy_shift", f"movement under the policy shift {report['shift_policy']}")):
+                       ("policy_shift", f"movement under the policy shift {report['shift_policy']}"),
+                       ("graph_shd", "structural Hamming distance of the NOTEARS graph to the world's")):
         rows = {m: {c: f"{s[key][c]:.3f} ± {s[key][c + '_std']:.3f}" for c in s[key] if not c.endswith("_std")
                     and not isinstance(s[key][c], dict)} for m, s in models.items() if key in s}
         if rows:
@@ -237,6 +299,13 @@ def report_markdown(report: dict[str, Any]) -> str:
                      f"HMV-CRL under a same-policy redraw (noise floor): platform {ps['redraw']['platform']:.3f}, "
                      f"preference {ps['redraw']['preference']:.3f}.")
     first = next(iter(report["runs"][report["model"]].values()))
+    if "graph" in first:
+        g = first["graph"]
+        lines += ["", "### Causal graph over (platform, preference, T, Y), NOTEARS, first seed", "",
+                  f"- the world's graph over these variables: {', '.join(f'{a} -> {b}' for a, b in g['true_edges'])}"]
+        for which in ("learned", "oracle"):
+            edges = ", ".join(f"{a} -> {b} ({w:+.2f})" for a, b, w in g[which]["edges"]) or "none"
+            lines.append(f"- {which} latents: {edges}; structural Hamming distance {g[which]['shd']}")
     if "mediation" in first:
         lines += ["", "### Mediation (first seed): T -> {platform, preference} -> Y", ""]
         for which in ("learned", "oracle"):
@@ -280,4 +349,5 @@ def plot_report(report: dict[str, Any], path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
-__all__ = ["causal_report", "analyse_run", "report_markdown", "DEFAULT_MODELS", "SHIFT_POLICY"]
+__all__ = ["causal_report", "analyse_run", "report_markdown", "true_graph", "DEFAULT_MODELS", "SHIFT_POLICY",
+           "GRAPH_NODES"]

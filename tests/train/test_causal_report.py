@@ -28,6 +28,10 @@ def test_causal_report_writes_every_figure_and_resumes(tmp_path, tmp_cache, monk
     # the product-of-coefficients identity holds for the point estimates
     total = med["direct"]["estimate"] + sum(med["indirect"][m]["estimate"] for m in ("platform", "preference"))
     assert total == pytest.approx(med["total"]["estimate"], abs=1e-8)
+    graph = run["graph"]
+    assert ["platform", "T"] in graph["true_edges"] and ["preference", "Y"] in graph["true_edges"]
+    assert all(a != "Y" for a, _, _ in graph["learned"]["edges"])  # background knowledge: Y has no children
+    assert isinstance(graph["learned"]["shd"], int) and rep["graph_shd"]["learned"] == graph["learned"]["shd"]
     assert (out / "report.md").read_text().startswith("# Causal report") and (out / "report.png").stat().st_size
     # a second call reads the finished runs and analyses instead of redoing them
     import graphrec.train.causal_report as cr
@@ -49,3 +53,13 @@ def test_causal_report_refuses_a_graph_without_covariates(tmp_path, tmp_cache):
 
 def test_causal_report_rejects_a_meaningless_bootstrap(tmp_path):
     assert main(["causal-report", "--output", str(tmp_path), "--bootstrap", "0"]) == 2
+
+
+def test_true_graph_marginalises_the_worlds_other_nodes():
+    import networkx as nx
+
+    from graphrec.train.causal_report import true_graph
+
+    g = nx.DiGraph([("z_platform", "exposure"), ("exposure", "click_rate"), ("z_platform", "rec_volume"),
+                    ("z_pref", "rec_clicks"), ("rec_volume", "click_rate")])
+    assert true_graph(g) == [("T", "Y"), ("platform", "T"), ("platform", "Y")]

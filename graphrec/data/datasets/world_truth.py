@@ -147,6 +147,8 @@ class WorldTruth:
             ("z_pref", "rec_clicks", "utility beta_f z_f . theta_i + beta_c theta_ic + Gumbel"),
             ("exposure", "click_rate", "a slate is engaged with its logit probability against the outside option"),
             ("z_pref", "click_rate", "idem"),
+            ("rec_volume", "rec_clicks", "items engaged with before are blocked in later slates"),
+            ("rec_volume", "click_rate", "idem: more of a slate is blocked, so fewer slates are engaged with"),
             ("z_pref", "search_clicks", "target by taste, click by query match + taste"),
         ]
         for src, dst, how in edges:
