@@ -86,6 +86,10 @@ from graphrec.data.datasets.world_truth import Impressions, WorldTruth
 from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, RecLog, SearchLog
 from graphrec.data.ragged import Ragged
 
+#: version of the simulator, part of the processed cache key: bumped whenever the same
+#: config would generate different logs or graph attributes (2: the taste-vector fix,
+#: the truth kept out of the graph, meta_platform_covariates)
+WORLD_VERSION = 2
 #: meaning of the platform latent's coordinates
 PLATFORM_FACTORS = ("popularity", "promotion", "personalisation", "intensity")
 #: exposure sources recorded per recommendation interaction
@@ -902,7 +906,7 @@ class SyntheticSearchRec(RecDataset):
         super().__init__(root, cache_dir=cache_dir, force_reload=force_reload, transform=transform)
 
     def params(self) -> dict[str, Any]:
-        return {"name": "synthetic", **dataclasses.asdict(self.config)}
+        return {"name": "synthetic", "world": WORLD_VERSION, **dataclasses.asdict(self.config)}
 
     def load_logs(self) -> BehaviourLogs:
         return generate_world(self.config)
