@@ -61,7 +61,7 @@ from graphrec.causal import (
 from graphrec.config import load_yaml
 from graphrec.data.hetero import build_hetero_data
 from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table
-from graphrec.train.run import build_spec, compare, load_dataset, load_trained
+from graphrec.train.run import _read_json, build_spec, compare, load_dataset, load_trained
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def causal_report(dataset: str, output: str, models: tuple[str, ...] | list[str]
             if not os.path.exists(path):
                 log.info("causal analyses: %s seed %d", name, seed)
                 atomic_write_json(path, analyse_run(os.path.join(run_dir, "checkpoint.pt"), root, seed, n_boot))
-            per_model[name][seed] = _read(path)
+            per_model[name][seed] = _read_json(path)
     summaries = {name: _summary(runs) for name, runs in per_model.items()}
     spec = build_spec(models[0], dataset, yaml_cfg, overrides or [], root)
     report: dict[str, Any] = {"dataset": dataset, "data_args": spec.data_args, "seeds": seeds, "model": models[0],
@@ -272,13 +272,6 @@ def causal_report(dataset: str, output: str, models: tuple[str, ...] | list[str]
     atomic_write_text(os.path.join(output, "report.md"), report_markdown(report))
     plot_report(report, os.path.join(output, "report.png"))
     return report
-
-
-def _read(path: str) -> dict[str, Any]:
-    import json
-
-    with open(path) as f:
-        return json.load(f)
 
 
 def report_markdown(report: dict[str, Any]) -> str:

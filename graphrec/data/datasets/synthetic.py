@@ -80,6 +80,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.special import logsumexp
 
 from graphrec.data.datasets.base import RecDataset
 from graphrec.data.datasets.world_truth import Impressions, WorldTruth
@@ -627,9 +628,7 @@ def _simulate_lines(w: SimpleNamespace, cfg: SyntheticConfig, rng: np.random.Gen
             # target: the best of `target_candidates` items of the intent topic (drawn
             # by popularity ** platform_pop_power) under the user's taste
             cand = policy.item_of_topic.sample(np.repeat(intent[su][:, None], Ct, axis=1), rng)
-            tgt_util = (cfg.beta_pref * np.einsum("mk,mck->mc", sz, w.theta[cand])
-                        + cfg.beta_intent * w.theta[cand, intent[su][:, None]]
-                        + rng.gumbel(size=cand.shape))
+            tgt_util = _utility(w, cfg, sz, intent[su], cand) + rng.gumbel(size=cand.shape)
             target = cand[np.arange(m), np.argmax(tgt_util, axis=1)]
             qlen = 1 + np.minimum(rng.poisson(cfg.query_extra_words, size=m), Lq - 1)
             kind = np.searchsorted(np.cumsum(qmix)[:-1], rng.random((m, Lq)), side="right")
@@ -688,18 +687,12 @@ def _skipped_slates(w: SimpleNamespace, cfg: SyntheticConfig, policy: SimpleName
         v = _utility(w, cfg, rz[pending], intent[u], slate)
         v[seen[u[:, None], slate]] = -np.inf
         with np.errstate(divide="ignore", over="ignore"):  # a slate of seen items: never engaged
-            engage = rng.random(pending.size) < 1.0 / (1.0 + np.exp(cfg.skip_utility - _logsumexp(v)))
+            engage = rng.random(pending.size) < 1.0 / (1.0 + np.exp(cfg.skip_utility - logsumexp(v, axis=1)))
         skip = ~engage
         if skip.any():
             out.append((rev[pending[skip]], slate[skip], src[skip], np.full(int(skip.sum()), -1)))
         pending = pending[skip]
     return out
-
-
-def _logsumexp(v: np.ndarray) -> np.ndarray:
-    top = v.max(axis=1)
-    safe = np.where(np.isfinite(top), top, 0.0)
-    return safe + np.log(np.exp(v - safe[:, None]).sum(axis=1))
 
 
 def _timestamps(w: SimpleNamespace, cfg: SyntheticConfig, sim: SimpleNamespace,
@@ -862,7 +855,7 @@ def resimulate_world(config: SyntheticConfig | None = None, *, seed: int = 1, **
     shifted = dataclasses.replace(cfg, **policy)
     rng = np.random.default_rng(cfg.seed)
     w = _draw_world(cfg, rng)
-    original = _simulate_lines(w, cfg, rng, np.random.default_rng([cfg.seed, 1]))
+    original = _simulate_lines(w, cfg, rng, None)  # its skipped slates would be thrown away
     ev_time = _timestamps(w, cfg, original, rng)
     sim = _simulate_lines(w, shifted, np.random.default_rng([cfg.seed, 3, seed]),
                           np.random.default_rng([cfg.seed, 4, seed]), fixed=original)
