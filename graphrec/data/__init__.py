@@ -1,5 +1,6 @@
 """Logs -> validated tables -> splits -> HeteroData -> batches."""
 from graphrec.data.codes import CODE_EDGE_TYPES, HAS_REC_CODE, HAS_SEARCH_CODE, add_user_codes
+from graphrec.data.covariates import UserCovariates, named_user_features, timeline_covariates
 from graphrec.data.hetero import (
                                   CLICKS,
                                   HAS_ATTR,
@@ -16,11 +17,11 @@ from graphrec.data.hetero import (
                                   train_history,
 )
 from graphrec.data.loader import (
-    BPRLoader,
-    JointTimelineLoader,
-    NegativeSampler,
-    SearchSessionLoader,
-    SequenceLoader,
+                                  BPRLoader,
+                                  JointTimelineLoader,
+                                  NegativeSampler,
+                                  SearchSessionLoader,
+                                  SequenceLoader,
 )
 from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, LogError, RecLog, SearchLog
 from graphrec.data.ragged import Ragged
@@ -39,4 +40,5 @@ __all__ = [
     "JointTimelineLoader", "JointTimeline", "REC", "SEARCH", "add_joint_timeline", "eval_timeline",
     "HAS_REC_CODE", "HAS_SEARCH_CODE", "CODE_EDGE_TYPES", "add_user_codes",
     "SampledBPRLoader", "GraphSchemaError", "graph_schema", "require_types",
+    "UserCovariates", "timeline_covariates", "named_user_features",
 ]

@@ -80,6 +80,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from graphrec.data.covariates import UserCovariates, named_user_features, timeline_covariates
 from graphrec.data.hetero import HAS_ATTR, attr_field_edges
 from graphrec.data.inputs import UserInputs
 from graphrec.data.ragged import Ragged
@@ -99,6 +100,8 @@ FUSIONS = ("poe", "concat")
 SURFACES = ("both", "rec", "search")
 #: the surfaces (encoders) each ``surfaces`` setting uses
 SURFACE_SETS = {"both": ("rec", "search"), "rec": ("rec",), "search": ("search",)}
+#: where the covariates u_p, u_f come from (see HMVCRLConfig.covariates)
+COVARIATE_SOURCES = ("auto", "graph", "logs")
 #: Gaussian heads: log-variance clamp (targets are standardised)
 _LOGVAR_RANGE = (-4.0, 4.0)
 _LOG_2PI = math.log(2 * math.pi)
@@ -132,9 +135,21 @@ class HMVCRLConfig(ModelConfig):
         decoder_hidden: hidden width of each surface decoder (128).
         word_buckets: query words are hashed to at most this many buckets for the word
             decoder (2048).
+        covariates: where u_p and u_f come from: ``graph`` -- ``data['user'].x`` split
+            at ``platform_covariates`` (the synthetic world's drawn covariates); ``logs``
+            -- summaries of the training-visible timeline
+            (:func:`~graphrec.data.covariates.timeline_covariates`: volume per active day,
+            time of day and category mix of the recommendation surface; search volume,
+            share and category mix), plus the named user features below; ``auto``
+            (default) -- ``graph`` when the graph says how to split its ``x``
+            (``meta_platform_covariates``) or ``platform_covariates`` is set, else ``logs``.
         platform_covariates: how many leading columns of ``data['user'].x`` are the
             platform covariates u_p (the rest are u_f); -1 reads the graph's
             ``meta_platform_covariates``.
+        platform_features: with ``logs``, comma-separated columns of the graph's user
+            features (``meta_user_features``, e.g. KuaiSAR's ``reco_active_level``)
+            appended one-hot to u_p ("" = none).
+        preference_features: the same for u_f (e.g. ``search_active_level``).
     """
 
     k_p: int = 8
@@ -154,7 +169,10 @@ class HMVCRLConfig(ModelConfig):
     subset_weight: float = 0.5
     decoder_hidden: int = 128
     word_buckets: int = 2048
+    covariates: str = "auto"
     platform_covariates: int = -1
+    platform_features: str = ""
+    preference_features: str = ""
 
     def validate(self) -> None:
         super().validate()
@@ -170,8 +188,62 @@ class HMVCRLConfig(ModelConfig):
         if self.beta != 1.0 and self.prior != "none":
             self._fail("beta", f"1 with prior={self.prior!r} (the iVAE identifiability argument needs a KL "
                        "weight of 1; beta != 1 is the beta-VAE baseline, prior='none')")
+        self.require_choice("covariates", COVARIATE_SOURCES)
+        if (self.platform_features or self.preference_features) and self.covariates == "graph":
+            self._fail("platform_features", "empty with covariates='graph' (named user features join the "
+                       "covariates read from the logs; use covariates='logs')")
         if self.platform_covariates < -1:
             self._fail("platform_covariates", ">= 0, or -1 (read the graph's meta_platform_covariates)")
+
+
+def item_categories(data: HeteroData) -> tuple[Ragged | None, int]:
+    """Per item, its ``category`` attributes (every attribute when the graph names no
+    such field), renumbered ``0..C-1``; ``(None, 0)`` for a graph without attributes."""
+    if "attr" not in data.node_types or HAS_ATTR not in data.edge_types:
+        return None, 0
+    fields = list(getattr(data, "attr_fields", []) or [])
+    ei = attr_field_edges(data, "category") if "category" in fields else data[HAS_ATTR].edge_index
+    if not ei.size(1):
+        return None, 0
+    cats, local = torch.unique(ei[1], return_inverse=True)
+    return Ragged.from_coo(ei[0], local, data["item"].num_nodes), cats.numel()
+
+
+def user_covariates(data: HeteroData, cfg: HMVCRLConfig) -> UserCovariates | None:
+    """The covariates u_p, u_f of ``cfg.covariates`` (see :class:`HMVCRLConfig`) for
+    every user of ``data``; ``None`` when the source has none (``graph`` without ``x``)."""
+    x = data["user"].get("x")
+    source = cfg.covariates
+    if source == "auto":
+        split_known = "meta_platform_covariates" in data or cfg.platform_covariates >= 0
+        source = "graph" if x is not None and split_known else "logs"
+    if source == "graph":
+        if x is None:
+            return None
+        split = cfg.platform_covariates
+        if split < 0:
+            if "meta_platform_covariates" not in data:
+                raise ValueError("HMVCRL: covariates='graph', but the graph does not say how many leading columns "
+                                 "of data['user'].x are the platform covariates u_p (no meta_platform_covariates); "
+                                 "set model.platform_covariates, or use covariates='logs'")
+            split = int(data.meta_platform_covariates)
+        if split > x.size(1):
+            raise ValueError(f"platform_covariates={split} exceeds the {x.size(1)} columns of data['user'].x")
+        return UserCovariates(x[:, :split].float(), x[:, split:].float(),
+                              [f"x{i}" for i in range(split)], [f"x{i}" for i in range(split, x.size(1))])
+    groups, _ = item_categories(data)
+    cov = timeline_covariates(JointTimeline.from_data(data), groups)
+    extra = {}
+    for side in ("platform", "preference"):
+        wanted = [c.strip() for c in getattr(cfg, f"{side}_features").split(",") if c.strip()]
+        if wanted:
+            codes = data["user"].get("features")
+            if codes is None:
+                raise ValueError(f"model.{side}_features={wanted}, but the graph has no user features "
+                                 "(data['user'].features)")
+            columns = str(getattr(data, "meta_user_features", "")).split(",")
+            extra[side] = named_user_features(codes, columns, wanted)
+    return cov.extend(**extra)
 
 
 def _csr_gather(ptr: Tensor, values: Tensor, keys: Tensor) -> tuple[Tensor, Tensor]:
@@ -324,36 +396,22 @@ class HMVCRL(RecModel):
         ``meta_platform_covariates``)."""
         cfg = resolve_config(cls.Config, config, owner=cls.__name__)
         num_users, num_items = data["user"].num_nodes, data["item"].num_nodes
-        item_attrs, num_attrs = None, 0
-        if "attr" in data.node_types and HAS_ATTR in data.edge_types:
-            fields = list(getattr(data, "attr_fields", []) or [])
-            ei = attr_field_edges(data, "category") if "category" in fields else data[HAS_ATTR].edge_index
-            if ei.size(1):
-                cats, local = torch.unique(ei[1], return_inverse=True)
-                by_item = Ragged.from_coo(ei[0], local, num_items)
-                item_attrs, num_attrs = (by_item.ptr, by_item.values), cats.numel()
+        by_item, num_attrs = item_categories(data)
+        item_attrs = None if by_item is None else (by_item.ptr, by_item.values)
         query_tokens, num_words = None, 0
         if "query" in data.node_types and "token_ptr" in data["query"]:
             query_tokens, num_words = (data["query"].token_ptr, data["query"].token), int(data.num_words)
-        u_platform = u_pref = None
-        x = data["user"].get("x")
-        if x is not None:
-            split = cfg.platform_covariates
-            if split < 0:
-                if "meta_platform_covariates" not in data:
-                    raise ValueError("HMVCRL: the graph has user covariates data['user'].x but no "
-                                     "meta_platform_covariates saying how many leading columns are the platform "
-                                     "covariates u_p; set model.platform_covariates")
-                split = int(data.meta_platform_covariates)
-            if split > x.size(1):
-                raise ValueError(f"platform_covariates={split} exceeds the {x.size(1)} columns of data['user'].x")
-            u_platform, u_pref = x[:, :split].float(), x[:, split:].float()
-        elif cfg.prior != "none":
-            log.warning("HMVCRL: the graph has no user covariates (data['user'].x); the %s prior reduces to a "
-                        "learned constant Gaussian (no identifiability guarantee)", cfg.prior)
-        return cls(num_users=num_users, num_items=num_items, timeline=JointTimeline.from_data(data),
-                   item_attrs=item_attrs, num_attrs=num_attrs, query_tokens=query_tokens, num_words=num_words,
-                   u_platform=u_platform, u_pref=u_pref, config=cfg)
+        cov = user_covariates(data, cfg)
+        if cov is None and cfg.prior != "none":
+            log.warning("HMVCRL: no user covariates; the %s prior reduces to a learned constant Gaussian (no "
+                        "identifiability guarantee)", cfg.prior)
+        u_platform, u_pref = (None, None) if cov is None else (cov.platform, cov.preference)
+        model = cls(num_users=num_users, num_items=num_items, timeline=JointTimeline.from_data(data),
+                    item_attrs=item_attrs, num_attrs=num_attrs, query_tokens=query_tokens, num_words=num_words,
+                    u_platform=u_platform, u_pref=u_pref, config=cfg)
+        model.covariate_names = {} if cov is None else {"platform": cov.platform_names,
+                                                         "preference": cov.preference_names}
+        return model
 
     def _prepare_inputs(self, tl: JointTimeline, cfg: HMVCRLConfig) -> None:
         """Every user's windows (shifted ids, 0 = padding), most recent kept."""

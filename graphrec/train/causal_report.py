@@ -46,6 +46,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from graphrec.causal import (
     channel_shift,
@@ -62,6 +64,7 @@ from graphrec.config import load_yaml
 from graphrec.data.hetero import build_hetero_data
 from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table
 from graphrec.train.run import _read_json, build_spec, compare, load_dataset, load_trained
+from graphrec.utils.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +74,22 @@ DEFAULT_MODELS = ("hmv_crl", "hmv-crl-vae", "hmv-crl-shared")
 #: the exposure policy of the shift test: popularity fills most slots instead of taste
 SHIFT_POLICY: dict[str, Any] = {"platform_bias": (1.5, -1.5, -1.0)}
 CHANNELS = ("platform", "preference")
+#: each run's posterior means, beside its checkpoint
+LATENTS_FILE = "latents.safetensors"
 
 
-def _covariates(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    x = data["user"].get("x")
-    n_p = getattr(data, "meta_platform_covariates", None)
-    if x is None or n_p is None:
-        raise ValueError("causal-report needs the users' covariates data['user'].x and the graph's "
-                         "meta_platform_covariates (how many leading columns are exposure covariates)")
-    return x[:, :int(n_p)].double(), x[:, int(n_p):].double()
+def _exposure_covariates(model: Any, data: Any) -> torch.Tensor:
+    """The exposure covariates :math:`u_p` the run's configuration reads (the drawn ones
+    on the synthetic world, summaries of the logs elsewhere; see
+    :func:`~graphrec.models.hmv_crl.user_covariates`), whatever the run's prior: a plain
+    VAE is probed with the same covariates as HMV-CRL."""
+    from graphrec.models.hmv_crl import user_covariates
+
+    cov = user_covariates(data, model.config)
+    if cov is None or cov.platform.size(1) == 0:
+        raise ValueError("causal-report needs exposure covariates: the graph has no data['user'].x and the logs "
+                         "gave no platform covariates (see HMVCRLConfig.covariates)")
+    return cov.platform.double()
 
 
 def _reencoded(model: Any, dataset: Any, seed: int, **policy: Any) -> dict[str, torch.Tensor]:
@@ -175,7 +185,8 @@ def analyse_run(checkpoint: str, root: str | None = None, seed: int = 0, n_boot:
     model, data, ckpt = load_trained(checkpoint, root)
     dataset = load_dataset(ckpt["dataset"], root or ckpt.get("root"), **(ckpt.get("data_args") or {}))
     lat = model.latents()
-    u_p, _ = _covariates(data)
+    save_latents(os.path.join(os.path.dirname(checkpoint), LATENTS_FILE), lat)
+    u_p = _exposure_covariates(model, data)
     train, test = held_out_split(u_p.size(0), test_share=0.2, seed=seed)
     out: dict[str, Any] = {
         "r2": {f"exposure_to_{c}": r2_probe(u_p, lat[c], train, test)["r2"] for c in CHANNELS},
@@ -209,6 +220,41 @@ def analyse_run(checkpoint: str, root: str | None = None, seed: int = 0, n_boot:
         m_p, m_f = _mediators(t, y, z_p, z_f)
         out["mediation"][which] = _mediation(t, y, m_p, m_f, n_boot, seed)
         out["graph"][which] = _graph(t, y, m_p, m_f, edges)
+    return out
+
+
+def save_latents(path: str, latents: dict[str, torch.Tensor]) -> None:
+    """A run's posterior means, for the across-seed stability (safetensors: loading runs no code)."""
+    atomic_write_bytes(path, safetensors_bytes({c: latents[c].contiguous() for c in CHANNELS}))
+
+
+def load_latents(path: str) -> dict[str, torch.Tensor]:
+    return load_file(path)
+
+
+def _run_latents(run_dir: str, root: str | None) -> dict[str, torch.Tensor]:
+    """The run's saved latents (computed from its checkpoint once, for runs analysed
+    before latents were saved)."""
+    path = os.path.join(run_dir, LATENTS_FILE)
+    if not os.path.exists(path):
+        save_latents(path, load_trained(os.path.join(run_dir, "checkpoint.pt"), root)[0].latents())
+    return load_latents(path)
+
+
+def seed_stability(latents: dict[int, dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Per channel, the MCC between the latents of every pair of seeds (mean, ``*_std``
+    and ``*_pairs``): with no true factors to compare with, how reproducibly a channel is
+    learned. Identifiability up to permutation and sign predicts a high value; a
+    non-identifiable model may learn equally good but rotated latents each time."""
+    seeds = sorted(latents)
+    out: dict[str, float] = {}
+    for c in CHANNELS:
+        values = [mean_correlation_coefficient(latents[a][c], latents[b][c])
+                  for i, a in enumerate(seeds) for b in seeds[i + 1:]]
+        if values:
+            x = np.array(values, dtype=np.float64)
+            out[c], out[f"{c}_std"] = float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else 0.0
+            out[f"{c}_pairs"] = len(values)
     return out
 
 
@@ -262,6 +308,10 @@ def causal_report(dataset: str, output: str, models: tuple[str, ...] | list[str]
                 atomic_write_json(path, analyse_run(os.path.join(run_dir, "checkpoint.pt"), root, seed, n_boot))
             per_model[name][seed] = _read_json(path)
     summaries = {name: _summary(runs) for name, runs in per_model.items()}
+    if len(seeds) > 1:  # without truth the seeds are the only reference: how alike are their latents?
+        for name in models:
+            lat = {s: _run_latents(os.path.join(output, name, f"seed-{s}"), root) for s in seeds}
+            summaries[name]["stability"] = seed_stability(lat)
     spec = build_spec(models[0], dataset, yaml_cfg, overrides or [], root)
     report: dict[str, Any] = {"dataset": dataset, "data_args": spec.data_args, "seeds": seeds, "model": models[0],
                               **summaries[models[0]],
@@ -280,9 +330,11 @@ def report_markdown(report: dict[str, Any]) -> str:
     for key, title in (("mcc", "MCC against the true latents"),
                        ("r2", "held-out R^2 of the exposure covariates predicting each channel"),
                        ("policy_shift", f"movement under the policy shift {report['shift_policy']}"),
-                       ("graph_shd", "structural Hamming distance of the NOTEARS graph to the world's")):
-        rows = {m: {c: f"{s[key][c]:.3f} ± {s[key][c + '_std']:.3f}" for c in s[key] if not c.endswith("_std")
-                    and not isinstance(s[key][c], dict)} for m, s in models.items() if key in s}
+                       ("graph_shd", "structural Hamming distance of the NOTEARS graph to the world's"),
+                       ("stability", "MCC between the latents of every two seeds (stability, not truth)")):
+        rows = {m: {c: f"{s[key][c]:.3f} ± {s[key][c + '_std']:.3f}" for c in s[key]
+                    if not c.endswith(("_std", "_pairs")) and not isinstance(s[key][c], dict)}
+                for m, s in models.items() if key in s}
         if rows:
             cols = sorted({c for r in rows.values() for c in r})
             lines += [markdown_table(rows, cols, title=title, index_name="model"), ""]
@@ -318,13 +370,13 @@ def plot_report(report: dict[str, Any], path: str) -> None:
     from matplotlib.figure import Figure
 
     models = {report["model"]: report, **report["baselines"]}
-    panels = [k for k in ("mcc", "r2", "policy_shift") if k in report]
+    panels = [k for k in ("mcc", "stability", "r2", "policy_shift") if k in report]
     fig = Figure(figsize=(4.0 * len(panels), 3.4))
     FigureCanvasAgg(fig)
     width = 0.8 / len(models)
     for p, key in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), p + 1)
-        cols = [c for c in report[key] if not c.endswith("_std") and not isinstance(report[key][c], dict)]
+        cols = [c for c in report[key] if not c.endswith(("_std", "_pairs")) and not isinstance(report[key][c], dict)]
         for i, (name, s) in enumerate(models.items()):
             if key not in s:
                 continue

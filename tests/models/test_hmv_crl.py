@@ -64,19 +64,42 @@ def test_covariate_split(world):
     assert shared.prior_p[0].in_features == shared.prior_f[0].in_features == x.size(1)
     moved = HMVCRL.from_data(world, HMVCRLConfig(**SMALL, platform_covariates=1))
     assert moved.u_p.size(1) == 1
-    # a graph with covariates but no split: the message names the config field
+    # a graph with covariates but no split: covariates='graph' names the config field, 'auto' reads the logs
     data = world.clone()
     del data.meta_platform_covariates
     with pytest.raises(ValueError, match="platform_covariates"):
-        HMVCRL.from_data(data, HMVCRLConfig(**SMALL))
+        HMVCRL.from_data(data, HMVCRLConfig(**SMALL, covariates="graph"))
+    assert HMVCRL.from_data(data, HMVCRLConfig(**SMALL)).covariate_names["platform"][0] == "rec_per_active_day"
     assert HMVCRL.from_data(data, HMVCRLConfig(**SMALL, platform_covariates=2)).u_p.size(1) == 2
     with pytest.raises(ValueError, match="platform_covariates"):  # iVAE needs both channels' covariates
         HMVCRL.from_data(world, HMVCRLConfig(**SMALL, platform_covariates=0))
 
 
+def test_covariates_from_the_logs_and_named_user_features(world):
+    data = world.clone()
+    del data["user"].x
+    data["user"].features = torch.stack([torch.arange(120) % 3, torch.full((120,), -1)], 1)
+    data.meta_user_features = "reco_active_level,search_active_level"
+    cfg = HMVCRLConfig(**SMALL, platform_features="reco_active_level")
+    model = HMVCRL.from_data(data, cfg)
+    names = model.covariate_names
+    assert names["platform"][0] == "rec_per_active_day" and names["platform"][-3:] == [
+        f"reco_active_level={v}" for v in range(3)]
+    assert names["preference"][:2] == ["search_volume", "search_share"]
+    assert model.u_p.size(1) == len(names["platform"]) and model.u_f.size(1) == len(names["preference"])
+    from graphrec.models.hmv_crl import user_covariates
+    cov = user_covariates(data, cfg)
+    torch.testing.assert_close(cov.platform[:, -3:], torch.nn.functional.one_hot(torch.arange(120) % 3).float())
+    with pytest.raises(ValueError, match="'nope'.*reco_active_level"):
+        user_covariates(data, HMVCRLConfig(**SMALL, preference_features="nope"))
+    with pytest.raises(ConfigError, match="^platform_features "):
+        HMVCRLConfig(covariates="graph", platform_features="reco_active_level")
+
+
 @pytest.mark.parametrize(("field", "value"), [("prior", "gaussian"), ("fusion", "sum"), ("surfaces", "all"),
                                               ("beta", 4.0), ("beta", 0.0), ("k_p", 0), ("dropout", 1.0),
                                               ("subset_weight", -1.0), ("platform_covariates", -2),
+                                              ("covariates", "x"),
                                               ("dim", 63)])
 def test_bad_settings_name_their_field(field, value):
     with pytest.raises(ConfigError, match=f"^{field} ") as err:

@@ -40,15 +40,49 @@ def test_causal_report_writes_every_figure_and_resumes(tmp_path, tmp_cache, monk
     assert main(args) == 0
 
 
-def test_causal_report_refuses_a_graph_without_covariates(tmp_path, tmp_cache):
+def test_without_truth_the_report_measures_stability_across_seeds(tmp_path, tmp_cache, monkeypatch):
+    from types import SimpleNamespace
+
+    import graphrec.train.causal_report as cr
+
+    # a dataset with no true factors (as a real log): no MCC against truth, no shift test
+    monkeypatch.setattr(cr, "load_dataset", lambda *a, **k: SimpleNamespace(truth=None))
+    out = tmp_path / "report"
+    assert main(["causal-report", "--output", str(out), "--models", "hmv_crl", "--seeds", "0,1", *TINY]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert "mcc" not in rep and "policy_shift" not in rep
+    assert set(rep["r2"]) >= {"exposure_to_platform", "exposure_to_preference"}
+    stab = rep["stability"]
+    assert stab["platform_pairs"] == stab["preference_pairs"] == 1
+    assert 0.0 <= stab["platform"] <= 1.0 and 0.0 <= stab["preference"] <= 1.0
+    assert "stability, not truth" in (out / "report.md").read_text()
+
+
+def test_seed_stability_is_one_for_a_permuted_sign_flipped_copy():
+    import torch
+
+    from graphrec.train.causal_report import seed_stability
+
+    g = torch.Generator().manual_seed(0)
+    a = {"platform": torch.randn(300, 3, generator=g), "preference": torch.randn(300, 4, generator=g)}
+    b = {"platform": -a["platform"][:, [2, 0, 1]], "preference": torch.randn(300, 4, generator=g)}
+    res = seed_stability({0: a, 1: b})
+    assert res["platform"] == pytest.approx(1.0) and res["preference"] < 0.3 and res["platform_std"] == 0.0
+
+
+def test_exposure_covariates_need_some_source():
+    from types import SimpleNamespace
+
     from torch_geometric.data import HeteroData
 
-    from graphrec.train.causal_report import _covariates
+    from graphrec.models import HMVCRLConfig
+    from graphrec.train.causal_report import _exposure_covariates
 
     data = HeteroData()
     data["user"].num_nodes = 3
-    with pytest.raises(ValueError, match="meta_platform_covariates"):
-        _covariates(data)
+    model = SimpleNamespace(config=HMVCRLConfig(covariates="graph"))
+    with pytest.raises(ValueError, match="exposure covariates"):
+        _exposure_covariates(model, data)
 
 
 def test_causal_report_rejects_a_meaningless_bootstrap(tmp_path):

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphrec.data.covariates import one_hot_features
 from graphrec.data.datasets.base import RecDataset, find_raw
 from graphrec.data.io import (
     encode_ids,
@@ -95,20 +96,6 @@ def user_feature_matrix(path: str, user_map: IdMap,
     if missing:
         log.info("%s: %d user(s) have no feature row (filled with -1)", path, missing)
     return out, cols
-
-
-def one_hot_features(codes: Tensor) -> Tensor:
-    """Float one-hot encoding of an int64 ``(N, F)`` code matrix, the columns' encodings
-    side by side (column ``f`` takes ``max(codes[:, f]) + 1`` slots); a ``-1`` code (no
-    row for that node) is all zeros."""
-    blocks = []
-    for col in codes.t():
-        width = int(col.max()) + 1 if col.numel() else 0
-        block = torch.zeros(col.numel(), max(width, 0))
-        known = (col >= 0).nonzero().view(-1)
-        block[known, col[known]] = 1.0
-        blocks.append(block)
-    return torch.cat(blocks, dim=1) if blocks else torch.zeros(codes.size(0), 0)
 
 
 def read_kuaisar_rec(raw_dir: str) -> BehaviourLogs:
