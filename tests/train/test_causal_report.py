@@ -33,6 +33,13 @@ def test_causal_report_writes_every_figure_and_resumes(tmp_path, tmp_cache, monk
     assert all(a != "Y" for a, _, _ in graph["learned"]["edges"])  # background knowledge: Y has no children
     assert isinstance(graph["learned"]["shd"], int) and rep["graph_shd"]["learned"] == graph["learned"]["shd"]
     assert (out / "report.md").read_text().startswith("# Causal report") and (out / "report.png").stat().st_size
+    assert (out / "causal.png").stat().st_size  # the learned graph and the mediation with CIs
+    # the world's true effects of T: the latents cause T, so no indirect effect; the direct one is measured
+    truth = run["mediation"]["truth"]
+    assert truth["indirect"] == {"platform": 0.0, "preference": 0.0} and truth["direct"] == truth["total"]
+    assert abs(truth["total"]) > truth["noise"]  # the intervention moves the click rate beyond redraw noise
+    assert set(rep["mediation"]) == {"learned", "oracle", "truth"} and "indirect_platform" in rep["mediation"]["truth"]
+    assert "truth (do(rec volume" in (out / "report.md").read_text()
     # a second call reads the finished runs and analyses instead of redoing them
     import graphrec.train.causal_report as cr
 

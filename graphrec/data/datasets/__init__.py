@@ -29,6 +29,7 @@ from graphrec.data.datasets.synthetic import (
     SyntheticSearchRec,
     SyntheticWorld,
     generate_world,
+    intervene_world,
     resimulate_world,
     simulate_world,
 )
@@ -47,6 +48,7 @@ register_dataset("jdsearch", JDSearch)
 __all__ = [
     "RecDataset", "find_raw",
     "SyntheticSearchRec", "SyntheticConfig", "SyntheticWorld", "simulate_world", "generate_world", "resimulate_world",
+    "intervene_world",
     "WorldTruth", "Impressions",
     "AmazonSeq", "read_amazon_seq",
     "AmazonSearch", "AmazonSearchConfig", "make_search_logs",

@@ -378,10 +378,13 @@ def _platform_mixing(cfg: SyntheticConfig) -> np.ndarray:
     return a / np.linalg.norm(a, axis=1, keepdims=True)
 
 
-def _draw_world(cfg: SyntheticConfig, rng: np.random.Generator) -> SimpleNamespace:
+def _draw_world(cfg: SyntheticConfig, rng: np.random.Generator,
+                volume: tuple[float, np.random.Generator] | None = None) -> SimpleNamespace:
     """Everything drawn before the users' lines are simulated: vocabulary, items, the
     search index, users' covariates and latents, and the layout of every line (how
-    many events, which are searches)."""
+    many events, which are searches). ``volume = (factor, generator)`` is the
+    intervention of :func:`intervene_world`: the recommendation rate multiplied by
+    ``factor``, every later draw from ``generator``."""
     U, I, K = cfg.num_users, cfg.num_items, cfg.num_topics
     C, B = cfg.num_categories, cfg.num_brands
     KW, G, A = K * cfg.words_per_topic, cfg.num_generic_words, cfg.num_attrs
@@ -492,6 +495,9 @@ def _draw_world(cfg: SyntheticConfig, rng: np.random.Generator) -> SimpleNamespa
     act = 0.35 * u_p[:, 0] + 0.35 * controls[:, 3]
     act_scale = (cfg.mean_rec_interactions - cfg.min_rec_interactions) / np.exp(act).mean()
     lam = rng.gamma(2.0, act_scale * np.exp(act) / 2.0)
+    if volume is not None:  # do(rec volume): covariates and latents above are kept, what follows is drawn anew
+        factor, rng = volume
+        lam = lam * factor
     n_rec = np.minimum(cfg.min_rec_interactions + rng.poisson(lam), cfg.max_interactions)
     rho = 1.0 / (1.0 + np.exp(-(cfg.search_logit_mean + 0.8 * u_f[:, 0]
                                 + cfg.search_logit_std * rng.standard_normal(U))))
@@ -862,6 +868,37 @@ def resimulate_world(config: SyntheticConfig | None = None, *, seed: int = 1, **
     return _assemble(w, shifted, sim, ev_time)
 
 
+def intervene_world(config: SyntheticConfig | None = None, *, rec_volume: float = 1.0,
+                    seed: int = 1) -> SyntheticWorld:
+    """The same users under the intervention do(recommendation volume): every user's
+    rate of recommendation engagements (beyond ``min_rec_interactions``) multiplied by
+    ``rec_volume``, with their covariates, latents, items and the platform unchanged.
+
+    What follows the rate in the world's structural equations is drawn anew, from a
+    generator seeded by ``seed``: the search volume (it follows the rec volume), the
+    lines, the slates and the click outcomes. So ``intervene_world(cfg, rec_volume=f,
+    seed=s)`` against ``intervene_world(cfg, rec_volume=1, seed=s)`` measures the causal
+    effect of the recommendation volume on any outcome (the click rate) with everything
+    upstream held: the known answer for a mediation analysis with the volume as
+    treatment. In this world the latents are *causes* of the volume (``z_platform`` sets
+    the exposure intensity), never its effects: under the intervention they do not move,
+    so no part of the volume's effect runs through them.
+
+    Args:
+        config: the world (default: :class:`SyntheticConfig()`).
+        rec_volume: the factor (> 0); 1 is no intervention but a redraw of what follows.
+        seed: seed of the draws after the rate.
+    """
+    if not rec_volume > 0:
+        raise ValueError(f"intervene_world: rec_volume must be > 0 (a factor on the engagement rate), got "
+                         f"{rec_volume}")
+    cfg = config or SyntheticConfig()
+    rng = np.random.default_rng([cfg.seed, 5, seed])
+    w = _draw_world(cfg, np.random.default_rng(cfg.seed), volume=(float(rec_volume), rng))
+    sim = _simulate_lines(w, cfg, rng, np.random.default_rng([cfg.seed, 6, seed]))
+    return _assemble(w, cfg, sim, _timestamps(w, cfg, sim, rng))
+
+
 class SyntheticSearchRec(RecDataset):
     """The synthetic search-and-recommendation world as a dataset (CLI name
     ``synthetic``); see :func:`generate_world`.
@@ -925,4 +962,5 @@ class SyntheticSearchRec(RecDataset):
 
 
 __all__ = ["SyntheticConfig", "SyntheticWorld", "simulate_world", "generate_world", "resimulate_world",
-           "SyntheticSearchRec", "PLATFORM_FACTORS", "EXPOSURE_SOURCES", "ATTR_FIELDS", "POLICY_FIELDS"]
+           "intervene_world", "SyntheticSearchRec", "PLATFORM_FACTORS", "EXPOSURE_SOURCES", "ATTR_FIELDS",
+           "POLICY_FIELDS"]

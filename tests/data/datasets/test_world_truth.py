@@ -7,7 +7,13 @@ import networkx as nx
 import pytest
 import torch
 
-from graphrec.data.datasets.synthetic import POLICY_FIELDS, SyntheticConfig, resimulate_world, simulate_world
+from graphrec.data.datasets.synthetic import (
+    POLICY_FIELDS,
+    SyntheticConfig,
+    intervene_world,
+    resimulate_world,
+    simulate_world,
+)
 
 SMALL = SyntheticConfig(num_users=300, num_items=200, num_topics=8, num_brands=40, mean_rec_interactions=15.0)
 #: a policy that fills most slots by popularity instead of by taste
@@ -96,6 +102,21 @@ def test_resimulate_rejects_what_is_not_the_policy():
     with pytest.raises(ValueError, match="num_users.*policy fields"):
         resimulate_world(SMALL, num_users=10)
     assert "platform_bias" in POLICY_FIELDS
+
+
+def test_intervention_on_the_volume_moves_what_follows_it_only(small):
+    U = SMALL.num_users
+    base, more = intervene_world(SMALL, rec_volume=1.0, seed=2), intervene_world(SMALL, rec_volume=3.0, seed=2)
+    for k in ("user.z_pref", "user.z_platform", "user.u_pref", "user.u_platform", "user.policy_logits"):
+        assert torch.equal(base.truth[k], small.truth[k]) and torch.equal(more.truth[k], small.truth[k]), k
+    n = [torch.bincount(w.logs.rec.user, minlength=U).double().mean() for w in (small, base, more)]
+    assert abs(n[1] - n[0]) < 0.1 * n[0] and n[2] > 1.5 * n[1]  # the factor acts on the rate beyond the minimum
+    # more engagements block more of later slates: the click rate falls (the effect the report's truth measures)
+    assert more.impressions.click_rate(U).mean() < base.impressions.click_rate(U).mean()
+    again = intervene_world(SMALL, rec_volume=3.0, seed=2)
+    assert torch.equal(again.logs.rec.item, more.logs.rec.item)  # deterministic in (config, factor, seed)
+    with pytest.raises(ValueError, match="rec_volume must be > 0"):
+        intervene_world(SMALL, rec_volume=0.0)
 
 
 @pytest.mark.parametrize("k_p", [2, 6])
