@@ -239,6 +239,31 @@ def test_resume_under_other_model_settings_is_refused(tmp_path, tmp_cache, capsy
     assert "written with another model_config (dim: 8 there, 16 now)" in err
 
 
+def test_resume_of_a_checkpoint_older_than_a_config_field(tmp_path, tmp_cache, capsys):
+    """A field added to the config after the checkpoint was written counts as its default."""
+    import io
+
+    import torch
+
+    from graphrec.models import BPRMFConfig
+    from graphrec.utils.io import atomic_write_bytes
+
+    out = tmp_path / "run"
+    args = ["train", "--model", "bpr_mf", "--output", str(out), *SMALL, "--set", "train.epochs=1"]
+    assert main(args) == 0
+    path = out / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=False)
+    ckpt["model_config"].pop("reg_weight")  # as if written before the field existed
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    default = BPRMFConfig().reg_weight
+    assert main([*args[:-2], "--set", "train.epochs=2", "--resume"]) == 0
+    capsys.readouterr()
+    assert main([*args[:-2], "--set", "train.epochs=3", "--resume", "--set", f"model.reg_weight={default * 2}"]) == 2
+    assert f"reg_weight: {default!r} there" in capsys.readouterr().err
+
+
 def test_evaluate_names_what_is_wrong_with_a_checkpoint(tmp_path, tmp_cache, capsys):
     import torch
 

@@ -189,7 +189,9 @@ def run_one(spec: RunSpec, output_dir: str | None = None, resume: bool = False,
     meta = {"model_name": cls.registry_name, "model_config": model_cfg.to_dict(),
             "dataset": spec.dataset, "data_args": spec.data_args, "root": spec.root,
             "stages": [r.to_dict() for r in stage_records]}
-    if resume and trainer.resume(expect={"model_name": cls.registry_name, "model_config": model_cfg.to_dict()}):
+    added_later = {f.name: f.default for f in dataclasses.fields(model_cfg) if f.default is not dataclasses.MISSING}
+    if resume and trainer.resume(expect={"model_name": cls.registry_name, "model_config": model_cfg.to_dict()},
+                                 defaults={"model_config": added_later}):
         log.info("resuming %s from epoch %d", cls.registry_name, trainer.state.epoch)
     state = trainer.fit(extra_checkpoint=meta)
     wall = time.perf_counter() - t0

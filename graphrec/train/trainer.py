@@ -455,12 +455,16 @@ class Trainer:
         state.update(extra or {})
         save_checkpoint(path, state)
 
-    def resume(self, path: str | None = None, expect: dict[str, Any] | None = None) -> bool:
+    def resume(self, path: str | None = None, expect: dict[str, Any] | None = None,
+               defaults: dict[str, dict[str, Any]] | None = None) -> bool:
         """Restore weights, optimiser, LR schedule, RNG and progress from a checkpoint.
 
         ``expect``: entries the checkpoint must hold with these values (e.g. the
         model's name and config): continuing a run under other model settings is an
-        error naming the first difference, not a silently mixed run."""
+        error naming the first difference, not a silently mixed run. ``defaults``: for
+        a dict entry, the value of a field the checkpoint lacks -- a field added to a
+        config after the checkpoint was written, whose default keeps the old behaviour
+        (the rule for adding a field), so the run resumes."""
         path = path or self._checkpoint_path()
         if self.world_size > 1:
             ckpt = self._broadcast_checkpoint(path)
@@ -473,6 +477,8 @@ class Trainer:
         require_keys(ckpt, ("model", "train_state"), path)
         for key, want in (expect or {}).items():
             have = ckpt.get(key)
+            if isinstance(have, dict) and key in (defaults or {}):
+                have = {**{k: v for k, v in defaults[key].items() if k in want}, **have}
             if have != want:
                 diff = ([f"{k}: {have.get(k)!r} there, {want.get(k)!r} now" for k in sorted({*have, *want})
                          if have.get(k) != want.get(k)] if isinstance(have, dict) and isinstance(want, dict)
