@@ -247,8 +247,12 @@ def report_markdown(rep: dict[str, Any]) -> str:
                          f"reach >= 1 rich user for {s['share_reaching']:.1%} (mean {s['mean_reached']:.1f}); "
                          f"rec codes {r['share_reaching']:.1%} (mean {r['mean_reached']:.1f})")
         ag = a["agreement"]
+
+        def jaccard(cell: dict[str, Any]) -> str:  # no two users share the prefix: nothing to measure
+            return f"{cell['jaccard']:.3f}" if cell["pairs"] else "no pairs"
+
         lines.append(f"- category Jaccard of code neighbours: random pairs {ag['random']['jaccard']:.3f}; " + "; ".join(
-            f"{dom} prefix {d}: {ag[dom][f'prefix_{d}']['jaccard']:.3f}" for dom in ("rec", "search")
+            f"{dom} prefix {d}: {jaccard(ag[dom][f'prefix_{d}'])}" for dom in ("rec", "search")
             for d in range(1, len(ag[dom]) + 1)))
     if rep.get("depths"):
         rows = {f"K={k}": v for k, v in rep["depths"].items()}
