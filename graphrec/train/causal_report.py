@@ -378,9 +378,30 @@ def causal_report(dataset: str, output: str, models: tuple[str, ...] | list[str]
     return report
 
 
+#: the authors' figures on KuaiSAR (project page; shared/methods/hmv_crl.md section 6): the only published numbers
+PUBLISHED_KUAISAR = {"mcc.platform": 0.944, "mcc.preference": 0.713, "r2.exposure_to_preference": 0.046}
+
+
+def _beside_published(report: dict[str, Any]) -> list[str]:
+    """The headline figures of the first model next to the authors' KuaiSAR ones (a
+    different dataset unless this is KuaiSAR with search: a reference, not a match)."""
+    rows = {}
+    for key, published in PUBLISHED_KUAISAR.items():
+        group, name = key.split(".")
+        ours = report.get(group, {}).get(name)
+        if ours is None and group == "mcc":  # no truth: the seed stability is the closest figure
+            ours, key = report.get("stability", {}).get(name), f"stability.{name} (in place of mcc)"
+        if ours is not None:
+            rows[key] = {"ours": f"{ours:.3f}", "published (KuaiSAR)": f"{published:.3f}"}
+    if not rows:
+        return []
+    return [markdown_table(rows, ["ours", "published (KuaiSAR)"], index_name="figure",
+                           title=f"{report['model']} beside the authors' figures"), ""]
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     models = {report["model"]: report, **report["baselines"]}
-    lines = [f"# Causal report: {report['dataset']} (seeds {report['seeds']})", ""]
+    lines = [f"# Causal report: {report['dataset']} (seeds {report['seeds']})", "", *_beside_published(report)]
     for key, title in (("mcc", "MCC against the true latents"),
                        ("r2", "held-out R^2 of the exposure covariates predicting each channel"),
                        ("policy_shift", f"movement under the policy shift {report['shift_policy']}"),

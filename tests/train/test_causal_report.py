@@ -39,7 +39,9 @@ def test_causal_report_writes_every_figure_and_resumes(tmp_path, tmp_cache, monk
     assert truth["indirect"] == {"platform": 0.0, "preference": 0.0} and truth["direct"] == truth["total"]
     assert abs(truth["total"]) > truth["noise"]  # the intervention moves the click rate beyond redraw noise
     assert set(rep["mediation"]) == {"learned", "oracle", "truth"} and "indirect_platform" in rep["mediation"]["truth"]
-    assert "truth (do(rec volume" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "truth (do(rec volume" in md
+    assert f"| mcc.platform | {rep['mcc']['platform']:.3f} | 0.944 |" in md  # ours beside the authors' figure
     # a second call reads the finished runs and analyses instead of redoing them
     import graphrec.train.causal_report as cr
 
@@ -62,7 +64,8 @@ def test_without_truth_the_report_measures_stability_across_seeds(tmp_path, tmp_
     stab = rep["stability"]
     assert stab["platform_pairs"] == stab["preference_pairs"] == 1
     assert 0.0 <= stab["platform"] <= 1.0 and 0.0 <= stab["preference"] <= 1.0
-    assert "stability, not truth" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "stability, not truth" in md and f"| stability.platform (in place of mcc) | {stab['platform']:.3f} |" in md
 
 
 def test_seed_stability_is_one_for_a_permuted_sign_flipped_copy():
