@@ -211,7 +211,9 @@ def item_categories(data: HeteroData) -> tuple[Ragged | None, int]:
 
 def user_covariates(data: HeteroData, cfg: HMVCRLConfig) -> UserCovariates | None:
     """The covariates u_p, u_f of ``cfg.covariates`` (see :class:`HMVCRLConfig`) for
-    every user of ``data``; ``None`` when the source has none (``graph`` without ``x``)."""
+    every user of ``data``; ``None`` when the source has none: ``graph`` without ``x``, or
+    (under ``auto``, with a warning) logs that leave one side empty, e.g. no search and
+    no ``preference_features``; with ``logs`` an empty side is an error."""
     x = data["user"].get("x")
     source = cfg.covariates
     if source == "auto":
@@ -243,7 +245,16 @@ def user_covariates(data: HeteroData, cfg: HMVCRLConfig) -> UserCovariates | Non
                                  "(data['user'].features)")
             columns = str(getattr(data, "meta_user_features", "")).split(",")
             extra[side] = named_user_features(codes, columns, wanted)
-    return cov.extend(**extra)
+    cov = cov.extend(**extra)
+    empty = [side for side in ("platform", "preference") if getattr(cov, side).size(1) == 0]
+    if empty:
+        hint = (f"the logs give no {' or '.join(empty)} covariate that varies over the users (e.g. no search); name "
+                "user features for it (model.platform_features / model.preference_features)")
+        if cfg.covariates == "logs":
+            raise ValueError(f"HMVCRL: covariates='logs', but {hint}")
+        log.warning("HMVCRL: %s; reading no covariates", hint)
+        return None
+    return cov
 
 
 def _csr_gather(ptr: Tensor, values: Tensor, keys: Tensor) -> tuple[Tensor, Tensor]:
@@ -477,8 +488,8 @@ class HMVCRL(RecModel):
             u_platform, u_pref = torch.zeros(U, 1), torch.zeros(U, 1)
         elif cfg.prior == "ivae" and (u_platform.size(1) == 0 or u_pref.size(1) == 0):
             raise ValueError(f"platform_covariates: prior='ivae' needs platform and preference covariates, got "
-                             f"{u_platform.size(1)} + {u_pref.size(1)} columns of data['user'].x; set "
-                             "model.platform_covariates to a split with both non-empty")
+                             f"{u_platform.size(1)} + {u_pref.size(1)} columns; set model.platform_covariates to a "
+                             "split of data['user'].x with both non-empty")
         for name, u in (("u_platform", u_platform), ("u_pref", u_pref)):
             if u.size(0) != U:
                 raise ValueError(f"{name} has {u.size(0)} rows, expected num_users={U}")

@@ -96,6 +96,18 @@ def test_covariates_from_the_logs_and_named_user_features(world):
         HMVCRLConfig(covariates="graph", platform_features="reco_active_level")
 
 
+def test_logs_without_a_varying_covariate_side(toy_data, caplog):
+    from graphrec.models.hmv_crl import user_covariates
+
+    # the toy graph has no search and one timestamp pattern: no side of the logs varies over its users
+    with pytest.raises(ValueError, match="covariates=.logs.*preference covariate.*preference_features"):
+        user_covariates(toy_data, HMVCRLConfig(covariates="logs"))
+    with caplog.at_level("WARNING", logger="graphrec"):
+        assert user_covariates(toy_data, HMVCRLConfig()) is None  # auto: no covariates, said aloud
+    assert "preference covariate that varies" in caplog.text
+    assert HMVCRL.from_data(toy_data, HMVCRLConfig(**SMALL)).covariate_names == {}
+
+
 @pytest.mark.parametrize(("field", "value"), [("prior", "gaussian"), ("fusion", "sum"), ("surfaces", "all"),
                                               ("beta", 4.0), ("beta", 0.0), ("k_p", 0), ("dropout", 1.0),
                                               ("subset_weight", -1.0), ("platform_covariates", -2),
