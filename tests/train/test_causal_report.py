@@ -32,6 +32,9 @@ def test_causal_report_writes_every_figure_and_resumes(tmp_path, tmp_cache, monk
     assert ["platform", "T"] in graph["true_edges"] and ["preference", "Y"] in graph["true_edges"]
     assert all(a != "Y" for a, _, _ in graph["learned"]["edges"])  # background knowledge: Y has no children
     assert isinstance(graph["learned"]["shd"], int) and rep["graph_shd"]["learned"] == graph["learned"]["shd"]
+    # every learned edge is a weight at or above the threshold; the weights under it are kept too
+    weights = graph["learned"]["weights"]
+    assert all(abs(weights[f"{a}->{b}"]) >= graph["learned"]["threshold"] for a, b, _ in graph["learned"]["edges"])
     assert (out / "report.md").read_text().startswith("# Causal report") and (out / "report.png").stat().st_size
     assert (out / "causal.png").stat().st_size  # the learned graph and the mediation with CIs
     # the world's true effects of T: the latents cause T, so no indirect effect; the direct one is measured
