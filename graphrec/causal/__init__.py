@@ -13,7 +13,7 @@ states exactly what is computed.
 * :func:`r2_probe` / :func:`held_out_split` -- how much of a representation a set of covariates
   explains linearly, as held-out variance-weighted :math:`R^2`.
 * :func:`notears_linear` -- which acyclic linear SEM links the variables (NOTEARS), with
-  :func:`to_networkx`, :func:`structural_hamming_distance` and :func:`is_dag` to read and
+  :func:`threshold_weights`, :func:`to_networkx`, :func:`structural_hamming_distance` and :func:`is_dag` to read and
   score the graph.
 * :func:`mediation_analysis` / :func:`first_principal_component` -- how much of a treatment's
   effect on an outcome runs through each mediator (product of coefficients, bootstrap CIs,
@@ -42,7 +42,13 @@ Example::
 from graphrec.causal import mcc, mediation, notears, probes, shift
 from graphrec.causal.mcc import mcc_details, mean_correlation_coefficient
 from graphrec.causal.mediation import first_principal_component, mediation_analysis
-from graphrec.causal.notears import is_dag, notears_linear, structural_hamming_distance, to_networkx
+from graphrec.causal.notears import (
+    is_dag,
+    notears_linear,
+    structural_hamming_distance,
+    threshold_weights,
+    to_networkx,
+)
 from graphrec.causal.probes import held_out_split, r2_probe
 from graphrec.causal.shift import channel_shift, gaussian_natural_parameters, identifiability_rank
 
@@ -58,6 +64,7 @@ __all__ = [
     "r2_probe",
     "held_out_split",
     "notears_linear",
+    "threshold_weights",
     "to_networkx",
     "structural_hamming_distance",
     "is_dag",

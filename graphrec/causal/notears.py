@@ -54,7 +54,7 @@ from scipy.optimize import minimize
 
 from graphrec.causal._array import as_array as _as_array
 
-__all__ = ["notears_linear", "to_networkx", "structural_hamming_distance", "is_dag"]
+__all__ = ["notears_linear", "threshold_weights", "to_networkx", "structural_hamming_distance", "is_dag"]
 
 _LOSSES = ("l2", "logistic", "poisson")
 
@@ -90,7 +90,7 @@ def _acyclicity(W: np.ndarray) -> tuple[float, np.ndarray]:
 def notears_linear(
     X: Any,
     lambda1: float = 0.1,
-    w_threshold: float = 0.3,
+    w_threshold: float | None = 0.3,
     max_iter: int = 100,
     h_tol: float = 1e-8,
     rho_max: float = 1e16,
@@ -106,8 +106,9 @@ def notears_linear(
     Args:
         X (array or torch.Tensor): ``(n, d)`` raw data, one column per node.
         lambda1 (float): :math:`\ell_1` penalty. (default: ``0.1``)
-        w_threshold (float): entries with smaller magnitude are set to zero at the end.
-            (default: ``0.3``)
+        w_threshold (float, optional): entries with smaller magnitude are set to zero at
+            the end (:func:`threshold_weights`); :obj:`None` returns the weights
+            unthresholded, to threshold later. (default: ``0.3``)
         max_iter (int): largest number of dual (outer) steps. (default: ``100``)
         h_tol (float): stop when :math:`h(W) \le` ``h_tol``. (default: ``1e-8``)
         rho_max (float): stop when the penalty :math:`\rho` reaches this. (default: ``1e16``)
@@ -202,8 +203,15 @@ def notears_linear(
         warnings.warn(f"NOTEARS stopped with h(W) = {h:.3g} > h_tol = {h_tol:g} (rho = {rho:.3g}); "
                       f"the graph may not be acyclic before thresholding", RuntimeWarning, stacklevel=2)
     W = unpack(w_est)
-    W[np.abs(W) < w_threshold] = 0.0
     W[mask] = 0.0
+    return W if w_threshold is None else threshold_weights(W, w_threshold)
+
+
+def threshold_weights(W: Any, w_threshold: float) -> np.ndarray:
+    """``W`` with entries of magnitude below ``w_threshold`` set to zero (NOTEARS's last
+    step), and a warning when what is left still has a cycle."""
+    W = np.array(W, dtype=np.float64)
+    W[np.abs(W) < w_threshold] = 0.0
     if not is_dag(W):
         warnings.warn("the thresholded NOTEARS graph has a cycle; raise w_threshold", RuntimeWarning, stacklevel=2)
     return W

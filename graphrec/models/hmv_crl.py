@@ -189,9 +189,10 @@ class HMVCRLConfig(ModelConfig):
             self._fail("beta", f"1 with prior={self.prior!r} (the iVAE identifiability argument needs a KL "
                        "weight of 1; beta != 1 is the beta-VAE baseline, prior='none')")
         self.require_choice("covariates", COVARIATE_SOURCES)
-        if (self.platform_features or self.preference_features) and self.covariates == "graph":
-            self._fail("platform_features", "empty with covariates='graph' (named user features join the "
-                       "covariates read from the logs; use covariates='logs')")
+        for name in ("platform_features", "preference_features"):
+            if getattr(self, name) and self.covariates == "graph":
+                self._fail(name, "empty with covariates='graph' (named user features join the covariates read "
+                           "from the logs; use covariates='logs')")
         if self.platform_covariates < -1:
             self._fail("platform_covariates", ">= 0, or -1 (read the graph's meta_platform_covariates)")
 

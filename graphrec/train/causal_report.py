@@ -43,7 +43,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import warnings
 from typing import Any
 
 import numpy as np
@@ -60,9 +59,9 @@ from graphrec.causal import (
     notears_linear,
     r2_probe,
     structural_hamming_distance,
+    threshold_weights,
     to_networkx,
 )
-from graphrec.causal.notears import is_dag
 from graphrec.config import load_yaml
 from graphrec.data.hetero import build_hetero_data
 from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table
@@ -185,13 +184,8 @@ def _graph(t: np.ndarray, y: np.ndarray, m_p: np.ndarray, m_f: np.ndarray, truth
     forbidden = np.zeros((4, 4), dtype=bool)
     forbidden[names.index("Y"), :] = True
     # one fit, thresholded here: the weights under the threshold are reported too (weak true edges hide there)
-    with warnings.catch_warnings():  # unthresholded, the tiny weights of a converged fit may close a cycle
-        warnings.filterwarnings("ignore", message="the thresholded NOTEARS graph has a cycle")
-        raw = notears_linear(X, forbidden=forbidden, w_threshold=0.0)
-    W = np.where(np.abs(raw) >= NOTEARS_THRESHOLD, raw, 0.0)
-    if not is_dag(W):
-        warnings.warn("the thresholded NOTEARS graph has a cycle", RuntimeWarning, stacklevel=2)
-    learned = to_networkx(W, names)
+    raw = notears_linear(X, forbidden=forbidden, w_threshold=None)
+    learned = to_networkx(threshold_weights(raw, NOTEARS_THRESHOLD), names)
     truth = to_networkx(np.zeros((4, 4)), names)
     truth.add_edges_from(truth_edges)
     return {"edges": [[a, b, round(float(learned.edges[a, b]["weight"]), 4)] for a, b in learned.edges],
@@ -292,14 +286,20 @@ def seed_stability(latents: dict[int, dict[str, torch.Tensor]]) -> dict[str, flo
     learned. Identifiability up to permutation and sign predicts a high value; a
     non-identifiable model may learn equally good but rotated latents each time."""
     seeds = sorted(latents)
+    pairs = [{c: mean_correlation_coefficient(latents[a][c], latents[b][c]) for c in CHANNELS}
+             for i, a in enumerate(seeds) for b in seeds[i + 1:]]
+    if not pairs:
+        return {}
+    return {**_mean_std(pairs), **{f"{c}_pairs": len(pairs) for c in CHANNELS}}
+
+
+def _mean_std(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Per key of ``rows`` (one dict per seed or pair, the same keys), the mean and, as
+    ``<key>_std``, the sample standard deviation (0 for a single row)."""
     out: dict[str, float] = {}
-    for c in CHANNELS:
-        values = [mean_correlation_coefficient(latents[a][c], latents[b][c])
-                  for i, a in enumerate(seeds) for b in seeds[i + 1:]]
-        if values:
-            x = np.array(values, dtype=np.float64)
-            out[c], out[f"{c}_std"] = float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else 0.0
-            out[f"{c}_pairs"] = len(values)
+    for key in rows[0]:
+        x = np.array([row[key] for row in rows], dtype=np.float64)
+        out[key], out[f"{key}_std"] = float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else 0.0
     return out
 
 
@@ -319,30 +319,14 @@ def _summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("mcc", "r2", "policy_shift"):
         first = next(iter(runs.values())).get(key)
-        if first is None:
-            continue
-        out[key] = {}
-        for name, value in first.items():
-            if isinstance(value, dict):
-                continue
-            x = np.array([r[key][name] for r in runs.values()], dtype=np.float64)
-            out[key][name] = float(x.mean())
-            out[key][f"{name}_std"] = float(x.std(ddof=1)) if x.size > 1 else 0.0
+        if first is not None:
+            names = [name for name, value in first.items() if not isinstance(value, dict)]
+            out[key] = _mean_std([{name: r[key][name] for name in names} for r in runs.values()])
     if all("graph" in r for r in runs.values()):
-        out["graph_shd"] = {}
-        for which in ("learned", "oracle"):
-            shd = np.array([r["graph"][which]["shd"] for r in runs.values()], dtype=np.float64)
-            out["graph_shd"][which] = float(shd.mean())
-            out["graph_shd"][f"{which}_std"] = float(shd.std(ddof=1)) if shd.size > 1 else 0.0
+        out["graph_shd"] = _mean_std([{w: r["graph"][w]["shd"] for w in ("learned", "oracle")} for r in runs.values()])
     if all("mediation" in r for r in runs.values()):
-        out["mediation"] = {}
-        for which in next(iter(runs.values()))["mediation"]:
-            values = [_mediation_figures(r["mediation"][which]) for r in runs.values()]
-            out["mediation"][which] = {}
-            for k in values[0]:
-                x = np.array([v[k] for v in values], dtype=np.float64)
-                out["mediation"][which][k] = float(x.mean())
-                out["mediation"][which][f"{k}_std"] = float(x.std(ddof=1)) if x.size > 1 else 0.0
+        out["mediation"] = {which: _mean_std([_mediation_figures(r["mediation"][which]) for r in runs.values()])
+                            for which in next(iter(runs.values()))["mediation"]}
     if "policy_shift" in out:
         first = next(iter(runs.values()))["policy_shift"]
         out["policy_shift"]["truth"] = first["truth"]

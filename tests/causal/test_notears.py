@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.optimize import check_grad
 
-from graphrec.causal import is_dag, notears_linear, structural_hamming_distance, to_networkx
+from graphrec.causal import is_dag, notears_linear, structural_hamming_distance, threshold_weights, to_networkx
 
 # chain 0 -> 1 -> 2 and fork 2 -> {3, 4}, weights in +-[0.5, 2]
 TRUE_W = np.zeros((5, 5))
@@ -42,6 +42,15 @@ def test_background_knowledge_orients_the_standardised_fit():
     unconstrained = notears_linear(X)  # skeleton right, some directions wrong
     skeleton = (unconstrained != 0) | (unconstrained.T != 0)
     np.testing.assert_array_equal(skeleton, (TRUE_W != 0) | (TRUE_W.T != 0))
+
+
+def test_unthresholded_fit_thresholded_later_is_the_same_graph():
+    X = _sem(seed=4)
+    raw = notears_linear(X, w_threshold=None)
+    assert ((np.abs(raw) > 0) & (np.abs(raw) < 0.3)).any()  # the small weights are kept ...
+    np.testing.assert_array_equal(threshold_weights(raw, 0.3), notears_linear(X))  # ... until thresholded
+    with pytest.warns(RuntimeWarning, match="has a cycle"):
+        threshold_weights(np.array([[0.0, 1.0], [1.0, 0.0]]), 0.3)
 
 
 def test_forbidden_edges_stay_zero():

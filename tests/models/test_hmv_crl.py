@@ -94,6 +94,8 @@ def test_covariates_from_the_logs_and_named_user_features(world):
         user_covariates(data, HMVCRLConfig(**SMALL, preference_features="nope"))
     with pytest.raises(ConfigError, match="^platform_features "):
         HMVCRLConfig(covariates="graph", platform_features="reco_active_level")
+    with pytest.raises(ConfigError, match="^preference_features "):
+        HMVCRLConfig(covariates="graph", preference_features="search_active_level")
 
 
 def test_logs_without_a_varying_covariate_side(toy_data, caplog):
