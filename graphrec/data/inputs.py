@@ -51,6 +51,7 @@ from graphrec.data.loader import (
     NegativeSampler,
     SequenceLoader,
     SubsequenceLoader,
+    batch_order,
 )
 from graphrec.data.ragged import Ragged
 from graphrec.data.timeline import JointTimeline, eval_timeline
@@ -276,8 +277,10 @@ class _RowBatches:
 class UserInputs(TrainInputs):
     """Batches of user ids ``{"user": (B,)}`` for models whose loss is defined per user
     (representation learning, e.g. an ELBO over a user's whole behaviour). Users with
-    fewer than ``min_items`` training items are left out. Validation batches hold the
-    users with a validation item, in id order."""
+    fewer than ``min_items`` training items are left out. With ``length_buckets > 0``
+    training batches group users with similar numbers of training clicks (see
+    :func:`~graphrec.data.loader.batch_order`), so a sequence encoder trims more common
+    padding. Validation batches hold the users with a validation item, in id order."""
 
     min_items: int = 1
 
@@ -285,23 +288,25 @@ class UserInputs(TrainInputs):
                generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
         _check_split(split, self)
         if split == "train":
-            users = torch.nonzero(train_history(data).lengths() >= self.min_items).flatten()
-            return _UserBatches(users, batch_size, shuffle=True, generator=generator)
+            lengths = train_history(data).lengths()
+            users = torch.nonzero(lengths >= self.min_items).flatten()
+            return _UserBatches(users, batch_size, shuffle=True, generator=generator, lengths=lengths[users],
+                                length_buckets=length_buckets)
         return _UserBatches(first_heldout(data, "valid")[0], batch_size, shuffle=False, generator=generator)
 
 
 class _UserBatches:
-    def __init__(self, users: Tensor, batch_size: int, shuffle: bool,
-                 generator: torch.Generator | None) -> None:
+    def __init__(self, users: Tensor, batch_size: int, shuffle: bool, generator: torch.Generator | None,
+                 lengths: Tensor | None = None, length_buckets: int = 0) -> None:
         self.users, self.batch_size, self.shuffle, self.generator = users, batch_size, shuffle, generator
+        self.lengths, self.length_buckets = lengths, length_buckets
 
     def __len__(self) -> int:
         return (self.users.numel() + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):  # noqa: ANN204
-        n = self.users.numel()
-        perm = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        for idx in perm.split(self.batch_size):
+        for idx in batch_order(self.users.numel(), self.batch_size, self.shuffle, self.generator, self.lengths,
+                               self.length_buckets):
             yield {"user": self.users[idx]}
 
 

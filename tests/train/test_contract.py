@@ -224,6 +224,25 @@ def test_validation_batches_target_the_validation_item(toy_data, spec):
         assert target.tolist() == [valid_item[u] for u in b["user"].tolist()]
 
 
+def test_user_batches_bucketed_by_length_cover_every_user_once(toy_data):
+    from graphrec.data.hetero import train_history
+
+    lengths = train_history(toy_data).lengths()
+    seed = torch.Generator().manual_seed
+    plain = list(UserInputs().loader(toy_data, "train", batch_size=2, generator=seed(0)))
+    assert len(plain) > 2
+    # one chunk holding every batch: the whole epoch sorted by length, batches shuffled
+    bucketed = list(UserInputs().loader(toy_data, "train", batch_size=2, generator=seed(0),
+                                        length_buckets=len(plain)))
+    users = [torch.cat([b["user"] for b in batches]).sort().values.tolist() for batches in (plain, bucketed)]
+    assert users[0] == users[1] == torch.nonzero(lengths >= 1).flatten().tolist()
+    spans = sorted((int(lengths[b["user"]].min()), int(lengths[b["user"]].max())) for b in bucketed)
+    assert all(prev[1] <= nxt[0] for prev, nxt in zip(spans, spans[1:]))
+    # length_buckets=0 is the plain order, draw for draw
+    again = UserInputs().loader(toy_data, "train", batch_size=2, generator=seed(0), length_buckets=0)
+    assert [b["user"].tolist() for b in again] == [b["user"].tolist() for b in plain]
+
+
 def test_history_with_valid_item_appends_it(toy_data):
     users, rows = history_with_valid_item(toy_data)
     hist = toy_data["user"].hist_ptr
