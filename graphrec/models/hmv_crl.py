@@ -210,11 +210,13 @@ def item_categories(data: HeteroData) -> tuple[Ragged | None, int]:
     return Ragged.from_coo(ei[0], local, data["item"].num_nodes), cats.numel()
 
 
-def user_covariates(data: HeteroData, cfg: HMVCRLConfig) -> UserCovariates | None:
+def user_covariates(data: HeteroData, cfg: HMVCRLConfig, timeline: JointTimeline | None = None,
+                    categories: tuple[Ragged | None, int] | None = None) -> UserCovariates | None:
     """The covariates u_p, u_f of ``cfg.covariates`` (see :class:`HMVCRLConfig`) for
     every user of ``data``; ``None`` when the source has none: ``graph`` without ``x``, or
     (under ``auto``, with a warning) logs that leave one side empty, e.g. no search and
-    no ``preference_features``; with ``logs`` an empty side is an error."""
+    no ``preference_features``; with ``logs`` an empty side is an error. ``timeline``
+    and ``categories`` (:func:`item_categories`) are read from ``data`` unless given."""
     x = data["user"].get("x")
     source = cfg.covariates
     if source == "auto":
@@ -234,8 +236,8 @@ def user_covariates(data: HeteroData, cfg: HMVCRLConfig) -> UserCovariates | Non
             raise ValueError(f"platform_covariates={split} exceeds the {x.size(1)} columns of data['user'].x")
         return UserCovariates(x[:, :split].float(), x[:, split:].float(),
                               [f"x{i}" for i in range(split)], [f"x{i}" for i in range(split, x.size(1))])
-    groups, _ = item_categories(data)
-    cov = timeline_covariates(JointTimeline.from_data(data), groups)
+    groups, _ = item_categories(data) if categories is None else categories
+    cov = timeline_covariates(JointTimeline.from_data(data) if timeline is None else timeline, groups)
     extra = {}
     for side in ("platform", "preference"):
         wanted = [c.strip() for c in getattr(cfg, f"{side}_features").split(",") if c.strip()]
@@ -410,15 +412,16 @@ class HMVCRL(RecModel):
         num_users, num_items = data["user"].num_nodes, data["item"].num_nodes
         by_item, num_attrs = item_categories(data)
         item_attrs = None if by_item is None else (by_item.ptr, by_item.values)
+        timeline = JointTimeline.from_data(data)
         query_tokens, num_words = None, 0
         if "query" in data.node_types and "token_ptr" in data["query"]:
             query_tokens, num_words = (data["query"].token_ptr, data["query"].token), int(data.num_words)
-        cov = user_covariates(data, cfg)
+        cov = user_covariates(data, cfg, timeline, (by_item, num_attrs))
         if cov is None and cfg.prior != "none":
             log.warning("HMVCRL: no user covariates; the %s prior reduces to a learned constant Gaussian (no "
                         "identifiability guarantee)", cfg.prior)
         u_platform, u_pref = (None, None) if cov is None else (cov.platform, cov.preference)
-        model = cls(num_users=num_users, num_items=num_items, timeline=JointTimeline.from_data(data),
+        model = cls(num_users=num_users, num_items=num_items, timeline=timeline,
                     item_attrs=item_attrs, num_attrs=num_attrs, query_tokens=query_tokens, num_words=num_words,
                     u_platform=u_platform, u_pref=u_pref, config=cfg)
         model.covariate_names = {} if cov is None else {"platform": cov.platform_names,
