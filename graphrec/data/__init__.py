@@ -1,5 +1,6 @@
 """Logs -> validated tables -> splits -> HeteroData -> batches."""
 from graphrec.data.codes import CODE_EDGE_TYPES, HAS_REC_CODE, HAS_SEARCH_CODE, add_user_codes
+from graphrec.data.counterfactual import REWRITE_POLICIES, rewrite_rec_history
 from graphrec.data.covariates import UserCovariates, named_user_features, timeline_covariates
 from graphrec.data.hetero import (
                                   CLICKS,
@@ -35,7 +36,7 @@ __all__ = [
     "Split", "leave_one_out", "temporal_split", "ratio_split", "given_split",
     "CLICKS", "SEARCHES", "LEADS_TO", "HAS_ATTR", "add_edge_type", "build_hetero_data",
     "train_history", "history", "eval_targets", "heldout", "has_heldout", "add_reverse_edges",
-    "attr_field_edges",
+    "attr_field_edges", "rewrite_rec_history", "REWRITE_POLICIES",
     "NegativeSampler", "BPRLoader", "SequenceLoader", "SearchSessionLoader",
     "JointTimelineLoader", "JointTimeline", "REC", "SEARCH", "add_joint_timeline", "eval_timeline",
     "HAS_REC_CODE", "HAS_SEARCH_CODE", "CODE_EDGE_TYPES", "add_user_codes",

@@ -20,7 +20,12 @@ posterior means :math:`\\hat z_p, \\hat z_f` are read and analysed with
                     ``SHIFT_POLICY``) and re-encoded with the trained weights; beside it the
                     movement under a redraw with the *same* policy (the noise floor) and the
                     known answer: the preference latent does not move, the policy's
-                    slot-source log-odds move by the change of ``platform_bias``
+                    slot-source log-odds move by the change of ``platform_bias``. On real logs
+                    (no simulator) the training recommendation rows are rewritten instead
+                    (:func:`~graphrec.data.counterfactual.rewrite_rec_history`: the specification's
+                    search-category policy where there is search, popularity where there is not;
+                    every policy under ``policy_shift_logs``, the user's own rows redrawn as the
+                    noise floor), with no known answer
 ``graph``           NOTEARS (:func:`~graphrec.causal.notears_linear`, "Y has no children") over
                     the two mediators below, :math:`T` and :math:`Y`, and its structural Hamming
                     distance to the world's generative graph over the same variables
@@ -30,7 +35,11 @@ posterior means :math:`\\hat z_p, \\hat z_f` are read and analysed with
                     principal components of :math:`\\hat z_p` and :math:`\\hat z_f`, outcome
                     :math:`Y` = the click rate over every slate shown (synthetic world), and
                     the same analysis with the true latents as mediators (``oracle``) -- what
-                    a perfect representation would give, not a causal ground truth
+                    a perfect representation would give, not a causal ground truth. On real logs
+                    that count every impression (KuaiSAR-R) the same analysis and the graph, with
+                    the learned latents, :math:`T` = log(1 + impressions per active day) and
+                    :math:`Y` = clicks per impression (``engagement``); logs of clicks only have
+                    neither
 ==================  ===========================================================================
 
 ``report.json`` holds ``{"mcc": {...}, "r2": {...}, "policy_shift": {...}}`` of HMV-CRL
@@ -63,6 +72,7 @@ from graphrec.causal import (
     to_networkx,
 )
 from graphrec.config import load_yaml
+from graphrec.data.counterfactual import rewrite_rec_history
 from graphrec.data.hetero import build_hetero_data
 from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table
 from graphrec.train.run import _read_json, build_spec, compare, load_dataset, load_trained
@@ -100,10 +110,64 @@ def _reencoded(model: Any, dataset: Any, seed: int, **policy: Any) -> dict[str, 
     from graphrec.data.datasets.synthetic import resimulate_world
 
     world = resimulate_world(dataset.config, seed=seed, **policy)
-    data = build_hetero_data(world.logs, dataset.make_split(world.logs))
+    return _twin_latents(model, build_hetero_data(world.logs, dataset.make_split(world.logs)))
+
+
+def _twin_latents(model: Any, data: Any) -> dict[str, torch.Tensor]:
+    """The latents of ``data``'s users under the trained weights of ``model``."""
     twin = type(model).from_data(data, model.config)
     twin.load_state_dict(model.state_dict())
-    return twin.latents()
+    return twin.eval().latents()
+
+
+def _movement(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Per channel, :func:`~graphrec.causal.channel_shift`'s normalised movement."""
+    both = torch.cat([before["platform"], before["preference"]], 1)
+    k_p = before["platform"].size(1)
+    channels = {"platform": list(range(k_p)), "preference": list(range(k_p, both.size(1)))}
+    res = channel_shift(both, torch.cat([after["platform"], after["preference"]], 1), channels)
+    return {c: float(res[c]["delta"]) for c in CHANNELS}
+
+
+def _log_policy_shift(model: Any, dataset: Any, data: Any, latents: dict[str, torch.Tensor],
+                      seed: int) -> dict[str, Any]:
+    """The policy shift of logs without a simulator: the training recommendation rows
+    rewritten under each policy of :func:`~graphrec.data.counterfactual.rewrite_rec_history`
+    that the logs allow, re-encoded with the trained weights. The headline ``policy`` is
+    the specification's (``"search"``, popularity-debiased) where the logs have search,
+    ``"popular"`` where they do not; ``"own"`` (the same exposure redrawn) is the noise
+    floor. There is no known answer: the expectation that the preference channel moves
+    less than the platform channel is the specification's, not a fact about these users."""
+    from graphrec.models.hmv_crl import item_categories
+
+    logs = dataset.logs
+    split = dataset.make_split(logs)
+    categories, _ = item_categories(data)
+    policies = ["popular", "own"]
+    if logs.search is not None and categories is not None:
+        policies.insert(0, "search")
+    moved = {}
+    for policy in policies:
+        rewritten = rewrite_rec_history(logs, split, policy, seed=seed + 1000, categories=categories)
+        moved[policy] = _movement(latents, _twin_latents(model, build_hetero_data(rewritten, split)))
+    return {"policy": policies[0], "shifts": moved}
+
+
+def _logged_engagement(dataset: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Treatment and outcome from logs that keep every impression (KuaiSAR-R's
+    ``user.impressions`` and ``user.impression_days``): :math:`T` = log(1 + impressions
+    per active day) (the specification's exposure intensity), :math:`Y` = clicks per
+    impression; ``None`` for logs of clicks only (no exposure, no click rate)."""
+    extras = dataset.logs.extras
+    if "user.impressions" not in extras or "user.impression_days" not in extras:
+        return None
+    shown = extras["user.impressions"].double()
+    days = extras["user.impression_days"].double().clamp_min(1.0)
+    clicks = torch.bincount(dataset.logs.rec.user, minlength=shown.numel()).double()
+    if bool((shown == 0).any()):
+        raise ValueError(f"{dataset.logs.name}: {int((shown == 0).sum())} user(s) have clicks but no impression "
+                         "count (user.impressions); the click rate is undefined for them")
+    return torch.log1p(shown / days).numpy(), (clicks / shown).numpy(), "logged impressions"
 
 
 def _engagement(dataset: Any, num_users: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,9 +240,10 @@ def true_graph(world_graph: Any) -> list[tuple[str, str]]:
     return sorted(edges)
 
 
-def _graph(t: np.ndarray, y: np.ndarray, m_p: np.ndarray, m_f: np.ndarray, truth_edges: list) -> dict[str, Any]:
+def _graph(t: np.ndarray, y: np.ndarray, m_p: np.ndarray, m_f: np.ndarray,
+           truth_edges: list | None = None) -> dict[str, Any]:
     """NOTEARS over (platform, preference, T, Y) with the background knowledge "Y has no
-    children", and its structural Hamming distance to the world's graph."""
+    children", and its structural Hamming distance to the world's graph (when known)."""
     names = list(GRAPH_NODES)
     X = np.stack([m_p, m_f, t, y], 1)
     forbidden = np.zeros((4, 4), dtype=bool)
@@ -186,12 +251,15 @@ def _graph(t: np.ndarray, y: np.ndarray, m_p: np.ndarray, m_f: np.ndarray, truth
     # one fit, thresholded here: the weights under the threshold are reported too (weak true edges hide there)
     raw = notears_linear(X, forbidden=forbidden, w_threshold=None)
     learned = to_networkx(threshold_weights(raw, NOTEARS_THRESHOLD), names)
-    truth = to_networkx(np.zeros((4, 4)), names)
-    truth.add_edges_from(truth_edges)
-    return {"edges": [[a, b, round(float(learned.edges[a, b]["weight"]), 4)] for a, b in learned.edges],
-            "shd": structural_hamming_distance(learned, truth), "threshold": NOTEARS_THRESHOLD,
-            "weights": {f"{a}->{b}": round(float(raw[i, j]), 4) for i, a in enumerate(names)
-                        for j, b in enumerate(names) if raw[i, j] != 0.0}}
+    out = {"edges": [[a, b, round(float(learned.edges[a, b]["weight"]), 4)] for a, b in learned.edges],
+           "threshold": NOTEARS_THRESHOLD,
+           "weights": {f"{a}->{b}": round(float(raw[i, j]), 4) for i, a in enumerate(names)
+                       for j, b in enumerate(names) if raw[i, j] != 0.0}}
+    if truth_edges is not None:
+        truth = to_networkx(np.zeros((4, 4)), names)
+        truth.add_edges_from(truth_edges)
+        out["shd"] = structural_hamming_distance(learned, truth)
+    return out
 
 
 def _mediators(t: np.ndarray, y: np.ndarray, z_p: Any, z_f: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -230,17 +298,25 @@ def analyse_run(checkpoint: str, root: str | None = None, seed: int = 0, n_boot:
         "r2": {f"exposure_to_{c}": r2_probe(u_p, lat[c], train, test)["r2"] for c in CHANNELS},
     }
     truth = getattr(dataset, "truth", None)
-    if truth is None:
+    if truth is None:  # real logs: no true factors, no simulator
+        logged = _log_policy_shift(model, dataset, data, lat, seed)
+        shifts = logged["shifts"]
+        out["policy_shift"] = {**shifts[logged["policy"]], "redraw": shifts["own"]}
+        out["policy_shift_logs"] = logged
+        engagement = _logged_engagement(dataset)
+        if engagement is not None:
+            t, y, source = engagement
+            m_p, m_f = _mediators(t, y, lat["platform"], lat["preference"])
+            out["mediation"] = {"learned": _mediation(t, y, m_p, m_f, n_boot, seed)}
+            out["graph"] = {"learned": _graph(t, y, m_p, m_f)}
+            out["engagement"] = source
         return out
     true = {"platform": truth["user.z_platform"], "preference": truth["user.z_pref"]}
     out["mcc"] = {c: mean_correlation_coefficient(lat[c], true[c]) for c in CHANNELS}
     both = torch.cat([lat["platform"], lat["preference"]], 1)
-    k_p = lat["platform"].size(1)
-    channels = {"platform": list(range(k_p)), "preference": list(range(k_p, both.size(1)))}
 
     def moved(after: dict[str, torch.Tensor]) -> dict[str, float]:
-        res = channel_shift(both, torch.cat([after["platform"], after["preference"]], 1), channels)
-        return {c: float(res[c]["delta"]) for c in CHANNELS}
+        return _movement(lat, after)
 
     # seed + 1000: a redraw of the recommendation surface that no training run has seen
     shifted, redraw = moved(_reencoded(model, dataset, seed + 1000, **SHIFT_POLICY)), moved(
@@ -322,16 +398,21 @@ def _summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
         if first is not None:
             names = [name for name, value in first.items() if not isinstance(value, dict)]
             out[key] = _mean_std([{name: r[key][name] for name in names} for r in runs.values()])
-    if all("graph" in r for r in runs.values()):
+    if all("graph" in r and "shd" in r["graph"]["learned"] for r in runs.values()):
         out["graph_shd"] = _mean_std([{w: r["graph"][w]["shd"] for w in ("learned", "oracle")} for r in runs.values()])
     if all("mediation" in r for r in runs.values()):
         out["mediation"] = {which: _mean_std([_mediation_figures(r["mediation"][which]) for r in runs.values()])
                             for which in next(iter(runs.values()))["mediation"]}
     if "policy_shift" in out:
-        first = next(iter(runs.values()))["policy_shift"]
-        out["policy_shift"]["truth"] = first["truth"]
+        first = next(iter(runs.values()))
+        if "truth" in first["policy_shift"]:
+            out["policy_shift"]["truth"] = first["policy_shift"]["truth"]
         out["policy_shift"]["redraw"] = {c: float(np.mean([r["policy_shift"]["redraw"][c] for r in runs.values()]))
                                          for c in CHANNELS}
+        if "policy_shift_logs" in first:  # every policy of the log rewrite, mean over seeds
+            logged = first["policy_shift_logs"]
+            out["policy_shift_logs"] = {"policy": logged["policy"], "shifts": {
+                p: _mean_std([r["policy_shift_logs"]["shifts"][p] for r in runs.values()]) for p in logged["shifts"]}}
     return out
 
 
@@ -400,9 +481,14 @@ def _beside_published(report: dict[str, Any]) -> list[str]:
 def report_markdown(report: dict[str, Any]) -> str:
     models = {report["model"]: report, **report["baselines"]}
     lines = [f"# Causal report: {report['dataset']} (seeds {report['seeds']})", "", *_beside_published(report)]
+    simulated = "truth" in report.get("policy_shift", {})
+    logged = report.get("policy_shift_logs", {})
+    shift_title = (f"movement under the policy shift {report['shift_policy']}" if simulated else
+                   f"movement when the training recommendation rows are rewritten by policy "
+                   f"'{logged.get('policy')}' (a log rewrite: no simulator, no known answer)")
     for key, title in (("mcc", "MCC against the true latents"),
                        ("r2", "held-out R^2 of the exposure covariates predicting each channel"),
-                       ("policy_shift", f"movement under the policy shift {report['shift_policy']}"),
+                       ("policy_shift", shift_title),
                        ("graph_shd", "structural Hamming distance of the NOTEARS graph to the world's"),
                        ("stability", "MCC between the latents of every two seeds (stability, not truth)")):
         rows = {m: {c: f"{s[key][c]:.3f} ± {s[key][c + '_std']:.3f}" for c in s[key]
@@ -413,31 +499,48 @@ def report_markdown(report: dict[str, Any]) -> str:
             lines += [markdown_table(rows, cols, title=title, index_name="model"), ""]
     if "policy_shift" in report:
         ps = report["policy_shift"]
-        lines.append(f"Known answer of the shift: platform {ps['truth']['platform']:.3f}, preference 0; "
-                     f"HMV-CRL under a same-policy redraw (noise floor): platform {ps['redraw']['platform']:.3f}, "
-                     f"preference {ps['redraw']['preference']:.3f}.")
+        floor = (f"{report['model']} under a same-policy redraw (noise floor): platform "
+                 f"{ps['redraw']['platform']:.3f}, preference {ps['redraw']['preference']:.3f}.")
+        if simulated:
+            lines.append(f"Known answer of the shift: platform {ps['truth']['platform']:.3f}, preference 0; {floor}")
+        else:
+            rows = {p: {c: f"{v[c]:.3f} ± {v[c + '_std']:.3f}" for c in CHANNELS}
+                    for p, v in logged.get("shifts", {}).items()}
+            lines += [markdown_table(rows, list(CHANNELS), index_name="policy",
+                                     title=f"{report['model']}: movement under every policy of the log rewrite "
+                                           "('own': each user's own rows redrawn, the noise floor)"), ""]
     first = next(iter(report["runs"][report["model"]].values()))
     if "graph" in first:
         g = first["graph"]
-        lines += ["", "### Causal graph over (platform, preference, T, Y), NOTEARS, first seed", "",
-                  f"- the world's graph over these variables: {', '.join(f'{a} -> {b}' for a, b in g['true_edges'])}"]
+        lines += ["", "### Causal graph over (platform, preference, T, Y), NOTEARS, first seed", ""]
+        if "true_edges" in g:
+            lines.append(f"- the world's graph over these variables: "
+                         f"{', '.join(f'{a} -> {b}' for a, b in g['true_edges'])}")
         for which in ("learned", "oracle"):
+            if which not in g:
+                continue
             edges = ", ".join(f"{a} -> {b} ({w:+.2f})" for a, b, w in g[which]["edges"]) or "none"
             weak = ", ".join(f"{e} ({w:+.2f})" for e, w in g[which].get("weights", {}).items()
                              if 0.05 <= abs(w) < g[which].get("threshold", 0.3))
-            lines.append(f"- {which} latents: {edges}; structural Hamming distance {g[which]['shd']}"
-                         + (f"; under the threshold: {weak}" if weak else ""))
+            shd = f"; structural Hamming distance {g[which]['shd']}" if "shd" in g[which] else ""
+            lines.append(f"- {which} latents: {edges}{shd}" + (f"; under the threshold: {weak}" if weak else ""))
     if "mediation" in first:
-        lines += ["", "### Mediation (first seed): T -> {platform, preference} -> Y", ""]
+        source = f" (T and Y from {first['engagement']})" if "engagement" in first else ""
+        lines += ["", f"### Mediation (first seed): T -> {{platform, preference}} -> Y{source}", ""]
         for which in ("learned", "oracle"):
+            if which not in first["mediation"]:
+                continue
             med = first["mediation"][which]
             parts = []
             for m in ("platform", "preference"):
                 low, high = med["indirect"][m]["ci"]
                 parts.append(f"a_{m} {med['a'][m]['estimate']:+.3f}, b_{m} {med['b'][m]['estimate']:+.3f}, "
                              f"IE_{m} {med['indirect'][m]['estimate']:+.3f} [{low:+.3f}, {high:+.3f}]")
+            opposed = [m for m, flag in med.get("suppression", {}).items() if flag]
+            verdict = (f"suppression: {', '.join(opposed) or 'none'} opposes the direct effect"
+                       + ("; |direct| > |total|" if med.get("direct_exceeds_total") else ""))
             lines.append(f"- {which}: direct {med['direct']['estimate']:+.3f}, total {med['total']['estimate']:+.3f}; "
-                         + "; ".join(parts))
+                         + "; ".join(parts) + f"; {verdict}")
         truth = first["mediation"].get("truth")
         if truth:
             lines.append(f"- truth (do(rec volume x {truth['factor']:.3f}) in the world): direct = total "
@@ -470,7 +573,7 @@ def plot_report(report: dict[str, Any], path: str) -> None:
                 continue
             ax.bar([j + i * width for j in range(len(cols))], [s[key][c] for c in cols], width,
                    yerr=[s[key].get(c + "_std", 0.0) for c in cols], capsize=3, label=name)
-        if key == "policy_shift":
+        if key == "policy_shift" and "truth" in report[key]:
             truth = report[key]["truth"]
             ax.scatter([j + 0.4 - width / 2 for j in range(len(cols))], [truth.get(c, 0.0) for c in cols],
                        marker="x", color="k", zorder=3, label="known answer")
@@ -494,7 +597,7 @@ def plot_graph_and_mediation(run: dict[str, Any], path: str) -> None:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 2, 1)
     pos = {"T": (0.0, 0.0), "platform": (1.0, 1.0), "preference": (1.0, -1.0), "Y": (2.0, 0.0)}
-    truth = nx.DiGraph([tuple(e) for e in run["graph"]["true_edges"]])
+    truth = nx.DiGraph([tuple(e) for e in run["graph"].get("true_edges", [])])
     learned = nx.DiGraph()
     learned.add_nodes_from(pos)
     for a, b, w in run["graph"]["learned"]["edges"]:
@@ -506,13 +609,14 @@ def plot_graph_and_mediation(run: dict[str, Any], path: str) -> None:
                      edge_color=colors, width=2.0, arrows=True)
     nx.draw_networkx_edge_labels(learned, pos, ax=ax, font_size=7,
                                  edge_labels={e: f"{learned.edges[e]['weight']:+.2f}" for e in learned.edges})
-    ax.set_title(f"NOTEARS, learned latents (SHD {run['graph']['learned']['shd']}; world's edges dashed)",
+    shd = run["graph"]["learned"].get("shd")
+    ax.set_title("NOTEARS, learned latents" + (f" (SHD {shd}; world's edges dashed)" if shd is not None else ""),
                  fontsize=8)
     ax.axis("off")
 
     ax = fig.add_subplot(1, 2, 2)
     rows = ["direct", "total", "indirect_platform", "indirect_preference"]
-    for k, which in enumerate(("learned", "oracle")):
+    for k, which in enumerate(w for w in ("learned", "oracle") if w in run["mediation"]):
         med = run["mediation"][which]
         cells = [med["direct"], med["total"], med["indirect"]["platform"], med["indirect"]["preference"]]
         y = [i + 0.2 * (k - 0.5) for i in range(len(rows))]

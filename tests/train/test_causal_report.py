@@ -53,22 +53,50 @@ def test_causal_report_writes_every_figure_and_resumes(tmp_path, tmp_cache, monk
 
 
 def test_without_truth_the_report_measures_stability_across_seeds(tmp_path, tmp_cache, monkeypatch):
+    import dataclasses
     from types import SimpleNamespace
+
+    import torch
 
     import graphrec.train.causal_report as cr
 
-    # a dataset with no true factors (as a real log): no MCC against truth, no shift test
-    monkeypatch.setattr(cr, "load_dataset", lambda *a, **k: SimpleNamespace(truth=None))
+    real_load = cr.load_dataset
+
+    def as_real_logs(*args, **kwargs):
+        # the synthetic world seen as a real log: no truth, no simulator; impressions counted per user
+        world = real_load(*args, **kwargs)
+        logs, imp = world.logs, world.impressions
+        clicks = torch.bincount(logs.rec.user, minlength=logs.num_users)
+        shown = torch.maximum(torch.bincount(imp.user, minlength=logs.num_users) * imp.items.size(1), clicks)
+        extras = {**logs.extras, "user.impressions": shown, "user.impression_days": torch.full_like(shown, 3)}
+        return SimpleNamespace(truth=None, logs=dataclasses.replace(logs, extras=extras), make_split=world.make_split)
+
+    monkeypatch.setattr(cr, "load_dataset", as_real_logs)
     out = tmp_path / "report"
-    assert main(["causal-report", "--output", str(out), "--models", "hmv_crl", "--seeds", "0,1", *TINY]) == 0
+    assert main(["causal-report", "--output", str(out), "--models", "hmv_crl", "--seeds", "0,1", "--bootstrap", "50",
+                 *TINY]) == 0
     rep = json.loads((out / "report.json").read_text())
-    assert "mcc" not in rep and "policy_shift" not in rep
+    assert "mcc" not in rep and "graph_shd" not in rep
     assert set(rep["r2"]) >= {"exposure_to_platform", "exposure_to_preference"}
     stab = rep["stability"]
     assert stab["platform_pairs"] == stab["preference_pairs"] == 1
     assert 0.0 <= stab["platform"] <= 1.0 and 0.0 <= stab["preference"] <= 1.0
+    # the policy shift by rewriting the logs: the specification's policy where there is search, no known answer
+    shift = rep["policy_shift"]
+    assert "truth" not in shift and set(shift["redraw"]) == {"platform", "preference"}
+    logged = rep["policy_shift_logs"]
+    assert logged["policy"] == "search" and set(logged["shifts"]) == {"search", "popular", "own"}
+    assert shift["platform"] == pytest.approx(logged["shifts"]["search"]["platform"])
+    assert shift["redraw"]["preference"] == pytest.approx(logged["shifts"]["own"]["preference"])
+    assert all(v > 0 for p in logged["shifts"].values() for c, v in p.items() if not c.endswith("_std"))
+    # mediation and NOTEARS on the logged exposure and click rate, learned latents only
+    run = rep["runs"]["hmv_crl"]["0"]
+    assert set(run["mediation"]) == {"learned"} and run["engagement"] == "logged impressions"
+    assert "shd" not in run["graph"]["learned"] and all(a != "Y" for a, _, _ in run["graph"]["learned"]["edges"])
     md = (out / "report.md").read_text()
     assert "stability, not truth" in md and f"| stability.platform (in place of mcc) | {stab['platform']:.3f} |" in md
+    assert "a log rewrite: no simulator, no known answer" in md and "suppression:" in md
+    assert (out / "causal.png").stat().st_size
 
 
 def test_seed_stability_is_one_for_a_permuted_sign_flipped_copy():
