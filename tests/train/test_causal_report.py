@@ -50,6 +50,16 @@ def test_causal_report_writes_every_figure_and_resumes(tmp_path, tmp_cache, monk
 
     monkeypatch.setattr(cr, "analyse_run", lambda *a, **k: pytest.fail("analysed again"))
     assert main(args) == 0
+    # the real-log protocol beside the simulator's answer; an analysis written before it existed gets it added
+    assert set(rep["policy_shift_logs"]["shifts"]) == {"search", "popular", "own"}
+    assert "the real-log protocol, beside the simulator's answer" in md
+    path = out / "hmv_crl" / "seed-0" / "causal.json"
+    old = json.loads(path.read_text())
+    old.pop("policy_shift_logs")
+    path.write_text(json.dumps(old))
+    assert main(args) == 0
+    again = json.loads(path.read_text())
+    assert again["policy_shift_logs"] == run["policy_shift_logs"] and again["mcc"] == run["mcc"]
 
 
 def test_without_truth_the_report_measures_stability_across_seeds(tmp_path, tmp_cache, monkeypatch):
