@@ -62,10 +62,11 @@ def reorder(seq: Tensor, ratio: float = 0.2, generator: torch.Generator | None =
 
 
 def random_augment(seq: Tensor, crop_ratio: float = 0.2, mask_ratio: float = 0.7, reorder_ratio: float = 0.2,
-                   generator: torch.Generator | None = None) -> Tensor:
-    """One of crop / mask / reorder, drawn uniformly per row (CL4SRec)."""
+                   generator: torch.Generator | None = None, mask_id: int = MASK_ID) -> Tensor:
+    """One of crop / mask / reorder, drawn uniformly per row (CL4SRec); masked items
+    become ``mask_id`` (0: padding, dropped from attention, as the ICLRec code)."""
     choice = (_rand((seq.size(0),), seq, generator) * 3).long()[:, None]
-    out = torch.where(choice == 0, crop(seq, crop_ratio, generator), mask(seq, mask_ratio, generator))
+    out = torch.where(choice == 0, crop(seq, crop_ratio, generator), mask(seq, mask_ratio, generator, mask_id))
     return torch.where(choice == 2, reorder(seq, reorder_ratio, generator), out)
 
 
@@ -94,7 +95,11 @@ class CL4SRecConfig(SASRecConfig):
             recommendation gradient at initialisation on Beauty (2x after 30 epochs).
         crop_ratio, mask_ratio, reorder_ratio: eta, gamma, beta (0.2, 0.7, 0.2: the values of
             the ICLRec code's CL4SRec reproduction).
-        cl_pooling: sequence representation for the contrast: ``"last"``, ``"mean"``, ``"concat"``.
+        cl_pooling: sequence representation for the contrast: ``"last"``, ``"mean"``, ``"concat"``
+            (``"last"``; the ICLRec code's CL4SRec concatenates every position).
+        mask_token: what a masked item becomes: ``"learned"`` -- a learned vector that is
+            attended (graphrec's default; DuoRec's CL4SRec has a dedicated item id) -- or
+            ``"padding"`` -- id 0, so the item drops out of attention (the ICLRec code).
     """
 
     cl_weight: float = 0.1
@@ -104,6 +109,7 @@ class CL4SRecConfig(SASRecConfig):
     mask_ratio: float = 0.7
     reorder_ratio: float = 0.2
     cl_pooling: str = "last"
+    mask_token: str = "learned"
 
     def validate(self) -> None:
         super().validate()
@@ -112,6 +118,7 @@ class CL4SRecConfig(SASRecConfig):
         self.require_choice("similarity", ("dot", "cos"))
         self.require_fraction("crop_ratio", "mask_ratio", "reorder_ratio")
         self.require_choice("cl_pooling", ("last", "mean", "concat"))
+        self.require_choice("mask_token", ("learned", "padding"))
 
 
 @register_model("cl4srec")
@@ -124,7 +131,8 @@ class CL4SRec(SASRec):
     .. math::
         \mathcal{L} = \mathcal{L}_{rec} + \lambda\, \mathcal{L}_{cl}(f(a(s)), f(a'(s)))
 
-    Masked positions use a learned mask embedding. Scoring is SASRec's.
+    Masked positions use a learned mask embedding (``mask_token="learned"``) or become
+    padding (``"padding"``). Scoring is SASRec's.
     """
 
     Config = CL4SRecConfig
@@ -136,6 +144,7 @@ class CL4SRec(SASRec):
         self.cl_weight, self.temperature, self.cl_pooling = cfg.cl_weight, cfg.temperature, cfg.cl_pooling
         self.similarity = cfg.similarity
         self.ratios = (cfg.crop_ratio, cfg.mask_ratio, cfg.reorder_ratio)
+        self.mask_id = MASK_ID if cfg.mask_token == "learned" else 0
         self.mask_emb = nn.Parameter(torch.empty(cfg.dim))
         nn.init.normal_(self.mask_emb, std=0.02)
 
@@ -162,7 +171,8 @@ class CL4SRec(SASRec):
         return F.cross_entropy(h[m] @ self.item_emb.table()[1:].t(), target[m] - 1)
 
     def augmented_views(self, seq: Tensor) -> tuple[Tensor, Tensor]:
-        return random_augment(seq, *self.ratios), random_augment(seq, *self.ratios)
+        return (random_augment(seq, *self.ratios, mask_id=self.mask_id),
+                random_augment(seq, *self.ratios, mask_id=self.mask_id))
 
     def cl_loss(self, seq: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
         """NT-Xent between two augmented views; also returns ``(view, encoding)`` of both."""

@@ -27,6 +27,8 @@ class DuoRecConfig(SASRecConfig):
         mask_false_negatives: drop in-batch views with the same target from the denominator
             (not in DuoRec; ICSRec's later fix). Off by default.
         min_input_len: shortest training prefix (1: every prefix, as RecBole's sequential data).
+        separate_anchor: contrast a second dropout-forward of the sequence instead of reusing
+            the cross-entropy forward (DuoRec's code does; ``False`` saves that forward).
     """
 
     loss: str = "ce"
@@ -35,6 +37,7 @@ class DuoRecConfig(SASRecConfig):
     similarity: str = "dot"
     mask_false_negatives: bool = False
     min_input_len: int = 1
+    separate_anchor: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -69,6 +72,7 @@ class DuoRec(SASRec):
         super().__init__(num_users=num_users, num_items=num_items, adj=adj, config=cfg)
         self.cl_weight, self.temperature, self.similarity = cfg.cl_weight, cfg.temperature, cfg.similarity
         self.mask_false_negatives, self.min_input_len = cfg.mask_false_negatives, cfg.min_input_len
+        self.separate_anchor = cfg.separate_anchor
 
     def train_inputs(self) -> SubsequenceInputs:
         return SubsequenceInputs(max_len=self.max_len, min_len=self.min_input_len)
@@ -80,8 +84,9 @@ class DuoRec(SASRec):
         if self.cl_weight <= 0:
             return {"loss": rec, "rec": rec.detach()}
         h_s = self.encode(batch.get("partner", seq))[:, -1]
+        anchor = self.encode(seq)[:, -1] if self.separate_anchor else h
         labels = target if self.mask_false_negatives else None
-        cl = info_nce(h, h_s, self.temperature, self.similarity, labels)
+        cl = info_nce(anchor, h_s, self.temperature, self.similarity, labels)
         return {"loss": rec + self.cl_weight * cl, "rec": rec.detach(), "cl": cl.detach()}
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
@@ -26,8 +27,17 @@ class ICLRecConfig(CL4SRecConfig):
 
     Args:
         num_intents: K of k-means (256, ICLRec default).
-        intent_weight: weight of the intent contrastive loss (0.3, ICLRec ``intent_cf_weight``).
-        kmeans_iters: Lloyd iterations per E-step (20, faiss' default).
+        intent_weight: weight of the intent contrastive loss (0.3, the argparse default of
+            ICLRec's ``intent_cf_weight``; its released scripts use 0.1).
+        kmeans_iters: Lloyd iterations per E-step (20, as ICLRec sets faiss').
+        kmeans_restarts: k-means fits per E-step, the lowest inertia kept (1; ICLRec's faiss
+            ``nredo=5``).
+        kmeans_split_empty: re-seed an empty cluster by splitting the largest, as faiss
+            does (``False``: it keeps its old centroid).
+        kmeans_seed: seed of the k-means draws at every E-step (-1: the global generator;
+            ICLRec seeds faiss with its run seed every epoch).
+        normalize_centroids: contrast the views with L2-normalised centroids (assignment
+            still uses the raw ones), as ICLRec's code does (``False``).
         mask_same_intent: drop in-batch views with the same intent from the denominator
             (ICLRec's ``intent_cf_user_overlap``-style false-negative mitigation; off by default).
         warm_up_epochs: epochs before the intent loss starts (0).
@@ -37,13 +47,19 @@ class ICLRecConfig(CL4SRecConfig):
     num_intents: int = 256
     intent_weight: float = 0.3
     kmeans_iters: int = 20
+    kmeans_restarts: int = 1
+    kmeans_split_empty: bool = False
+    kmeans_seed: int = -1
+    normalize_centroids: bool = False
     mask_same_intent: bool = False
     warm_up_epochs: int = 0
 
     def validate(self) -> None:
         super().validate()
-        self.require_positive("num_intents", "kmeans_iters")
+        self.require_positive("num_intents", "kmeans_iters", "kmeans_restarts")
         self.require_non_negative("intent_weight", "warm_up_epochs")
+        if self.kmeans_seed < -1:
+            self._fail("kmeans_seed", ">= 0, or -1 (the global generator)")
 
 
 @register_model("iclrec")
@@ -73,6 +89,9 @@ class ICLRec(CL4SRec):
         super().__init__(num_users=num_users, num_items=num_items, adj=adj, config=cfg)
         self.num_intents, self.intent_weight, self.kmeans_iters = cfg.num_intents, cfg.intent_weight, cfg.kmeans_iters
         self.mask_same_intent, self.warm_up_epochs = cfg.mask_same_intent, cfg.warm_up_epochs
+        self.kmeans_restarts, self.kmeans_seed = cfg.kmeans_restarts, cfg.kmeans_seed
+        self.kmeans_split_empty = cfg.kmeans_split_empty
+        self.normalize_centroids = cfg.normalize_centroids
         self.epochs_seen = 0
         # refitted every epoch, so not part of the checkpoint
         self.register_buffer("centroids", torch.empty(0, self.item_emb.embedding_dim), persistent=False)
@@ -94,7 +113,9 @@ class ICLRec(CL4SRec):
         hist = train_history(data)
         x = self.sequence_representations(hist.select(torch.nonzero(hist.lengths() > 0).flatten()))
         if x.size(0):
-            self.centroids, _ = kmeans(x, self.num_intents, self.kmeans_iters)
+            gen = torch.Generator().manual_seed(self.kmeans_seed) if self.kmeans_seed >= 0 else None
+            self.centroids, _ = kmeans(x, self.num_intents, self.kmeans_iters, generator=gen,
+                                       restarts=self.kmeans_restarts, split_empty=self.kmeans_split_empty)
         self.train(was)
 
     def intents(self, z: Tensor) -> Tensor:
@@ -111,6 +132,8 @@ class ICLRec(CL4SRec):
         if self.intent_weight > 0 and self.centroids.numel():
             ids = self.intents(pool(h, seq != 0, "mean").detach())
             c = self.centroids[ids]
+            if self.normalize_centroids:
+                c = F.normalize(c, dim=-1)
             labels = ids if self.mask_same_intent else None
             z1, z2 = pool(h1, v1 != 0, "mean"), pool(h2, v2 != 0, "mean")
             icl = 0.5 * (info_nce(z1, c, self.temperature, self.similarity, labels)

@@ -229,7 +229,8 @@ class IDCLRec(RecModel):
         # same attribute names as SASRec, so SASRec weights load into IDCLRec and back
         self.item_emb = GraphItemEmbedding(num_items, cfg.dim, adj=adj, num_layers=cfg.graph_layers)
         self.encoder = SequenceTransformer(cfg.dim, cfg.max_len, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-                                           dropout=cfg.dropout, norm_first=cfg.norm_first)
+                                           dropout=cfg.dropout, norm_first=cfg.norm_first,
+                                           inner_dropout=cfg.ffn_inner_dropout)
         self.cross = CausalCrossAttention(cfg.dim, num_heads=cfg.cross_heads, dropout=cfg.dropout,
                                           include_self=cfg.include_self)
         self.delta_param = nn.Parameter(torch.zeros(())) if cfg.learn_delta else None

@@ -30,6 +30,9 @@ class SASRecConfig(ModelConfig):
         loss: ``"bce"`` -- one sampled negative per position, as the SASRec paper --
             or ``"ce"`` -- softmax cross-entropy over all items.
         norm_first: pre-LN blocks instead of post-LN.
+        ffn_inner_dropout: a dropout between the two layers of each block's feed-forward
+            network as well as after it (graphrec's default); the ICLRec, ICSRec and
+            RecBole (DuoRec) code has only the one after it (``False``).
         graph_layers: LightGCN layers over the user-item training graph applied to the
             item embeddings before they enter (and score from) the encoder
             (:class:`~graphrec.nn.encoders.GraphItemEmbedding`); 0 = plain SASRec.
@@ -42,6 +45,7 @@ class SASRecConfig(ModelConfig):
     dropout: float = 0.5
     loss: str = "bce"
     norm_first: bool = False
+    ffn_inner_dropout: bool = True
     graph_layers: int = 0
 
     def validate(self) -> None:
@@ -79,7 +83,8 @@ class SASRec(RecModel):
         self.max_len, self.loss_type = cfg.max_len, cfg.loss
         self.item_emb = GraphItemEmbedding(num_items, cfg.dim, adj=adj, num_layers=cfg.graph_layers)
         self.encoder = SequenceTransformer(cfg.dim, cfg.max_len, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-                                           dropout=cfg.dropout, norm_first=cfg.norm_first)
+                                           dropout=cfg.dropout, norm_first=cfg.norm_first,
+                                           inner_dropout=cfg.ffn_inner_dropout)
         self.reset_parameters()
 
     @classmethod

@@ -90,12 +90,21 @@ def test_full_scores_ignore_the_mask_token(toy_data):
     assert m.full_scores(torch.tensor([0, 1]), hist).shape == (2, toy_data["item"].num_nodes)
 
 
+#: the switches of the authors' code (graphrec/configs/{cl4srec,iclrec,duorec}.yaml)
+PUBLISHED = {CL4SRec: {"cl_pooling": "concat", "mask_token": "padding", "ffn_inner_dropout": False},
+             ICLRec: {"mask_token": "padding", "ffn_inner_dropout": False, "intent_weight": 0.1,
+                      "normalize_centroids": True, "kmeans_restarts": 5, "kmeans_split_empty": True, "kmeans_seed": 1},
+             DuoRec: {"ffn_inner_dropout": False, "separate_anchor": True}}
+
+
+@pytest.mark.parametrize("published", [False, True], ids=["graphrec", "published"])
 @pytest.mark.parametrize("cls", [CL4SRec, ICLRec, DuoRec])
-def test_cl_baselines_beat_popularity(cls, toy_data):
+def test_cl_baselines_beat_popularity(cls, published, toy_data):
     cfg = TrainConfig(epochs=10, batch_size=64, lr=5e-3, progress=False, num_threads=1, seed=0, eval_every=100)
     pop = Trainer(Popularity.from_data(toy_data), toy_data, cfg).evaluate("test")["ndcg@10"]
     torch.manual_seed(0)
     extra = {"num_intents": 8} if cls is ICLRec else {}
+    extra.update(PUBLISHED[cls] if published else {})
     if cls is DuoRec:
         cfg.epochs, cfg.batch_size = 3, 128
     trainer = Trainer(cls.from_data(toy_data, cls.Config(dim=32, max_len=20, dropout=0.1, **extra)), toy_data, cfg)
@@ -131,3 +140,56 @@ def test_cosine_similarity_option_bounds_the_contrastive_loss(name, toy_data):
     assert 0 < float(cl) <= torch.log(torch.tensor(15.0)) + 4
     with pytest.raises(ValueError, match="similarity"):
         cls.from_data(toy_data, build_config(cls.Config, {"similarity": "l2"}))
+
+
+def test_padding_mask_token_drops_masked_items_from_attention(toy_data):
+    m = CL4SRec.from_data(toy_data, CL4SRecConfig(dim=8, max_len=10, mask_token="padding", mask_ratio=0.5))
+    torch.manual_seed(0)
+    views = m.augmented_views(SEQ)
+    assert all(not (v == MASK_ID).any() for v in views)
+    # the same positions as the learned token's, as padding
+    assert torch.equal(mask(SEQ, 0.7, gen(1), mask_id=0) == 0, (mask(SEQ, 0.7, gen(1)) == MASK_ID) | (SEQ == 0))
+    with pytest.raises(ValueError, match="mask_token"):
+        CL4SRecConfig(mask_token="zero").validate()
+
+
+def test_ffn_inner_dropout_switch_keeps_the_parameter_names(toy_data):
+    from torch import nn
+
+    plain = CL4SRec.from_data(toy_data, CL4SRecConfig(dim=8, max_len=5))
+    published = CL4SRec.from_data(toy_data, CL4SRecConfig(dim=8, max_len=5, ffn_inner_dropout=False))
+    assert isinstance(published.encoder.blocks[0].ffn[2], nn.Identity)
+    assert not isinstance(plain.encoder.blocks[0].ffn[2], nn.Identity)
+    published.load_state_dict(plain.state_dict())  # the same weights, either way
+
+
+def test_iclrec_published_switches(toy_data, monkeypatch):
+    import graphrec.models.iclrec as iclrec_module
+
+    cfg = ICLRecConfig(dim=16, max_len=10, num_intents=4, normalize_centroids=True, kmeans_restarts=3,
+                       kmeans_split_empty=True, kmeans_seed=5)
+    m = ICLRec.from_data(toy_data, cfg)
+    m.on_epoch_start(toy_data)
+    first = m.centroids.clone()
+    m.on_epoch_start(toy_data)  # the same weights and the same k-means seed: the same intents
+    assert torch.equal(first, m.centroids)
+    seen = []
+    real = iclrec_module.info_nce
+    monkeypatch.setattr(iclrec_module, "info_nce", lambda a, b, *rest: seen.append(b) or real(a, b, *rest))
+    ld = SequenceLoader(train_history(toy_data), toy_data["item"].num_nodes, max_len=10, batch_size=32,
+                        negatives=True, generator=gen())
+    out = m.loss(next(iter(ld)))
+    assert torch.isfinite(out["loss"]) and len(seen) == 2
+    assert torch.allclose(seen[0].norm(dim=1), torch.ones(seen[0].size(0)))  # unit-norm centroids in the contrast
+    with pytest.raises(ValueError, match="kmeans_seed"):
+        ICLRecConfig(kmeans_seed=-2).validate()
+
+
+def test_duorec_separate_anchor_is_a_second_forward(toy_data):
+    m = DuoRec.from_data(toy_data, DuoRecConfig(dim=16, max_len=10, separate_anchor=True))
+    calls = []
+    encode = m.encode
+    m.encode = lambda seq: calls.append(seq) or encode(seq)
+    loader = Trainer(m, toy_data, TrainConfig(progress=False)).make_loader()
+    out = m.loss(next(iter(loader)))
+    assert torch.isfinite(out["loss"]) and len(calls) == 3

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from graphrec.nn.cluster import kmeans, nearest_centroid
@@ -26,3 +27,30 @@ def test_nearest_centroid_matches_cdist():
     g = torch.Generator().manual_seed(1)
     x, c = torch.randn(50, 4, generator=g), torch.randn(7, 4, generator=g)
     assert torch.equal(nearest_centroid(x, c), torch.cdist(x, c).argmin(1))
+
+
+def test_split_empty_reseeds_a_cluster_from_the_largest():
+    x = torch.tensor([[0.0], [0.2], [4.0], [4.4]])
+    init = torch.tensor([[0.1], [4.2], [100.0]])  # the third centroid never wins a point
+    c, a = kmeans(x, 3, iters=5, init=init, split_empty=True)
+    assert set(a.tolist()) == {0, 1, 2}  # no cluster left empty: one of the pairs was split
+    assert c[2].item() != 100.0
+
+
+def test_restarts_keep_the_fit_with_the_lowest_inertia():
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(3))
+
+    def inertia(c, a):
+        return float(((x - c[a]) ** 2).sum())
+
+    gen = torch.Generator().manual_seed(7)
+    runs = [kmeans(x, 12, iters=5, generator=gen) for _ in range(4)]  # the draws of the four restarts below
+    best = kmeans(x, 12, iters=5, generator=torch.Generator().manual_seed(7), restarts=4)
+    assert inertia(*best) == min(inertia(*r) for r in runs)
+    assert len({round(inertia(*r), 6) for r in runs}) > 1  # the restarts did differ
+
+
+@pytest.mark.parametrize("bad", [{"restarts": 0}, {"restarts": 2, "init": torch.zeros(3, 2)}])
+def test_restart_arguments_are_checked(bad):
+    with pytest.raises(ValueError, match="restarts"):
+        kmeans(torch.randn(10, 2), 3, **bad)

@@ -54,17 +54,21 @@ class TransformerBlock(nn.Module):
         dropout (float): dropout on attention probabilities and hidden states.
         ffn_mult (int, optional): FFN width as a multiple of ``dim``. (default: ``4``)
         norm_first (bool, optional): pre-LN instead of post-LN. (default: ``False``)
+        inner_dropout (bool, optional): dropout between the FFN's two linear layers too;
+            the ICLRec / ICSRec / RecBole code has none (``False``). (default: ``True``)
     """
 
     def __init__(self, dim: int, num_heads: int, dropout: float, ffn_mult: int = 4,
-                 norm_first: bool = False) -> None:
+                 norm_first: bool = False, inner_dropout: bool = True) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim={dim} is not divisible by num_heads={num_heads}")
         self.num_heads, self.dropout, self.norm_first = num_heads, dropout, norm_first
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, ffn_mult * dim), nn.GELU(), Dropout(dropout),
+        # an Identity in place of the inner dropout keeps the parameter names (ffn.0, ffn.3)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_mult * dim), nn.GELU(),
+                                 Dropout(dropout) if inner_dropout else nn.Identity(),
                                  nn.Linear(ffn_mult * dim, dim))
         self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-12), nn.LayerNorm(dim, eps=1e-12)
         self.drop = Dropout(dropout)
@@ -112,6 +116,7 @@ class SequenceTransformer(nn.Module):
         num_heads (int, optional): heads. (default: ``1``)
         dropout (float, optional): dropout. (default: ``0.2``)
         norm_first (bool, optional): pre-LN blocks. (default: ``False``)
+        inner_dropout (bool, optional): see :class:`TransformerBlock`. (default: ``True``)
 
     Shapes:
         - **input:** item embeddings of the sequence :math:`(B, L, d)`, validity mask
@@ -120,12 +125,13 @@ class SequenceTransformer(nn.Module):
     """
 
     def __init__(self, dim: int, max_len: int, num_layers: int = 2, num_heads: int = 1,
-                 dropout: float = 0.2, norm_first: bool = False) -> None:
+                 dropout: float = 0.2, norm_first: bool = False, inner_dropout: bool = True) -> None:
         super().__init__()
         self.pos = nn.Embedding(max_len, dim)
         self.norm = nn.LayerNorm(dim, eps=1e-12)
         self.drop = Dropout(dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(dim, num_heads, dropout, norm_first=norm_first)
+        self.blocks = nn.ModuleList(TransformerBlock(dim, num_heads, dropout, norm_first=norm_first,
+                                                     inner_dropout=inner_dropout)
                                     for _ in range(num_layers))
         self.final_norm = nn.LayerNorm(dim, eps=1e-12) if norm_first else nn.Identity()
         self.reset_parameters()
