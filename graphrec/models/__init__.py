@@ -7,6 +7,7 @@ from graphrec.models.graph_cf import GraphCF, GraphCFConfig
 from graphrec.models.gserec import GSERec, GSERecConfig
 from graphrec.models.hmv_crl import HMVCRL, HMVCRLConfig
 from graphrec.models.iclrec import ICLRec, ICLRecConfig
+from graphrec.models.icsrec import ICSRec, ICSRecConfig
 from graphrec.models.idclrec import IDCLRec, IDCLRecConfig
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
 from graphrec.models.ngcf import NGCF, NGCFConfig
@@ -26,6 +27,7 @@ __all__ = [
     "CL4SRec", "CL4SRecConfig",
     "ICLRec", "ICLRecConfig",
     "DuoRec", "DuoRecConfig",
+    "ICSRec", "ICSRecConfig",
     "GSERec", "GSERecConfig",
     "HMVCRL", "HMVCRLConfig",
 ]

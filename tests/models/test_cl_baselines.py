@@ -193,3 +193,44 @@ def test_duorec_separate_anchor_is_a_second_forward(toy_data):
     loader = Trainer(m, toy_data, TrainConfig(progress=False)).make_loader()
     out = m.loss(next(iter(loader)))
     assert torch.isfinite(out["loss"]) and len(calls) == 3
+
+
+def test_icsrec_step_e_step_and_both_contrasts(toy_data):
+    from graphrec.models import ICSRec, ICSRecConfig
+
+    torch.manual_seed(0)
+    m = ICSRec.from_data(toy_data, ICSRecConfig(dim=16, max_len=10, num_intents=4))
+    loader = Trainer(m, toy_data, TrainConfig(progress=False)).make_loader()
+    assert isinstance(loader, SubsequenceLoader) and loader.min_len == 1 and loader.partners
+    out = m.loss(next(iter(loader)))
+    assert "cicl" in out and "ficl" not in out  # no intents before the first E-step
+    m.on_epoch_start(toy_data)
+    assert m.centroids.shape == (4, 16) and m.training
+    first = m.centroids.clone()
+    m.on_epoch_start(toy_data)  # the same weights and k-means seed: the same intents
+    assert torch.equal(first, m.centroids)
+    out = m.loss(next(iter(loader)))
+    assert torch.isfinite(out["loss"]) and {"rec", "cicl", "ficl"} <= set(out)
+    out["loss"].backward()
+    assert m.item_emb.weight.grad.abs().sum() > 0
+    # the E-step encodes every training subsequence exactly as one row at a time would
+    rows = SubsequenceLoader(train_history(toy_data), toy_data["item"].num_nodes, max_len=10, min_len=1,
+                             shuffle=False, partners=False)
+    m.eval()
+    x = m.subsequence_representations(rows)
+    some = torch.tensor([0, rows.num_rows // 2, rows.num_rows - 1])
+    assert torch.allclose(x[some], m.encode(rows.windows(some))[:, -1], atol=1e-5)
+    with pytest.raises(ValueError, match="'ce'"):
+        ICSRecConfig(loss="bce").validate()
+
+
+def test_icsrec_beats_popularity(toy_data):
+    from graphrec.models import ICSRec, ICSRecConfig
+
+    cfg = TrainConfig(epochs=3, batch_size=128, lr=5e-3, progress=False, num_threads=1, seed=0, eval_every=100)
+    pop = Trainer(Popularity.from_data(toy_data), toy_data, cfg).evaluate("test")["ndcg@10"]
+    torch.manual_seed(0)
+    model = ICSRec.from_data(toy_data, ICSRecConfig(dim=32, max_len=20, dropout=0.1, num_intents=8))
+    trainer = Trainer(model, toy_data, cfg)
+    trainer.fit()
+    assert trainer.evaluate("test")["ndcg@10"] > 2 * pop
