@@ -14,7 +14,7 @@ from graphrec.data.loader import item_windows
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import resolve_config
 from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig, pool
-from graphrec.nn.cluster import kmeans, nearest_centroid
+from graphrec.nn.cluster import intent_centroids, nearest_centroid
 from graphrec.nn.losses import info_nce
 from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
@@ -113,9 +113,8 @@ class ICLRec(CL4SRec):
         hist = train_history(data)
         x = self.sequence_representations(hist.select(torch.nonzero(hist.lengths() > 0).flatten()))
         if x.size(0):
-            gen = torch.Generator().manual_seed(self.kmeans_seed) if self.kmeans_seed >= 0 else None
-            self.centroids, _ = kmeans(x, self.num_intents, self.kmeans_iters, generator=gen,
-                                       restarts=self.kmeans_restarts, split_empty=self.kmeans_split_empty)
+            self.centroids = intent_centroids(x, self.num_intents, self.kmeans_iters, self.kmeans_restarts,
+                                              self.kmeans_split_empty, self.kmeans_seed)
         self.train(was)
 
     def intents(self, z: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ from graphrec.data.inputs import SubsequenceInputs
 from graphrec.data.loader import SubsequenceLoader
 from graphrec.models.base import resolve_config
 from graphrec.models.sasrec import SASRec, SASRecConfig
-from graphrec.nn.cluster import kmeans, nearest_centroid
+from graphrec.nn.cluster import intent_centroids, nearest_centroid
 from graphrec.nn.losses import info_nce
 from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
@@ -138,9 +138,8 @@ class ICSRec(SASRec):
                                  min_len=cfg.min_input_len, shuffle=False, partners=False)
         x = self.subsequence_representations(rows)
         if x.size(0):
-            gen = torch.Generator().manual_seed(cfg.kmeans_seed) if cfg.kmeans_seed >= 0 else None
-            self.centroids, _ = kmeans(x, cfg.num_intents, cfg.kmeans_iters, generator=gen,
-                                       restarts=cfg.kmeans_restarts, split_empty=cfg.kmeans_split_empty)
+            self.centroids = intent_centroids(x, cfg.num_intents, cfg.kmeans_iters, cfg.kmeans_restarts,
+                                              cfg.kmeans_split_empty, cfg.kmeans_seed)
         self.train(was)
 
     def intent_contrast(self, h: Tensor) -> Tensor:

@@ -68,6 +68,14 @@ def kmeans(x: Tensor, k: int, iters: int = 20, generator: torch.Generator | None
     return best[0], best[1]
 
 
+def intent_centroids(x: Tensor, k: int, iters: int = 20, restarts: int = 1, split_empty: bool = False,
+                     seed: int = -1) -> Tensor:
+    """The centroids of :func:`kmeans` over ``x``, its draws seeded by ``seed`` afresh at
+    every call (``-1``: the global generator): the E-step of the intent models."""
+    gen = torch.Generator().manual_seed(seed) if seed >= 0 else None
+    return kmeans(x, k, iters, generator=gen, restarts=restarts, split_empty=split_empty)[0]
+
+
 #: faiss' relative perturbation when an empty cluster takes half of a large one
 SPLIT_EPS = 1.0 / 1024.0
 
@@ -100,4 +108,4 @@ def _lloyd(x: Tensor, k: int, iters: int, generator: torch.Generator | None, ini
     return c
 
 
-__all__ = ["kmeans", "nearest_centroid"]
+__all__ = ["kmeans", "nearest_centroid", "intent_centroids"]
