@@ -24,7 +24,7 @@ from graphrec.data.loader import (
                                   SearchSessionLoader,
                                   SequenceLoader,
 )
-from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, LogError, RecLog, SearchLog
+from graphrec.data.logs import BehaviourLogs, IdMap, ImpressionLog, ItemInfo, LogError, RecLog, SearchLog
 from graphrec.data.ragged import Ragged
 from graphrec.data.sampled import SampledBPRLoader
 from graphrec.data.schema import GraphSchemaError, graph_schema, require_types
@@ -32,7 +32,7 @@ from graphrec.data.split import Split, given_split, leave_one_out, ratio_split, 
 from graphrec.data.timeline import REC, SEARCH, JointTimeline, add_joint_timeline, eval_timeline
 
 __all__ = [
-    "Ragged", "LogError", "IdMap", "RecLog", "SearchLog", "ItemInfo", "BehaviourLogs",
+    "Ragged", "LogError", "IdMap", "RecLog", "SearchLog", "ImpressionLog", "ItemInfo", "BehaviourLogs",
     "Split", "leave_one_out", "temporal_split", "ratio_split", "given_split",
     "CLICKS", "SEARCHES", "LEADS_TO", "HAS_ATTR", "add_edge_type", "build_hetero_data",
     "train_history", "history", "eval_targets", "heldout", "has_heldout", "add_reverse_edges",

@@ -189,6 +189,9 @@ def build_hetero_data(logs: BehaviourLogs, split: Split, with_reverse: bool = Fa
         data["user"].search_query = s.query[o]
         data["user"].search_item = s.item[o]
 
+    if logs.impressions is not None:
+        _add_visible_impressions(data, logs, split)
+
     if logs.items is not None and logs.items.attrs is not None:
         attrs = logs.items.attrs
         data["attr"].num_nodes = logs.items.num_attrs
@@ -220,6 +223,30 @@ def build_hetero_data(logs: BehaviourLogs, split: Split, with_reverse: bool = Fa
     add_joint_timeline(data)
     data.validate(raise_on_error=True)
     return data
+
+
+def _add_visible_impressions(data: HeteroData, logs: BehaviourLogs, split: Split) -> None:
+    """Each user's impressions strictly before the user's first held-out interaction
+    (what training may see, as for search), chronological, as ``data['user'].imp_ptr``,
+    ``imp_item`` and ``imp_clicked``."""
+    rec, imp = logs.rec, logs.impressions
+    held = torch.cat([split.valid, split.test])
+    cutoff = torch.full((rec.num_users,), float("inf"), dtype=torch.float64).scatter_reduce(
+        0, rec.user[held], rec.time[held], "amin")
+    seen = imp.subset(torch.nonzero(imp.time < cutoff[imp.user]).flatten())
+    order = torch.argsort(seen.time, stable=True)
+    order = order[torch.argsort(seen.user[order], stable=True)]
+    data["user"].imp_ptr = Ragged.from_coo(seen.user, seen.item, rec.num_users).ptr
+    data["user"].imp_item = seen.item[order]
+    data["user"].imp_clicked = seen.clicked[order]
+
+
+def visible_impressions(data: HeteroData) -> tuple[Ragged, Tensor] | None:
+    """Each user's training-visible impressions, chronological: ``(items per user,
+    clicked flag of every value)``; ``None`` when the logs have none."""
+    if "imp_ptr" not in data["user"]:
+        return None
+    return Ragged(data["user"].imp_ptr, data["user"].imp_item), data["user"].imp_clicked
 
 
 # ---- views used by samplers, models and evaluation ----------------------------------
@@ -338,4 +365,4 @@ def eval_targets(data: HeteroData, split: SplitName) -> tuple[Tensor, Ragged, Ra
 
 __all__ = ["CLICKS", "SEARCHES", "LEADS_TO", "HAS_ATTR", "reverse", "is_reverse", "add_edge_type",
            "add_reverse_edges", "attr_field_edges", "build_hetero_data", "train_history", "heldout",
-           "first_heldout", "has_heldout", "history", "eval_targets"]
+           "first_heldout", "has_heldout", "history", "eval_targets", "visible_impressions"]

@@ -233,6 +233,36 @@ class RecLog:
 
 
 @dataclass
+class ImpressionLog(RecLog):
+    """Recommendation impressions ``(user, item, time, clicked)``: ``item`` was shown to
+    ``user`` at ``time``, and engaged with when ``clicked``. The clicked rows are the
+    :class:`RecLog`'s interactions; the others are the exposure the clicks leave out.
+
+    Args:
+        user, item, time, num_users, num_items, source: as :class:`RecLog`.
+        clicked: ``(N,)`` bool (required; a keyword after ``source``).
+    """
+
+    clicked: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.clicked is None:
+            raise LogError("impressions need a clicked flag per row", self.source, field="clicked")
+        self.clicked = torch.as_tensor(self.clicked, dtype=torch.bool)
+        super().__post_init__()
+
+    def validate(self) -> None:
+        super().validate()
+        if self.clicked.numel() != self.user.numel():
+            raise LogError(f"column 'clicked' has {self.clicked.numel()} rows, expected {self.user.numel()}",
+                           self.source)
+
+    def subset(self, index: Tensor) -> ImpressionLog:
+        return ImpressionLog(self.user[index], self.item[index], self.time[index], self.num_users, self.num_items,
+                             self.source, clicked=self.clicked[index])
+
+
+@dataclass
 class SearchLog:
     """Search interactions ``(user, query, item, time)``: user issued ``query`` and
     clicked ``item`` at ``time``.
@@ -374,6 +404,8 @@ class BehaviourLogs:
     ``meta`` carries provenance, e.g. ``{"semi_synthetic": True, "time_unit": "ordinal"}``;
     result writers copy it into every report. ``extras`` carries dataset-specific
     tensors (the synthetic world's ground-truth latents, user features, ...).
+    ``impressions``, where the source logs them, is every recommendation shown, clicked
+    or not.
     """
 
     rec: RecLog
@@ -385,6 +417,7 @@ class BehaviourLogs:
     name: str = "logs"
     meta: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Tensor] = field(default_factory=dict)
+    impressions: ImpressionLog | None = None
 
     def __post_init__(self) -> None:
         if self.search is not None:
@@ -392,6 +425,11 @@ class BehaviourLogs:
                 raise LogError("search log and recommendation log disagree on the number of users "
                                f"or items ({self.search.num_users}x{self.search.num_items} vs "
                                f"{self.rec.num_users}x{self.rec.num_items})", self.search.source)
+        if self.impressions is not None and (self.impressions.num_users, self.impressions.num_items) != (
+                self.rec.num_users, self.rec.num_items):
+            raise LogError("impressions and recommendation log disagree on the number of users or items "
+                           f"({self.impressions.num_users}x{self.impressions.num_items} vs "
+                           f"{self.rec.num_users}x{self.rec.num_items})", self.impressions.source)
         if self.items is not None and self.items.num_items != self.rec.num_items:
             raise LogError(f"item info covers {self.items.num_items} items, the logs "
                            f"{self.rec.num_items}", field="items")
@@ -470,4 +508,5 @@ def sample_queries(logs: BehaviourLogs, k: int = 5, seed: int = 0) -> list[tuple
     return out
 
 
-__all__ = ["LogError", "IdMap", "id_key", "RecLog", "SearchLog", "ItemInfo", "BehaviourLogs", "sample_queries"]
+__all__ = ["LogError", "IdMap", "id_key", "RecLog", "SearchLog", "ImpressionLog", "ItemInfo", "BehaviourLogs",
+           "sample_queries"]

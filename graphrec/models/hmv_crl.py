@@ -81,7 +81,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from graphrec.data.covariates import UserCovariates, named_user_features, timeline_covariates
-from graphrec.data.hetero import HAS_ATTR, attr_field_edges
+from graphrec.data.hetero import HAS_ATTR, attr_field_edges, visible_impressions
 from graphrec.data.inputs import UserInputs
 from graphrec.data.ragged import Ragged
 from graphrec.data.timeline import REC, SEARCH, JointTimeline
@@ -116,7 +116,11 @@ class HMVCRLConfig(ModelConfig):
         num_layers: pre-LN Transformer layers of each surface encoder (2).
         num_heads: attention heads (2).
         dropout: dropout of the encoders (0.1).
-        max_rec_len: most recent training clicks read by the rec encoder (100).
+        max_rec_len: most recent training events read by the rec encoder (100).
+        rec_events: what the rec encoder reads: ``clicks`` -- the training clicks
+            (default) -- or ``impressions`` -- every training-visible item shown, each
+            token with a learned clicked / not-clicked embedding (the specification's
+            :math:`x_R`; logs that keep impressions only: the synthetic world, KuaiSAR-R).
         max_search_len: most recent visible searches read by the search encoder (30).
         prior: ``ivae`` -- p(z_p | u_p) p(z_f | u_f), each channel with its own
             covariates (default); ``shared`` -- both channels conditioned on [u_p; u_f];
@@ -159,6 +163,7 @@ class HMVCRLConfig(ModelConfig):
     num_heads: int = 2
     dropout: float = 0.1
     max_rec_len: int = 100
+    rec_events: str = "clicks"
     max_search_len: int = 30
     prior: str = "ivae"
     prior_hidden: int = 64
@@ -183,6 +188,7 @@ class HMVCRLConfig(ModelConfig):
         self.require_choice("prior", PRIORS)
         self.require_choice("fusion", FUSIONS)
         self.require_choice("surfaces", SURFACES)
+        self.require_choice("rec_events", ("clicks", "impressions"))
         if self.dim % self.num_heads:
             self._fail("dim", f"a multiple of num_heads={self.num_heads} (attention splits dim across heads)")
         if self.beta != 1.0 and self.prior != "none":
@@ -350,9 +356,13 @@ class HMVCRL(RecModel):
                  item_attrs: tuple[Tensor, Tensor] | None = None, num_attrs: int = 0,
                  query_tokens: tuple[Tensor, Tensor] | None = None, num_words: int = 0,
                  u_platform: Tensor | None = None, u_pref: Tensor | None = None,
+                 impressions: tuple[Ragged, Tensor] | None = None,
                  config: HMVCRLConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
         cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        if cfg.rec_events == "impressions" and impressions is None:
+            raise ValueError("HMVCRL: rec_events='impressions', but the graph has no impressions "
+                             "(data['user'].imp_ptr: its logs keep clicks only); use rec_events='clicks'")
         self.num_users, self.num_items = num_users, num_items
         if timeline.num_rows != num_users:
             raise ValueError(f"timeline has {timeline.num_rows} rows, expected num_users={num_users}")
@@ -364,13 +374,15 @@ class HMVCRL(RecModel):
         if n_search == 0 or query_tokens is None:
             query_tokens, num_words = None, 0
         self.surfaces = SURFACE_SETS[cfg.surfaces]
-        self._prepare_inputs(timeline, cfg)
+        self._prepare_inputs(timeline, cfg, impressions if cfg.rec_events == "impressions" else None)
         self._prepare_targets(timeline, item_attrs, num_attrs, query_tokens, num_words, cfg)
         self._prepare_covariates(u_platform, u_pref, cfg)
 
         # ---- tokens and encoders -----------------------------------------------------
         self.item_emb = nn.Embedding(num_items + 1, d, padding_idx=0)
         self.surface_emb = nn.Embedding(2, d)
+        # impressions: 1 = shown and passed over, 2 = shown and clicked (0 = padding)
+        self.click_emb = nn.Embedding(3, d, padding_idx=0) if cfg.rec_events == "impressions" else None
         self.cat_enc = QueryEncoder(*item_attrs, num_words=num_attrs, dim=d) if item_attrs is not None else None
         self.query_enc = QueryEncoder(*query_tokens, num_words=num_words, dim=d) if query_tokens is not None else None
         enc = {"num_layers": cfg.num_layers, "num_heads": cfg.num_heads, "dropout": cfg.dropout}
@@ -423,15 +435,23 @@ class HMVCRL(RecModel):
         u_platform, u_pref = (None, None) if cov is None else (cov.platform, cov.preference)
         model = cls(num_users=num_users, num_items=num_items, timeline=timeline,
                     item_attrs=item_attrs, num_attrs=num_attrs, query_tokens=query_tokens, num_words=num_words,
-                    u_platform=u_platform, u_pref=u_pref, config=cfg)
+                    u_platform=u_platform, u_pref=u_pref,
+                    impressions=visible_impressions(data) if cfg.rec_events == "impressions" else None, config=cfg)
         model.covariate_names = {} if cov is None else {"platform": cov.platform_names,
                                                          "preference": cov.preference_names}
         return model
 
-    def _prepare_inputs(self, tl: JointTimeline, cfg: HMVCRLConfig) -> None:
-        """Every user's windows (shifted ids, 0 = padding), most recent kept."""
+    def _prepare_inputs(self, tl: JointTimeline, cfg: HMVCRLConfig,
+                        impressions: tuple[Ragged, Tensor] | None = None) -> None:
+        """Every user's windows (shifted ids, 0 = padding), most recent kept; the rec
+        window from the impressions (with their clicked flags) when given."""
         users = torch.arange(self.num_users)
         w = tl.windows(users, tl.ptr[1:], cfg.max_rec_len, cfg.max_search_len)
+        if impressions is not None:
+            shown, clicked = impressions
+            w["rec_item"] = Ragged(shown.ptr, shown.values + 1).pad(cfg.max_rec_len)
+            self.register_buffer("rec_clicked", Ragged(shown.ptr, clicked.long() + 1).pad(cfg.max_rec_len),
+                                 persistent=False)
         for key in ("rec_item", "search_query", "search_item"):
             self.register_buffer(key, w[key], persistent=False)
 
@@ -509,6 +529,10 @@ class HMVCRL(RecModel):
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
         nn.init.normal_(self.surface_emb.weight, std=0.02)
+        if self.click_emb is not None:
+            nn.init.normal_(self.click_emb.weight, std=0.02)
+            with torch.no_grad():
+                self.click_emb.weight[0].zero_()
         for m in (self.cat_enc, self.query_enc, *self.encoders.values()):
             if m is not None:
                 m.reset_parameters()
@@ -537,6 +561,8 @@ class HMVCRL(RecModel):
             x = self.item_emb(item) + self.surface_emb.weight[REC]
             if self.cat_enc is not None:
                 x = x + self.cat_enc(item)
+            if self.click_emb is not None:
+                x = x + self.click_emb(self.rec_clicked[users])
         else:
             item, query = self.search_item[users], self.search_query[users]
             x = self.item_emb(item) + self.surface_emb.weight[SEARCH]

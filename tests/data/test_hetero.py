@@ -25,7 +25,7 @@ from graphrec.data.hetero import (
     train_history,
 )
 from graphrec.data.io import item_info_from_table
-from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, RecLog
+from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, LogError, RecLog
 from graphrec.data.ragged import Ragged
 from graphrec.data.split import leave_one_out
 from tests.data.test_split import make_logs
@@ -238,3 +238,35 @@ def test_to_hetero_runs_on_a_graphrec_graph():
     scores = (out["user"][index[0]] * out["item"][index[1]]).sum(-1)
     assert scores.shape == (60,)
     scores.sum().backward()
+
+
+def test_visible_impressions_stop_before_the_held_out_time():
+    from graphrec.data.datasets.synthetic import simulate_world
+    from graphrec.data.hetero import visible_impressions
+    from graphrec.data.logs import ImpressionLog
+
+    cfg = SyntheticConfig(num_users=80, num_items=60, num_topics=4, num_brands=8, mean_rec_interactions=8.0)
+    world = simulate_world(cfg)
+    logs, imp = world.logs, world.logs.impressions
+    # the clicked impressions are the interactions; the same logs as without the skipped slates
+    assert int(imp.clicked.sum()) == len(logs.rec)
+    assert torch.equal(generate_world(cfg).rec.item, logs.rec.item)
+    split = leave_one_out(logs)
+    data = build_hetero_data(logs, split)
+    shown, clicked = visible_impressions(data)
+    held = torch.cat([split.valid, split.test])
+    cutoff = torch.full((80,), float("inf"), dtype=torch.float64).scatter_reduce(
+        0, logs.rec.user[held], logs.rec.time[held], "amin")
+    for user in range(0, 80, 9):
+        mine = torch.nonzero((imp.user == user) & (imp.time < cutoff[user])).flatten()
+        order = mine[torch.argsort(imp.time[mine], stable=True)]
+        assert shown[user].tolist() == imp.item[order].tolist()  # every one before the cutoff, in time order
+        assert clicked[shown.ptr[user]:shown.ptr[user + 1]].tolist() == imp.clicked[order].tolist()
+    # never the held-out items' slates: no visible click at or after a user's held-out time
+    assert int(clicked.sum()) <= split.train.numel()
+    assert visible_impressions(build_hetero_data(generate_world(cfg), split)) is None
+    with pytest.raises(LogError, match="'clicked' has 1 rows, expected 2"):
+        ImpressionLog(torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([0.0, 1.0]), 2, 2,
+                      clicked=torch.tensor([True]))
+    with pytest.raises(LogError, match="clicked flag"):
+        ImpressionLog(torch.tensor([0]), torch.tensor([0]), torch.tensor([0.0]), 1, 1)

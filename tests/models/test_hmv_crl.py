@@ -13,7 +13,8 @@ from graphrec.train.run import make_train_config
 SMALL = {"dim": 16, "num_layers": 1, "max_rec_len": 20, "max_search_len": 10, "decoder_hidden": 32,
          "prior_hidden": 16}
 SWITCHES = [{}, {"prior": "shared"}, {"prior": "none"}, {"prior": "none", "beta": 4.0}, {"fusion": "concat"},
-            {"surfaces": "rec"}, {"surfaces": "search"}, {"fusion": "concat", "surfaces": "rec"}]
+            {"surfaces": "rec"}, {"surfaces": "search"}, {"fusion": "concat", "surfaces": "rec"},
+            {"rec_events": "impressions"}]
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,21 @@ def test_every_switch_builds_and_trains(world, switch):
         assert model.prior_p[0].weight.grad.abs().sum() > 0
     lat = model.latents()
     assert lat["platform"].shape == (120, 8) and lat["preference"].shape == (120, 8)
+
+
+def test_impressions_are_read_with_their_clicked_flags(world, toy_data):
+    from graphrec.data.hetero import visible_impressions
+
+    model = HMVCRL.from_data(world, HMVCRLConfig(**SMALL, rec_events="impressions"))
+    shown, clicked = visible_impressions(world)
+    user = int(torch.argmax(shown.lengths()))
+    last = shown[user][-SMALL["max_rec_len"]:]  # the most recent impressions, right-aligned
+    assert model.rec_item[user, -last.numel():].tolist() == (last + 1).tolist()
+    flags = clicked[shown.ptr[user + 1] - last.numel():shown.ptr[user + 1]]
+    assert model.rec_clicked[user, -last.numel():].tolist() == (flags.long() + 1).tolist()
+    assert int(model.rec_clicked[user].eq(2).sum()) > 0 and int(model.rec_clicked[user].eq(1).sum()) > 0
+    with pytest.raises(ValueError, match="no impressions"):
+        HMVCRL.from_data(toy_data, HMVCRLConfig(**SMALL, rec_events="impressions"))
 
 
 def test_heads_follow_what_the_graph_has(world):
@@ -113,7 +129,7 @@ def test_logs_without_a_varying_covariate_side(toy_data, caplog):
 @pytest.mark.parametrize(("field", "value"), [("prior", "gaussian"), ("fusion", "sum"), ("surfaces", "all"),
                                               ("beta", 4.0), ("beta", 0.0), ("k_p", 0), ("dropout", 1.0),
                                               ("subset_weight", -1.0), ("platform_covariates", -2),
-                                              ("covariates", "x"),
+                                              ("covariates", "x"), ("rec_events", "slates"),
                                               ("dim", 63)])
 def test_bad_settings_name_their_field(field, value):
     with pytest.raises(ConfigError, match=f"^{field} ") as err:

@@ -36,7 +36,8 @@ from graphrec.utils.io import atomic_path
 #: 2: item text (title, category, brand, keywords) and query words on the HeteroData
 #: 3: held-out pairs as graph-level link labels, forward-only edge types, node ``x``, attr fields
 #: 4: graphrec-heterodata-v1 files, loaded with weights_only=True
-CACHE_VERSION = 6  # 5: keyed by the raw files' content digests; 6: KuaiSAR-R keeps impression counts
+#: 5: keyed by the raw files' content digests; 6: KuaiSAR-R's impression counts; 7: the impressions in the graph
+CACHE_VERSION = 7
 
 log = logging.getLogger("graphrec.data")
 

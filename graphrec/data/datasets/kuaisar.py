@@ -44,6 +44,7 @@ from torch import Tensor
 from graphrec.data.covariates import one_hot_features
 from graphrec.data.datasets.base import RecDataset, find_raw
 from graphrec.data.io import (
+    TIME_UNITS,
     encode_ids,
     item_info_from_table,
     parse_tokens,
@@ -52,7 +53,7 @@ from graphrec.data.io import (
     rec_log_from_table,
     search_log_from_table,
 )
-from graphrec.data.logs import BehaviourLogs, IdMap, LogError
+from graphrec.data.logs import BehaviourLogs, IdMap, ImpressionLog, LogError
 from graphrec.data.split import SPLITTERS, Split
 
 log = logging.getLogger("graphrec.data")
@@ -149,8 +150,12 @@ def read_kuaisar_rec(raw_dir: str) -> BehaviourLogs:
     extras["user.features"], ucols = user_feature_matrix(uf_path, user_map)
     extras["user.x"] = one_hot_features(extras["user.features"])
     meta["user_features"] = ",".join(ucols)
+    impressions = ImpressionLog(encode_ids(table["user_id"], user_map, df_path, "user_id"),
+                                encode_ids(table["video_id"], item_map, df_path, "video_id"),
+                                table["timestamp"].astype(np.float64) * TIME_UNITS["ms"],
+                                len(user_map), len(item_map), source=df_path, clicked=table["is_click"] == 1)
     return BehaviourLogs(rec, items=items, user_map=user_map, item_map=item_map,
-                         name="kuaisar-rec", meta=meta, extras=extras)
+                         name="kuaisar-rec", meta=meta, extras=extras, impressions=impressions)
 
 
 def read_kuaisar(raw_dir: str) -> BehaviourLogs:
@@ -258,7 +263,9 @@ class KuaiSARRec(_KuaiSARBase):
 
     Exposure: ``data['user'].impressions`` counts every recommendation impression of a
     user (clicked or not) and ``data['user'].impression_days`` the days with one, for the
-    causal analyses (exposure per active day, click rate); no bundled model reads them.
+    causal analyses (exposure per active day, click rate); the impressions themselves
+    (``logs.impressions``) give each user's training-visible ones in the graph
+    (:func:`~graphrec.data.hetero.visible_impressions`).
 
     Args:
         root: folder holding ``kuaisar_rec_mrff/`` (``GRAPHREC_DATA`` when ``None``).

@@ -84,13 +84,13 @@ from scipy.special import logsumexp
 
 from graphrec.data.datasets.base import RecDataset
 from graphrec.data.datasets.world_truth import Impressions, WorldTruth
-from graphrec.data.logs import BehaviourLogs, IdMap, ItemInfo, RecLog, SearchLog
+from graphrec.data.logs import BehaviourLogs, IdMap, ImpressionLog, ItemInfo, RecLog, SearchLog
 from graphrec.data.ragged import Ragged
 
 #: version of the simulator, part of the processed cache key: bumped whenever the same
 #: config would generate different logs or graph attributes (2: the taste-vector fix,
-#: the truth kept out of the graph, meta_platform_covariates)
-WORLD_VERSION = 2
+#: the truth kept out of the graph, meta_platform_covariates; 3: the impressions in the graph)
+WORLD_VERSION = 3
 #: meaning of the platform latent's coordinates
 PLATFORM_FACTORS = ("popularity", "promotion", "personalisation", "intensity")
 #: exposure sources recorded per recommendation interaction
@@ -730,7 +730,8 @@ class SyntheticWorld(NamedTuple):
     truth: WorldTruth
 
 
-def _assemble(w: SimpleNamespace, cfg: SyntheticConfig, sim: SimpleNamespace, ev_time: np.ndarray) -> SyntheticWorld:
+def _assemble(w: SimpleNamespace, cfg: SyntheticConfig, sim: SimpleNamespace, ev_time: np.ndarray,
+              skipped_drawn: bool = True) -> SyntheticWorld:
     U, I, K = w.U, w.I, w.K
     is_search = w.is_search
     # ---- queries: distinct word sequences ---------------------------------------------
@@ -780,6 +781,12 @@ def _assemble(w: SimpleNamespace, cfg: SyntheticConfig, sim: SimpleNamespace, ev
         items=t(np.concatenate([s[1] for s in sim.shown])[order]),
         clicked=t(np.concatenate([s[3] for s in sim.shown])[order].astype(np.int64)),
         time=t(ev_time[ev_of]))
+    if skipped_drawn:  # every item shown, a row each: the exposure a model may read (clicks alone hide it)
+        width = impressions.items.size(1)
+        logs.impressions = ImpressionLog(
+            impressions.user.repeat_interleave(width), impressions.items.flatten(),
+            impressions.time.repeat_interleave(width), U, I, source="synthetic",
+            clicked=(torch.arange(width)[None, :] == impressions.clicked[:, None]).flatten())
     truth = WorldTruth(cfg, {
         "user.z_pref": f32(w.z_f),
         "user.z_pref_drift": f32(w.drift),
@@ -825,12 +832,13 @@ def simulate_world(config: SyntheticConfig | None = None, *, impressions: bool =
     rng = np.random.default_rng(cfg.seed)
     w = _draw_world(cfg, rng)
     sim = _simulate_lines(w, cfg, rng, np.random.default_rng([cfg.seed, 1]) if impressions else None)
-    return _assemble(w, cfg, sim, _timestamps(w, cfg, sim, rng))
+    return _assemble(w, cfg, sim, _timestamps(w, cfg, sim, rng), skipped_drawn=impressions)
 
 
 def generate_world(config: SyntheticConfig | None = None) -> BehaviourLogs:
-    """The observed logs of :func:`simulate_world` (what :class:`SyntheticSearchRec` builds
-    its graph from)."""
+    """The observed logs of :func:`simulate_world` without the skipped slates (faster to
+    draw; ``logs.impressions`` is ``None``). :class:`SyntheticSearchRec` builds its graph
+    from the same logs with every impression."""
     return simulate_world(config, impressions=False).logs
 
 
@@ -939,7 +947,8 @@ class SyntheticSearchRec(RecDataset):
         return {"name": "synthetic", "world": WORLD_VERSION, **dataclasses.asdict(self.config)}
 
     def load_logs(self) -> BehaviourLogs:
-        return generate_world(self.config)
+        # with every slate shown (logs.impressions): the same logs as generate_world's
+        return self.world().logs
 
     def world(self) -> SyntheticWorld:
         """The whole simulated world ``(logs, impressions, truth)``, simulated again from
