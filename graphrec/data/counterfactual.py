@@ -7,7 +7,7 @@ world simulates that surface again
 (:func:`~graphrec.data.datasets.synthetic.resimulate_world`); real logs can only be
 rewritten. :func:`rewrite_rec_history` replaces the item of every *training*
 recommendation row (held-out rows, search and timestamps stay) with a draw from a
-policy:
+policy, and the item of every impression where the logs keep them (clicked flags stay):
 
 =====================  =================================================================
 ``"popular"``          popularity-boosted: an item drawn with probability proportional to
@@ -59,17 +59,21 @@ def rewrite_rec_history(logs: BehaviourLogs, split: Split, policy: str, seed: in
                          f"{', '.join(REWRITE_POLICIES)}")
     gen = torch.Generator().manual_seed(seed)
     rec, rows = logs.rec, split.train
-    users = rec.user[rows]
-    if policy == "popular":
-        weights = torch.bincount(rec.item[rows], minlength=rec.num_items).double()
-        new = torch.multinomial(weights, rows.numel(), replacement=True, generator=gen)
-    elif policy == "own":
-        new = _own_draws(users, rec.item[rows], rec.num_users, gen)
-    else:
-        new = _search_draws(logs, split, users, categories, gen)
+
+    def draw(users: Tensor) -> Tensor:
+        if policy == "popular":
+            weights = torch.bincount(rec.item[rows], minlength=rec.num_items).double()
+            return torch.multinomial(weights, users.numel(), replacement=True, generator=gen)
+        if policy == "own":
+            return _draw_from_groups(users, rec.user[rows], rec.item[rows], rec.num_users, gen)
+        return _search_draws(logs, split, users, categories, gen)
+
     item = rec.item.clone()
-    item[rows] = new
-    return dataclasses.replace(logs, rec=dataclasses.replace(rec, item=item))
+    item[rows] = draw(rec.user[rows])
+    out = dataclasses.replace(logs, rec=dataclasses.replace(rec, item=item))
+    if logs.impressions is not None:  # what an impressions-reading model sees, drawn from the same policy
+        out.impressions = dataclasses.replace(logs.impressions, item=draw(logs.impressions.user))
+    return out
 
 
 def _draw_from_groups(users: Tensor, group: Tensor, values: Tensor, num_users: int, gen: torch.Generator) -> Tensor:
@@ -83,11 +87,6 @@ def _draw_from_groups(users: Tensor, group: Tensor, values: Tensor, num_users: i
     own = (start[users] + (u * n).long()).clamp_max(values.numel() - 1)
     anyone = (u * values.numel()).long()
     return torch.where(n == 0, values[anyone], grouped[own])
-
-
-def _own_draws(users: Tensor, items: Tensor, num_users: int, gen: torch.Generator) -> Tensor:
-    """Per row, an item drawn uniformly from the same user's rows."""
-    return _draw_from_groups(users, users, items, num_users, gen)
 
 
 def _search_draws(logs: BehaviourLogs, split: Split, users: Tensor, categories: Ragged | None,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from graphrec.data.counterfactual import REWRITE_POLICIES, rewrite_rec_history
-from graphrec.data.datasets.synthetic import SyntheticConfig, generate_world
+from graphrec.data.datasets.synthetic import SyntheticConfig, simulate_world
 from graphrec.data.hetero import build_hetero_data
 from graphrec.data.split import leave_one_out
 from graphrec.models.hmv_crl import item_categories
@@ -15,8 +15,8 @@ from graphrec.models.hmv_crl import item_categories
 
 @pytest.fixture(scope="module")
 def world():
-    logs = generate_world(SyntheticConfig(num_users=120, num_items=80, num_topics=4, num_brands=10,
-                                          mean_rec_interactions=12.0))
+    logs = simulate_world(SyntheticConfig(num_users=120, num_items=80, num_topics=4, num_brands=10,
+                                          mean_rec_interactions=12.0)).logs
     split = leave_one_out(logs)
     categories, _ = item_categories(build_hetero_data(logs, split))
     return logs, split, categories
@@ -37,6 +37,10 @@ def test_only_training_rec_items_change(world, policy):
     assert torch.equal(out.rec.item[held], before[held])
     assert torch.equal(out.rec.user, logs.rec.user) and torch.equal(out.rec.time, logs.rec.time)
     assert out.search is logs.search
+    if logs.impressions is not None:  # impressions drawn from the same policy, flags and times kept
+        assert torch.equal(out.impressions.clicked, logs.impressions.clicked)
+        assert torch.equal(out.impressions.time, logs.impressions.time)
+        assert (out.impressions.item != logs.impressions.item).any()
     assert (out.rec.item[split.train] != before[split.train]).any()
     again = rewrite_rec_history(logs, split, policy, seed=3, categories=categories)
     assert torch.equal(again.rec.item, out.rec.item)  # the same seed, the same draws
