@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("causal-report", help="train representation models (HMV-CRL and baselines) and measure "
                                              "their latents: MCC, R^2, policy shift, mediation")
-    p.add_argument("--dataset", default="synthetic", help="a registered dataset (default: synthetic, the one with "
-                                                          "ground truth)")
+    p.add_argument("--dataset", default="synthetic",
+                   help="a registered dataset (default: synthetic, the one with ground truth; on real logs the "
+                        "seeds' agreement replaces MCC and the policy shift rewrites the logs)")
     p.add_argument("--output", required=True, help="output folder (resumable): report.json, report.md, report.png")
     p.add_argument("--models", default=None,
                    help="comma-separated models or YAML variants, the first reported at the top level "
