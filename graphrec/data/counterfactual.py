@@ -28,6 +28,7 @@ re-encodes it with trained weights.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -57,23 +58,28 @@ def rewrite_rec_history(logs: BehaviourLogs, split: Split, policy: str, seed: in
     if policy not in REWRITE_POLICIES:
         raise ValueError(f"rewrite_rec_history: unknown policy {policy!r}; the policies are "
                          f"{', '.join(REWRITE_POLICIES)}")
+    draw = _policy_sampler(logs, split, policy, categories)
     gen = torch.Generator().manual_seed(seed)
     rec, rows = logs.rec, split.train
-
-    def draw(users: Tensor) -> Tensor:
-        if policy == "popular":
-            weights = torch.bincount(rec.item[rows], minlength=rec.num_items).double()
-            return torch.multinomial(weights, users.numel(), replacement=True, generator=gen)
-        if policy == "own":
-            return _draw_from_groups(users, rec.user[rows], rec.item[rows], rec.num_users, gen)
-        return _search_draws(logs, split, users, categories, gen)
-
     item = rec.item.clone()
-    item[rows] = draw(rec.user[rows])
+    item[rows] = draw(rec.user[rows], gen)
     out = dataclasses.replace(logs, rec=dataclasses.replace(rec, item=item))
     if logs.impressions is not None:  # what an impressions-reading model sees, drawn from the same policy
-        out.impressions = dataclasses.replace(logs.impressions, item=draw(logs.impressions.user))
+        out.impressions = dataclasses.replace(logs.impressions, item=draw(logs.impressions.user, gen))
     return out
+
+
+def _policy_sampler(logs: BehaviourLogs, split: Split, policy: str,
+                    categories: Ragged | None) -> Callable[[Tensor, torch.Generator], Tensor]:
+    """``draw(users, gen)``: an item per entry of ``users`` under ``policy``; what every
+    draw shares (popularity, the users' search categories) is computed once here."""
+    rec, rows = logs.rec, split.train
+    if policy == "popular":
+        weights = torch.bincount(rec.item[rows], minlength=rec.num_items).double()
+        return lambda users, gen: torch.multinomial(weights, users.numel(), replacement=True, generator=gen)
+    if policy == "own":
+        return lambda users, gen: _draw_from_groups(users, rec.user[rows], rec.item[rows], rec.num_users, gen)
+    return _search_sampler(logs, split, categories)
 
 
 def _draw_from_groups(users: Tensor, group: Tensor, values: Tensor, num_users: int, gen: torch.Generator) -> Tensor:
@@ -89,9 +95,9 @@ def _draw_from_groups(users: Tensor, group: Tensor, values: Tensor, num_users: i
     return torch.where(n == 0, values[anyone], grouped[own])
 
 
-def _search_draws(logs: BehaviourLogs, split: Split, users: Tensor, categories: Ragged | None,
-                  gen: torch.Generator) -> Tensor:
-    """Per row, a category drawn from the user's training search clicks' categories
+def _search_sampler(logs: BehaviourLogs, split: Split,
+                    categories: Ragged | None) -> Callable[[Tensor, torch.Generator], Tensor]:
+    """Per user, a category drawn from the user's training search clicks' categories
     (everyone's when the user has none), then an item of that category uniformly."""
     if logs.search is None or categories is None or categories.values.numel() == 0:
         raise ValueError("rewrite_rec_history(policy='search') needs search logs and item categories; "
@@ -99,16 +105,20 @@ def _search_draws(logs: BehaviourLogs, split: Split, users: Tensor, categories: 
     search = logs.search if split.search_train is None else logs.search.subset(split.search_train)
     # every (search click, category of its item) pair: a uniform pair of the user is a
     # category drawn in proportion to the user's search clicks in it
-    per_click = torch.repeat_interleave(categories.lengths()[search.item])
+    pair_user = search.user[torch.repeat_interleave(categories.lengths()[search.item])]
     click_cats = categories.values[_gather_rows(categories, search.item)]
     if click_cats.numel() == 0:
         raise ValueError(f"rewrite_rec_history(policy='search'): no training search click of {logs.name} has a "
                          "category")
-    cat = _draw_from_groups(users, search.user[per_click], click_cats, logs.num_users, gen)
     num_cats = int(categories.values.max()) + 1
     cat_items = Ragged.from_coo(categories.values, categories.row_index(), num_cats)  # category -> its items
-    offset = (torch.rand(cat.numel(), generator=gen, dtype=torch.float64) * cat_items.lengths()[cat]).long()
-    return cat_items.values[cat_items.ptr[cat] + offset]
+
+    def draw(users: Tensor, gen: torch.Generator) -> Tensor:
+        cat = _draw_from_groups(users, pair_user, click_cats, logs.num_users, gen)
+        offset = (torch.rand(cat.numel(), generator=gen, dtype=torch.float64) * cat_items.lengths()[cat]).long()
+        return cat_items.values[cat_items.ptr[cat] + offset]
+
+    return draw
 
 
 def _gather_rows(r: Ragged, rows: Tensor) -> Tensor:

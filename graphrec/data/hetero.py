@@ -234,11 +234,10 @@ def _add_visible_impressions(data: HeteroData, logs: BehaviourLogs, split: Split
     cutoff = torch.full((rec.num_users,), float("inf"), dtype=torch.float64).scatter_reduce(
         0, rec.user[held], rec.time[held], "amin")
     seen = imp.subset(torch.nonzero(imp.time < cutoff[imp.user]).flatten())
-    order = torch.argsort(seen.time, stable=True)
-    order = order[torch.argsort(seen.user[order], stable=True)]
-    data["user"].imp_ptr = Ragged.from_coo(seen.user, seen.item, rec.num_users).ptr
-    data["user"].imp_item = seen.item[order]
-    data["user"].imp_clicked = seen.clicked[order]
+    rows = Ragged.from_coo(seen.user, torch.arange(len(seen)), rec.num_users, order=seen.time)  # one sort for both
+    data["user"].imp_ptr = rows.ptr
+    data["user"].imp_item = seen.item[rows.values]
+    data["user"].imp_clicked = seen.clicked[rows.values]
 
 
 def visible_impressions(data: HeteroData) -> tuple[Ragged, Tensor] | None:

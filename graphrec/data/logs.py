@@ -257,6 +257,14 @@ class ImpressionLog(RecLog):
             raise LogError(f"column 'clicked' has {self.clicked.numel()} rows, expected {self.user.numel()}",
                            self.source)
 
+    def active_days(self) -> Tensor:
+        """``(num_users,)`` number of distinct calendar days (time in seconds) on which
+        each user was shown something."""
+        day = torch.floor(self.time / 86400.0).long()
+        span = int(day.max() - day.min()) + 1 if day.numel() else 1
+        user_days = torch.unique(self.user * span + (day - (day.min() if day.numel() else 0)))
+        return torch.bincount(torch.div(user_days, span, rounding_mode="floor"), minlength=self.num_users)
+
     def subset(self, index: Tensor) -> ImpressionLog:
         return ImpressionLog(self.user[index], self.item[index], self.time[index], self.num_users, self.num_items,
                              self.source, clicked=self.clicked[index])

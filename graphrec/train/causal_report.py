@@ -154,19 +154,19 @@ def _log_policy_shift(model: Any, dataset: Any, data: Any, latents: dict[str, to
 
 
 def _logged_engagement(dataset: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """Treatment and outcome from logs that keep every impression (KuaiSAR-R's
-    ``user.impressions`` and ``user.impression_days``): :math:`T` = log(1 + impressions
-    per active day) (the specification's exposure intensity), :math:`Y` = clicks per
-    impression; ``None`` for logs of clicks only (no exposure, no click rate)."""
-    extras = dataset.logs.extras
-    if "user.impressions" not in extras or "user.impression_days" not in extras:
+    """Treatment and outcome from logs that keep every impression (``logs.impressions``,
+    e.g. KuaiSAR-R): :math:`T` = log(1 + impressions per active day) (the specification's
+    exposure intensity), :math:`Y` = clicks per impression; ``None`` for logs of clicks
+    only (no exposure, no click rate)."""
+    logs = dataset.logs
+    if logs.impressions is None:
         return None
-    shown = extras["user.impressions"].double()
-    days = extras["user.impression_days"].double().clamp_min(1.0)
-    clicks = torch.bincount(dataset.logs.rec.user, minlength=shown.numel()).double()
+    shown = torch.bincount(logs.impressions.user, minlength=logs.num_users).double()
     if bool((shown == 0).any()):
-        raise ValueError(f"{dataset.logs.name}: {int((shown == 0).sum())} user(s) have clicks but no impression "
-                         "count (user.impressions); the click rate is undefined for them")
+        raise ValueError(f"{logs.name}: {int((shown == 0).sum())} user(s) were shown nothing (logs.impressions); "
+                         "the click rate is undefined for them")
+    days = logs.impressions.active_days().double().clamp_min(1.0)
+    clicks = torch.bincount(logs.rec.user, minlength=logs.num_users).double()
     return torch.log1p(shown / days).numpy(), (clicks / shown).numpy(), "logged impressions"
 
 
@@ -297,12 +297,13 @@ def analyse_run(checkpoint: str, root: str | None = None, seed: int = 0, n_boot:
     out: dict[str, Any] = {
         "r2": {f"exposure_to_{c}": r2_probe(u_p, lat[c], train, test)["r2"] for c in CHANNELS},
     }
+    # the log rewrite everywhere: on real logs the only shift test, beside the simulator's known answer on
+    # the synthetic world (how far the real-log protocol can be trusted)
+    out["policy_shift_logs"] = logged = _log_policy_shift(model, dataset, data, lat, seed)
     truth = getattr(dataset, "truth", None)
     if truth is None:  # real logs: no true factors, no simulator
-        logged = _log_policy_shift(model, dataset, data, lat, seed)
         shifts = logged["shifts"]
         out["policy_shift"] = {**shifts[logged["policy"]], "redraw": shifts["own"]}
-        out["policy_shift_logs"] = logged
         engagement = _logged_engagement(dataset)
         if engagement is not None:
             t, y, source = engagement
@@ -311,24 +312,17 @@ def analyse_run(checkpoint: str, root: str | None = None, seed: int = 0, n_boot:
             out["graph"] = {"learned": _graph(t, y, m_p, m_f)}
             out["engagement"] = source
         return out
-    # the log rewrite too, beside the simulator's known answer: how far the real-log protocol can be trusted
-    out["policy_shift_logs"] = _log_policy_shift(model, dataset, data, lat, seed)
     true = {"platform": truth["user.z_platform"], "preference": truth["user.z_pref"]}
     out["mcc"] = {c: mean_correlation_coefficient(lat[c], true[c]) for c in CHANNELS}
-    both = torch.cat([lat["platform"], lat["preference"]], 1)
-
-    def moved(after: dict[str, torch.Tensor]) -> dict[str, float]:
-        return _movement(lat, after)
-
     # seed + 1000: a redraw of the recommendation surface that no training run has seen
-    shifted, redraw = moved(_reencoded(model, dataset, seed + 1000, **SHIFT_POLICY)), moved(
-        _reencoded(model, dataset, seed + 1000))
+    shifted = _movement(lat, _reencoded(model, dataset, seed + 1000, **SHIFT_POLICY))
+    redraw = _movement(lat, _reencoded(model, dataset, seed + 1000))
     logits = truth["user.policy_logits"].double()
     change = torch.tensor(SHIFT_POLICY["platform_bias"], dtype=torch.float64) - torch.tensor(
         dataset.config.platform_bias, dtype=torch.float64)
     out["policy_shift"] = {**shifted, "redraw": redraw, "truth": {
         "platform": float(change.norm() / logits.var(0).sum().sqrt()), "preference": 0.0}}
-    t, y = _engagement(dataset, both.size(0))
+    t, y = _engagement(dataset, lat["platform"].size(0))
     edges = true_graph(truth.causal_graph())
     out["mediation"], out["graph"] = {}, {"true_edges": [list(e) for e in edges]}
     for which, (z_p, z_f) in (("learned", (lat["platform"], lat["preference"])),

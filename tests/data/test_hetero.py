@@ -268,5 +268,9 @@ def test_visible_impressions_stop_before_the_held_out_time():
     with pytest.raises(LogError, match="'clicked' has 1 rows, expected 2"):
         ImpressionLog(torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([0.0, 1.0]), 2, 2,
                       clicked=torch.tensor([True]))
+    # active days: distinct calendar days (seconds) per user, 0 for a user shown nothing
+    hand = ImpressionLog(torch.tensor([0, 0, 0, 1]), torch.tensor([0, 1, 0, 1]),
+                         torch.tensor([10.0, 100.0, 90000.0, 200000.0]), 3, 2, clicked=torch.tensor([1, 0, 0, 1]))
+    assert hand.active_days().tolist() == [2, 1, 0]
     with pytest.raises(LogError, match="clicked flag"):
         ImpressionLog(torch.tensor([0]), torch.tensor([0]), torch.tensor([0.0]), 1, 1)

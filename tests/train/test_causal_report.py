@@ -63,23 +63,17 @@ def test_causal_report_writes_every_figure_and_resumes(tmp_path, tmp_cache, monk
 
 
 def test_without_truth_the_report_measures_stability_across_seeds(tmp_path, tmp_cache, monkeypatch):
-    import dataclasses
     from types import SimpleNamespace
-
-    import torch
 
     import graphrec.train.causal_report as cr
 
     real_load = cr.load_dataset
 
     def as_real_logs(*args, **kwargs):
-        # the synthetic world seen as a real log: no truth, no simulator; impressions counted per user
+        # the synthetic world seen as a real log that keeps its impressions: no truth, no simulator
         world = real_load(*args, **kwargs)
-        logs, imp = world.logs, world.impressions
-        clicks = torch.bincount(logs.rec.user, minlength=logs.num_users)
-        shown = torch.maximum(torch.bincount(imp.user, minlength=logs.num_users) * imp.items.size(1), clicks)
-        extras = {**logs.extras, "user.impressions": shown, "user.impression_days": torch.full_like(shown, 3)}
-        return SimpleNamespace(truth=None, logs=dataclasses.replace(logs, extras=extras), make_split=world.make_split)
+        assert world.logs.impressions is not None
+        return SimpleNamespace(truth=None, logs=world.logs, make_split=world.make_split)
 
     monkeypatch.setattr(cr, "load_dataset", as_real_logs)
     out = tmp_path / "report"

@@ -36,8 +36,9 @@ from graphrec.utils.io import atomic_path
 #: 2: item text (title, category, brand, keywords) and query words on the HeteroData
 #: 3: held-out pairs as graph-level link labels, forward-only edge types, node ``x``, attr fields
 #: 4: graphrec-heterodata-v1 files, loaded with weights_only=True
-#: 5: keyed by the raw files' content digests; 6: KuaiSAR-R's impression counts; 7: the impressions in the graph
-CACHE_VERSION = 7
+#: 5: keyed by the raw files' content digests; 6, 7: KuaiSAR-R's impression counts, the impressions in the graph;
+#: 8: the counts derived from the impressions, no longer stored
+CACHE_VERSION = 8
 
 log = logging.getLogger("graphrec.data")
 

@@ -99,19 +99,6 @@ def user_feature_matrix(path: str, user_map: IdMap,
     return out, cols
 
 
-def impression_counts(table: dict[str, np.ndarray], path: str, user_map: IdMap) -> dict[str, Tensor]:
-    """Per user, the recommendation impressions (clicked or not) and the number of
-    distinct days with one (``user.impressions``, ``user.impression_days``): the exposure
-    that the clicks alone do not show, for analyses (exposure per active day, click
-    rate); no bundled model reads them."""
-    user = torch.from_numpy(encode_ids(table["user_id"], user_map, path, "user_id"))
-    day = torch.from_numpy(np.floor(table["timestamp"].astype(np.float64) / 86_400_000.0).astype(np.int64))
-    n, span = len(user_map), int(day.max() - day.min()) + 1
-    user_days = torch.unique(user * span + (day - day.min()))
-    return {"user.impressions": torch.bincount(user, minlength=n),
-            "user.impression_days": torch.bincount(torch.div(user_days, span, rounding_mode="floor"), minlength=n)}
-
-
 def read_kuaisar_rec(raw_dir: str) -> BehaviourLogs:
     """Parse the MRFF "KuaiSAR-R" subset (recommendation side only).
 
@@ -133,7 +120,7 @@ def read_kuaisar_rec(raw_dir: str) -> BehaviourLogs:
 
     meta: dict[str, Any] = {"time_unit": "s", "source": "MRFF KuaiSAR-R (rec side only)",
                             "impressions": n_imp, "clicks": len(rec)}
-    extras: dict[str, Tensor] = impression_counts(table, df_path, user_map)
+    extras: dict[str, Tensor] = {}
     vf_path = find_raw(raw_dir, "video_features.csv")
     vf = read_table(vf_path, columns=["video_id", *MRFF_VIDEO_COLUMNS])
     items = item_info_from_table(vf, vf_path, item_map,
@@ -261,11 +248,9 @@ class KuaiSARRec(_KuaiSARBase):
     so items get no ``x`` (their codes are the attribute nodes and
     ``data['item'].features``); queries and attributes have none either.
 
-    Exposure: ``data['user'].impressions`` counts every recommendation impression of a
-    user (clicked or not) and ``data['user'].impression_days`` the days with one, for the
-    causal analyses (exposure per active day, click rate); the impressions themselves
-    (``logs.impressions``) give each user's training-visible ones in the graph
-    (:func:`~graphrec.data.hetero.visible_impressions`).
+    Exposure: ``logs.impressions`` holds every recommendation impression (clicked or not),
+    for the causal analyses (exposure per active day, click rate), and the graph each
+    user's training-visible ones (:func:`~graphrec.data.hetero.visible_impressions`).
 
     Args:
         root: folder holding ``kuaisar_rec_mrff/`` (``GRAPHREC_DATA`` when ``None``).
