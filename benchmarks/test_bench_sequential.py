@@ -2,10 +2,12 @@
 (per-user windows, all positions) against IDCLRec (every-prefix subsequences, a
 second view for L_CL1, L_d, the intent category) and IDCLRec's backbone (no
 auxiliary loss), with and without length-bucketed batches, and IDCLRec with its L_CL1
-partners encoded in one pass instead of in groups of similar length. ``extra_info`` holds the
-batches per epoch, so ``mean * batches_per_epoch`` is the epoch time.
+partners encoded in one pass instead of in groups of similar length, or in one pass together
+with the input (``cl1_length_groups=0``, the fewest operations). ``extra_info`` holds the batches per
+epoch, so ``mean * batches_per_epoch`` is the epoch time.
 
 Run:  OMP_NUM_THREADS=1 pytest benchmarks/test_bench_sequential.py --benchmark-only --bench-threads 1
+      pytest benchmarks/test_bench_sequential.py --benchmark-only --bench-device cuda   (a GPU)
 Needs ../shared/data (or $GRAPHREC_SHARED_DATA) with amazon_seq/.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import allocator_info
+from conftest import allocator_info, synchronize
 
 from graphrec.data import train_history
 from graphrec.data.loader import SequenceLoader, SubsequenceLoader
@@ -29,9 +31,12 @@ MODELS = {
     "sasrec": lambda d: SASRec.from_data(d, SASRecConfig()),
     "idclrec_backbone": lambda d: IDCLRec.from_data(d, IDCLRecConfig(delta=2.0, use_Ld=False, use_CL1=False,
                                                                      use_CL2=False)),
+    # the default: the partners in 4 length groups on a CPU, in one pass with the input on a GPU
     "idclrec": lambda d: IDCLRec.from_data(d, IDCLRecConfig()),
+    "idclrec_partners_in_groups": lambda d: IDCLRec.from_data(d, IDCLRecConfig(cl1_length_groups=4)),
     # the L_CL1 partners encoded in one pass at the batch's longest partner (before 0.1 grouped them)
     "idclrec_partners_one_pass": lambda d: IDCLRec.from_data(d, IDCLRecConfig(cl1_length_groups=1)),
+    "idclrec_partners_with_input": lambda d: IDCLRec.from_data(d, IDCLRecConfig(cl1_length_groups=0)),
 }
 
 
@@ -44,22 +49,24 @@ def beauty():
 
 @pytest.mark.parametrize("buckets", [0, 16])
 @pytest.mark.parametrize("name", list(MODELS))
-def test_training_step(benchmark, beauty, name, buckets):
+def test_training_step(benchmark, beauty, device, name, buckets):
     torch.manual_seed(0)
-    model = MODELS[name](beauty).train()
+    model = MODELS[name](beauty).train().to(device)
     gen = torch.Generator().manual_seed(0)
     hist, n = train_history(beauty), beauty["item"].num_nodes
     loader = (SequenceLoader(hist, n, 50, 256, generator=gen, length_buckets=buckets) if name == "sasrec"
               else SubsequenceLoader(hist, n, 50, 256, generator=gen, length_buckets=buckets))
-    batches = itertools.cycle(list(itertools.islice(iter(loader), 40)))
+    batches = itertools.cycle([{k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
+                               for b in itertools.islice(iter(loader), 40)])
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step():
         opt.zero_grad()
         model.loss(next(batches))["loss"].backward()
         opt.step()
+        synchronize(device)
 
     benchmark.group = "sequential training step, Amazon Beauty, batch 256"
-    benchmark.extra_info.update(model=name, length_buckets=buckets, batches_per_epoch=len(loader),
+    benchmark.extra_info.update(model=name, length_buckets=buckets, batches_per_epoch=len(loader), device=str(device),
                                 threads=torch.get_num_threads(), **allocator_info())
     benchmark.pedantic(step, rounds=40, iterations=1, warmup_rounds=3)

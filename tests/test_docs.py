@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -185,3 +186,60 @@ def test_every_bundled_model_has_a_page_with_its_options():
     overview = (DOCS / "models.md").read_text(encoding="utf-8")
     for page in sorted((DOCS / "models").glob("*.md")):
         assert f"\nmodels/{page.stem}\n" in overview, f"{page.name} is not in docs/models.md's toctree"
+
+
+def _script(name: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(name, DOCS / "_scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sequential_grid_names_runs_its_configs_define():
+    """Every run of issue 14's grid names a model its YAML defines; Beauty seed 1 of the six
+    models of the fair table comes first, each run has its own resumable folder."""
+    import yaml
+
+    grid = _script("seq_grid")
+    jobs = grid.grid()
+    for job in jobs:
+        assert job.label in yaml.safe_load((REPO / job.config).read_text())["models"], job
+    assert [(j.dataset, j.seed) for j in jobs[:6]] == [("beauty", 1)] * 6
+    assert {j.label for j in jobs[:6]} == {"icsrec", "idclrec", "idclrec-backbone", "duorec", "iclrec", "cl4srec"}
+    folders = [grid.command(j, "DATA", "OUT", "cpu")[grid.command(j, "DATA", "OUT", "cpu").index("--output") + 1]
+               for j in jobs]
+    assert len(set(folders)) == len(jobs)
+    assert all("--resume" in grid.command(j, "DATA", "OUT", "cpu") for j in jobs)
+    assert sum(1 for j in jobs if j.name == "duorec-fair") == 5  # Beauty x3, Sports, Toys
+
+
+def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
+    """Finished runs give mean ± std and the gap to the published figure; a run with only a
+    log is listed with its epochs and best validation score, never as a test result."""
+    tables = _script("seq_tables")
+    metrics = {"hr@5": 0.05, "hr@10": 0.08, "hr@20": 0.1, "ndcg@5": 0.03, "ndcg@10": 0.04, "ndcg@20": 0.05}
+    for seed, shift in ((1, 0.0), (2, 0.01)):
+        run = tmp_path / "beauty" / f"icsrec-s{seed}" / "icsrec" / f"seed-{seed}"
+        run.mkdir(parents=True)
+        (run / "results.json").write_text(json.dumps({
+            "seed": seed, "epochs": 120, "best_epoch": 80, "seconds_per_epoch": 2.0,
+            "config": {"train": {"epochs": 300, "patience": 40}},
+            "test": {k: v + shift for k, v in metrics.items()}}))
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "beauty_icsrec-s1.log").write_text("Epoch: 001, Loss: 9.0, ndcg@20: 0.0100, 1.0s\n")
+    (tmp_path / "logs" / "beauty_duorec-fair-s1.log").write_text(
+        "training duorec\nEpoch: 001, Loss: 9.0, ndcg@20: 0.0300, 1.0s\nEpoch: 002, Loss: 8.0, ndcg@20: 0.0200, 1s\n")
+    published = tmp_path / "published.json"
+    published.write_text(json.dumps({"figures": [
+        {"source": "icsrec_readme", "dataset": "beauty", "model": "icsrec", "hr@20": 0.1298, "ndcg@20": 0.0663},
+        {"source": "icsrec_table", "dataset": "beauty", "model": "icsrec", "hr@20": 0.2, "ndcg@20": 0.1}]}))
+    assert tables.main([str(tmp_path), "--published", str(published), "--json", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| icsrec |"))
+    assert "120* (80), 120* (80)" in row and "0.1050 ± 0.0071" in row
+    assert "(icsrec_readme)" in row and "-19.1% / -17.0%" in row  # the authors' own release wins
+    assert "| duorec-fair (unfinished) | 1 | 2 (best 1: valid 0.0300) |" in out
+    assert "icsrec (unfinished)" not in out  # it has results
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["finished"]["beauty"]["icsrec"]["seeds"] == [1, 2]

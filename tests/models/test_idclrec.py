@@ -121,6 +121,25 @@ def test_partner_intents_by_length_groups_equal_one_pass(groups):
     assert torch.allclose(grouped, one, atol=1e-6)
 
 
+def test_partners_in_one_pass_with_the_input_give_the_same_loss():
+    # cl1_length_groups=0 encodes input and partners as one batch of 2B rows (one trim to the
+    # longer of the two): every part of the loss is that of the separate passes
+    torch.manual_seed(0)
+    base = small()
+    batch = {"input": torch.tensor([[0, 0, 0, 0, 0, 0, 3, 7], [0, 0, 0, 1, 2, 3, 4, 5], [0, 0, 0, 0, 0, 4, 4, 4]]),
+             "target": torch.tensor([8, 6, 5]),
+             "partner": torch.tensor([[5, 6, 7, 8, 9, 10, 11, 12], [0, 0, 0, 0, 0, 0, 0, 9], [0, 0, 2, 3, 4, 5, 6, 7]])}
+    parts = {}
+    for groups in (0, 1, 4, None):  # None: the device's choice (4 groups on a CPU)
+        m = small(cl1_length_groups=groups)
+        m.load_state_dict(base.state_dict())
+        parts[groups] = m.eval().loss(batch)
+    for key in ("loss", "rec", "Ld", "CL1", "CL2"):
+        assert torch.allclose(parts[0][key], parts[1][key], atol=1e-5), key
+        assert torch.allclose(parts[0][key], parts[4][key], atol=1e-5), key
+        assert torch.allclose(parts[0][key], parts[None][key], atol=1e-5), key
+
+
 def test_padding_is_never_attended():
     m = small()
     out = m(SEQ)
@@ -186,7 +205,7 @@ def test_bad_options_raise():
     with pytest.raises(ValueError, match="ld_form"):
         IDCLRec(1, 5, ld_form="l2")
     with pytest.raises(ValueError, match="cl1_length_groups"):
-        IDCLRec(1, 5, cl1_length_groups=0)
+        IDCLRec(1, 5, cl1_length_groups=-1)
     custom = IDCLRec(1, 5, dim=8, max_len=4, ld_fn=lambda R, I, valid: R.pow(2).mean())
     batch = {"input": torch.tensor([[0, 1, 2, 3]]), "target": torch.tensor([4])}
     assert torch.isfinite(custom.loss(batch)["Ld"])

@@ -1,0 +1,171 @@
+"""Issue 14's sequential grid as one prepared command: every run is a ``graphrec compare`` process,
+``--workers`` at a time, in the order of :data:`JOBS` (most wanted first), so a short lease of a
+device trains the runs that matter most to convergence and the rest as far as they get.
+
+    python docs/_scripts/seq_grid.py --root ../shared/data --output runs/seq-grid --device cuda --workers 16
+    python docs/_scripts/seq_grid.py --root ../shared/data --output /tmp/smoke --device cpu --smoke
+
+``--smoke`` trains two batches of every distinct model on every dataset (the first run of each dataset
+alone, so that the dataset cache is written once) and exits non-zero when one fails: a check of the
+whole grid in a minute before it is started. Every run writes ``OUTPUT/DATASET/LABEL-sSEED/`` (the
+compare folder, ``--resume``-able) and its log under ``OUTPUT/logs/``; ``OUTPUT/status.json`` says
+which runs started, ended and with which exit code. ``docs/_scripts/seq_tables.py`` reads the results.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+CONFIGS = "graphrec/configs"
+# the common regime of the fair table (the ICLRec / ICSRec authors'): DuoRec's own YAML holds its
+# authors' RecBole setting (50 epochs, patience 10 on MRR), so its fair run overrides those three
+FAIR = ("train.epochs=300", "train.patience=40", "train.metric=ndcg@20")
+
+
+@dataclass(frozen=True)
+class Job:
+    dataset: str
+    config: str
+    label: str
+    seed: int
+    sets: tuple[str, ...] = field(default=())
+    name: str = ""  # the run's folder name; label-sSEED unless two runs share a label
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.name or self.label}-s{self.seed}"
+
+
+def _models(dataset: str) -> list[tuple[str, str, tuple[str, ...], str]]:
+    """``(config, label, sets, name)`` of the six models of the fair table on ``dataset``, with the
+    per-dataset variants the authors' scripts use (ICLRec's layers, ICSRec's Toys setting)."""
+    iclrec = {"beauty": "iclrec", "sports": "iclrec-sports", "toys": "iclrec-toys"}[dataset]
+    icsrec = "icsrec-toys" if dataset == "toys" else "icsrec"
+    return [(f"{CONFIGS}/icsrec.yaml", icsrec, (), ""),
+            (f"{CONFIGS}/idclrec.yaml", "idclrec", (), ""),
+            (f"{CONFIGS}/idclrec.yaml", "idclrec-backbone", (), ""),
+            (f"{CONFIGS}/duorec.yaml", "duorec", FAIR, "duorec-fair"),
+            (f"{CONFIGS}/iclrec.yaml", iclrec, (), ""),
+            (f"{CONFIGS}/cl4srec.yaml", "cl4srec", (), "")]
+
+
+def grid() -> list[Job]:
+    """Issue 14's minimum grid, most wanted first: Beauty seed 1 of every model; seeds 2 and 3 of the
+    one-row-per-user models (ICLRec, CL4SRec: a seventh of the every-prefix models' steps per epoch),
+    then of the others; Sports and Toys with one seed; the Beauty ablations; DuoRec as its authors
+    stop it (50 epochs, patience 10 on MRR)."""
+    beauty = _models("beauty")
+    cheap = [m for m in beauty if m[1] in ("iclrec", "cl4srec")]
+    jobs = [Job("beauty", c, lab, 1, sets, n) for c, lab, sets, n in beauty]
+    jobs += [Job("beauty", c, lab, s, sets, n) for s in (2, 3) for c, lab, sets, n in cheap]
+    jobs += [Job("beauty", c, lab, s, sets, n) for s in (2, 3) for c, lab, sets, n in beauty if (c, lab, sets, n)
+             not in cheap]
+    for ds in ("sports", "toys"):
+        jobs += [Job(ds, c, lab, 1, sets, n) for c, lab, sets, n in _models(ds)]
+    jobs += [Job("beauty", f"{CONFIGS}/idclrec.yaml", f"idclrec-{a}", 1)
+             for a in ("no-Ld", "no-CL1", "no-CL2", "uniform")]
+    jobs.append(Job("beauty", f"{CONFIGS}/duorec.yaml", "duorec", 1))
+    return jobs
+
+
+def smoke_jobs(jobs: list[Job]) -> list[Job]:
+    """One run of every distinct (dataset, config, label, sets), seed 1."""
+    seen, out = set(), []
+    for j in jobs:
+        key = (j.dataset, j.config, j.label, j.sets)
+        if key not in seen:
+            seen.add(key)
+            out.append(Job(j.dataset, j.config, j.label, 1, j.sets + ("train.epochs=1", "train.max_batches=2"),
+                           j.name))
+    return out
+
+
+def command(job: Job, root: str, output: str, device: str) -> list[str]:
+    return [sys.executable, "-m", "graphrec", "compare", "--dataset", job.dataset, "--root", root,
+            "--config", job.config, "--models", job.label, "--seeds", str(job.seed),
+            "--output", os.path.join(output, job.dataset, job.run_name), "--resume",
+            "--set", f"train.device={device}", "--set", "train.progress=false",
+            *[a for s in job.sets for a in ("--set", s)]]
+
+
+
+def run(jobs: list[Job], root: str, output: str, device: str, workers: int,
+        start_deadline: float | None = None) -> dict[str, dict]:
+    """Run ``jobs`` ``workers`` at a time; none is started after ``start_deadline`` seconds."""
+    os.makedirs(os.path.join(output, "logs"), exist_ok=True)
+    status: dict[str, dict] = {}
+    pending, running = list(jobs), {}
+    t0 = time.monotonic()
+
+    def save() -> None:
+        path = os.path.join(output, "status.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(status, f, indent=1)
+        os.replace(path + ".tmp", path)
+
+    while pending or running:
+        while pending and len(running) < workers and (start_deadline is None
+                                                      or time.monotonic() - t0 < start_deadline):
+            job = pending.pop(0)
+            key = f"{job.dataset}/{job.run_name}"
+            log = open(os.path.join(output, "logs", f"{job.dataset}_{job.run_name}.log"), "w")
+            cmd = command(job, root, output, device)
+            running[key] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
+            status[key] = {"cmd": " ".join(cmd), "started_s": round(time.monotonic() - t0, 1)}
+            print(f"[{time.monotonic() - t0:7.1f}s] start {key}", flush=True)
+            save()
+        if start_deadline is not None and time.monotonic() - t0 >= start_deadline and pending:
+            for job in pending:
+                status[f"{job.dataset}/{job.run_name}"] = {"skipped": "start deadline"}
+            pending = []
+            save()
+        for key, (proc, log) in list(running.items()):
+            if proc.poll() is not None:
+                log.close()
+                del running[key]
+                status[key].update(rc=proc.returncode, ended_s=round(time.monotonic() - t0, 1))
+                print(f"[{time.monotonic() - t0:7.1f}s] end {key} rc={proc.returncode}", flush=True)
+                save()
+        time.sleep(1.0)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--root", required=True, help="folder holding amazon_seq/ (and amazon_text/)")
+    p.add_argument("--output", required=True)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--start-deadline", type=float, default=None,
+                   help="start no run after this many seconds (the runs started go on)")
+    p.add_argument("--smoke", action="store_true", help="two batches of every distinct run; rc 1 if one fails")
+    p.add_argument("--list", action="store_true", help="print the runs in order and exit")
+    args = p.parse_args(argv)
+    jobs = grid()
+    if args.list:
+        for j in jobs:
+            print(" ".join(command(j, args.root, args.output, args.device)))
+        return 0
+    if args.smoke:
+        jobs = smoke_jobs(jobs)
+        first = {}
+        for j in jobs:
+            first.setdefault(j.dataset, j)
+        # the first run of each dataset alone writes its cache; then the rest together
+        status = run(list(first.values()), args.root, args.output, args.device, len(first))
+        status |= run([j for j in jobs if j not in first.values()], args.root, args.output, args.device,
+                      args.workers)
+        failed = [k for k, v in status.items() if v.get("rc") != 0]
+        print("smoke:", "all passed" if not failed else f"failed: {failed}", flush=True)
+        return 1 if failed else 0
+    run(jobs, args.root, args.output, args.device, args.workers, args.start_deadline)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

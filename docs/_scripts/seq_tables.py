@@ -1,0 +1,130 @@
+"""The tables of issue 14's sequential grid: one per dataset, every model's test HR / NDCG at 5, 10 and
+20 as mean ± std over its seeds, the epochs it trained and whether early stopping ended it, beside the
+published figures.
+
+    python docs/_scripts/seq_tables.py GRID_DIR [--published runs/issue14/published.json] [--json OUT.json]
+
+GRID_DIR is the ``--output`` of ``docs/_scripts/seq_grid.py`` (``DATASET/RUN/MODEL/seed-S/results.json``).
+A run with no ``results.json`` (stopped before its end) is listed from its log: the epochs it reached
+and its best validation NDCG@20 so far, never as a test result.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import statistics
+from collections import defaultdict
+
+METRICS = ["hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20"]
+# which published row a run is compared with (the model family, without the per-dataset suffix)
+FAMILY = {"iclrec-sports": "iclrec", "iclrec-toys": "iclrec", "icsrec-toys": "icsrec", "duorec-fair": "duorec"}
+EPOCH_LINE = re.compile(r"Epoch: (\d+),.*?ndcg@20: ([0-9.]+)")
+
+
+def finished_runs(grid: str) -> dict[tuple[str, str], list[dict]]:
+    """``{(dataset, run name without -sSEED): [results.json, ...]}``."""
+    out: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for path in sorted(glob.glob(os.path.join(grid, "*", "*", "*", "seed-*", "results.json"))):
+        parts = path.split(os.sep)
+        dataset, run = parts[-5], parts[-4]
+        with open(path) as f:
+            out[(dataset, re.sub(r"-s\d+$", "", run))].append(json.load(f))
+    return out
+
+
+def unfinished_runs(grid: str) -> dict[tuple[str, str], list[dict]]:
+    """Runs with a log and no results: epochs reached and the best validation NDCG@20 so far."""
+    out: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for log in sorted(glob.glob(os.path.join(grid, "logs", "*.log"))):
+        dataset, run = os.path.basename(log)[:-4].split("_", 1)
+        if glob.glob(os.path.join(grid, dataset, run, "*", "seed-*", "results.json")):
+            continue
+        with open(log) as f:
+            curve = [(int(e), float(v)) for e, v in EPOCH_LINE.findall(f.read())]
+        if curve:
+            best = max(curve, key=lambda c: c[1])
+            out[(dataset, re.sub(r"-s\d+$", "", run))].append(
+                {"epochs": curve[-1][0], "best_epoch": best[0], "best_valid_ndcg@20": best[1]})
+    return out
+
+
+def summarise(runs: list[dict]) -> dict:
+    row: dict = {"seeds": [r["seed"] for r in runs], "epochs": [r["epochs"] for r in runs],
+                 "best_epoch": [r["best_epoch"] for r in runs],
+                 "max_epochs": [r["config"]["train"]["epochs"] for r in runs],
+                 "patience": runs[0]["config"]["train"]["patience"]}
+    for m in METRICS:
+        vals = [r["test"][m] for r in runs]
+        row[m] = {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0}
+    row["seconds_per_epoch"] = statistics.fmean(r["seconds_per_epoch"] for r in runs)
+    return row
+
+
+def published_rows(path: str | None) -> dict[tuple[str, str], tuple[str, dict]]:
+    """``{(dataset, model): (source, figures)}``: the authors' own release where there is one
+    (ICSRec's and ICLRec's READMEs), else ICSRec's table of baselines."""
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        figures = json.load(f)["figures"]
+    rank = {"icsrec_readme": 0, "iclrec_readme": 0, "icsrec_table": 1}
+    out: dict[tuple[str, str], tuple[str, dict]] = {}
+    for fig in sorted(figures, key=lambda f: rank.get(f["source"], 9), reverse=True):
+        out[(fig["dataset"], fig["model"])] = (fig["source"], fig)
+    return out
+
+
+def fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.4f}"
+
+
+def table(dataset: str, rows: dict[str, dict], unfinished: dict[str, list[dict]],
+          published: dict[tuple[str, str], tuple[str, dict]]) -> str:
+    head = "| model | seeds | epochs (best) | " + " | ".join(METRICS) + " | published HR@20 / NDCG@20 | gap |"
+    lines = [f"### {dataset}", "", head, "|" + "---|" * (head.count("|") - 1)]
+    for name, row in sorted(rows.items(), key=lambda kv: -kv[1]["ndcg@20"]["mean"]):
+        stopped = ["*" if e < mx else "" for e, mx in zip(row["epochs"], row["max_epochs"])]
+        epochs = ", ".join(f"{e}{s} ({b})" for e, s, b in zip(row["epochs"], stopped, row["best_epoch"]))
+        cells = [f"{row[m]['mean']:.4f} ± {row[m]['std']:.4f}" for m in METRICS]
+        src, pub = published.get((dataset, FAMILY.get(name, name)), (None, None))
+        if pub:
+            gap = (f"{100 * (row['hr@20']['mean'] / pub['hr@20'] - 1):+.1f}% / "
+                   f"{100 * (row['ndcg@20']['mean'] / pub['ndcg@20'] - 1):+.1f}%")
+            pubcell = f"{fmt(pub['hr@20'])} / {fmt(pub['ndcg@20'])} ({src})"
+        else:
+            gap, pubcell = "", ""
+        lines.append(f"| {name} | {len(row['seeds'])} | {epochs} | " + " | ".join(cells) + f" | {pubcell} | {gap} |")
+    for name, runs in sorted(unfinished.items()):
+        reached = ", ".join(f"{r['epochs']} (best {r['best_epoch']}: valid {r['best_valid_ndcg@20']:.4f})"
+                            for r in runs)
+        lines.append(f"| {name} (unfinished) | {len(runs)} | {reached} |" + " |" * len(METRICS) + " | |")
+    lines += ["", "epochs: epochs trained (best validation epoch); `*` = ended by early stopping."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("grid")
+    p.add_argument("--published", default="runs/issue14/published.json")
+    p.add_argument("--json", help="write the summaries here")
+    args = p.parse_args(argv)
+    done, todo, published = finished_runs(args.grid), unfinished_runs(args.grid), published_rows(args.published)
+    summary: dict[str, dict] = defaultdict(dict)
+    for (dataset, name), runs in done.items():
+        summary[dataset][name] = summarise(runs)
+    for dataset in sorted(set(summary) | {d for d, _ in todo}):
+        print(table(dataset, summary.get(dataset, {}), {n: r for (d, n), r in todo.items() if d == dataset},
+                    published), end="\n\n")
+    if args.json:
+        with open(args.json + ".tmp", "w") as f:
+            json.dump({"finished": summary, "unfinished": {f"{d}/{n}": r for (d, n), r in todo.items()}},
+                      f, indent=1)
+        os.replace(args.json + ".tmp", args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
