@@ -23,6 +23,8 @@ The bundled specifications:
 ================================  =====================================================
 :class:`PairwiseInputs`           BPR triples ``user, pos, neg`` over the training clicks
 :class:`SampledPairwiseInputs`    the same, with the sampled K-hop subgraph around them
+:class:`RecSearchPairsInputs`     BPR triples plus a batch of search clicks
+                                  ``s_user, s_query, s_item, s_neg`` (training period)
 :class:`SequenceInputs`           SASRec windows ``user, input (B, L), target (B, L)[, neg]``
 :class:`SubsequenceInputs`        every-prefix rows ``user, input (B, L), target (B,)[, partner]``
 :class:`JointTimelineInputs`      per recommendation target: the rec and search histories
@@ -44,11 +46,12 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from graphrec.data.hetero import CLICKS, first_heldout, heldout, history, train_history
+from graphrec.data.hetero import CLICKS, SEARCHES, first_heldout, heldout, history, train_history
 from graphrec.data.loader import (
     BPRLoader,
     JointTimelineLoader,
     NegativeSampler,
+    RecSearchBPRLoader,
     SequenceLoader,
     SubsequenceLoader,
     batch_order,
@@ -117,6 +120,28 @@ class PairwiseInputs(TrainInputs):
         sampler = NegativeSampler(Ragged.from_coo(train[0], train[1], num_users), num_items)
         return BPRLoader(heldout(data, "valid")[0], num_items, batch_size, shuffle=False, generator=generator,
                          sampler=sampler, num_users=num_users)
+
+
+@dataclass
+class RecSearchPairsInputs(TrainInputs):
+    """BPR triples over the training clicks, each batch with a batch of the graph's
+    search clicks (:class:`~graphrec.data.loader.RecSearchBPRLoader`): ``s_user, s_query,
+    s_item, s_neg``. The graph holds only search rows before each user's first held-out
+    time (:func:`~graphrec.data.split.leave_one_out`), so no search click of the held-out
+    period reaches training. A graph without search gives plain BPR batches.
+    Validation: as :class:`PairwiseInputs` (rec pairs only)."""
+
+    search_batch_size: int | None = None
+
+    def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
+               generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
+        _check_split(split, self)
+        if split == "valid" or SEARCHES not in data.edge_types:
+            return PairwiseInputs().loader(data, split, batch_size=batch_size, generator=generator)
+        store = data[SEARCHES]
+        return RecSearchBPRLoader(data[CLICKS].edge_index, store.edge_index[0], store.edge_index[1], store.item,
+                                  data["user"].num_nodes, data["item"].num_nodes, batch_size,
+                                  self.search_batch_size, generator=generator)
 
 
 @dataclass
@@ -310,5 +335,5 @@ class _UserBatches:
             yield {"user": self.users[idx]}
 
 
-__all__ = ["TrainInputs", "PairwiseInputs", "SampledPairwiseInputs", "SequenceInputs", "SubsequenceInputs",
-           "JointTimelineInputs", "UserInputs", "TensorRows", "history_with_valid_item", "Batches"]
+__all__ = ["TrainInputs", "PairwiseInputs", "SampledPairwiseInputs", "RecSearchPairsInputs", "SequenceInputs",
+           "SubsequenceInputs", "JointTimelineInputs", "UserInputs", "TensorRows", "history_with_valid_item", "Batches"]

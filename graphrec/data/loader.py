@@ -88,6 +88,54 @@ class BPRLoader:
                    "neg": self.sampler.sample(u, 1, self.generator)}
 
 
+class RecSearchBPRLoader:
+    r"""BPR triples over the training recommendation clicks, each batch joined by a batch
+    of search clicks (ClardRec's "one rec batch and one search batch per step").
+
+    Rec keys ``user, pos, neg`` as :class:`BPRLoader`; search keys ``s_user, s_query,
+    s_item, s_neg``: a search row ``(u, q, i)`` and one negative item outside ``u``'s
+    recommendation *and* search positives. The search rows are far fewer than the rec
+    clicks (about a sixth on beauty-search), so they are cycled, reshuffled at each
+    pass; every rec click is visited once per epoch. The epoch has the rec batches'
+    length; each search batch has ``search_batch_size`` rows (default: the rec batch size).
+    """
+
+    def __init__(self, rec_edge_index: Tensor, search_user: Tensor, search_query: Tensor, search_item: Tensor,
+                 num_users: int, num_items: int, batch_size: int = 2048, search_batch_size: int | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        self.rec = BPRLoader(rec_edge_index, num_items, batch_size, generator=generator, num_users=num_users)
+        self.s_user, self.s_query, self.s_item = search_user, search_query, search_item
+        self.search_batch_size = search_batch_size or batch_size
+        self.generator = generator
+        both = Ragged.from_coo(torch.cat([rec_edge_index[0], search_user]), torch.cat([rec_edge_index[1], search_item]),
+                               num_users)
+        self.search_sampler = NegativeSampler(both, num_items)
+
+    def __len__(self) -> int:
+        return len(self.rec)
+
+    def _search_rows(self) -> Iterator[Tensor]:
+        """Endless full batches of search row ids: shuffled passes joined end to end, so
+        every row is drawn once per pass and no batch is cut short at a pass's end."""
+        n, size = self.s_user.numel(), self.search_batch_size
+        stream = torch.empty(0, dtype=torch.long)
+        while True:
+            while stream.numel() < size:
+                stream = torch.cat([stream, torch.randperm(n, generator=self.generator)])
+            yield stream[:size]
+            stream = stream[size:]
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        rows = self._search_rows() if self.s_user.numel() else None
+        for batch in self.rec:
+            if rows is not None:
+                idx = next(rows)
+                u = self.s_user[idx]
+                batch.update(s_user=u, s_query=self.s_query[idx], s_item=self.s_item[idx],
+                             s_neg=self.search_sampler.sample(u, 1, self.generator))
+            yield batch
+
+
 def batch_order(n: int, batch_size: int, shuffle: bool, generator: torch.Generator | None = None,
                 lengths: Tensor | None = None, length_buckets: int = 0) -> list[Tensor]:
     """Row ids of each batch of an epoch over ``n`` rows.
@@ -400,5 +448,5 @@ class JointTimelineLoader:
             yield self.batch(rows, trim=bucketed)
 
 
-__all__ = ["NegativeSampler", "BPRLoader", "item_windows", "SequenceLoader", "SubsequenceLoader", "SearchSessionLoader",
-           "JointTimelineLoader"]
+__all__ = ["NegativeSampler", "BPRLoader", "RecSearchBPRLoader", "item_windows", "SequenceLoader", "SubsequenceLoader",
+           "SearchSessionLoader", "JointTimelineLoader"]

@@ -2,6 +2,7 @@
 from graphrec.models.base import ModelConfig, RecModel, build_config
 from graphrec.models.bpr_mf import BPRMF, BPRMFConfig
 from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig
+from graphrec.models.clardrec import ClardRec, ClardRecConfig
 from graphrec.models.duorec import DuoRec, DuoRecConfig
 from graphrec.models.graph_cf import GraphCF, GraphCFConfig
 from graphrec.models.gserec import GSERec, GSERecConfig
@@ -14,6 +15,7 @@ from graphrec.models.ngcf import NGCF, NGCFConfig
 from graphrec.models.popularity import Popularity, PopularityConfig
 from graphrec.models.propagated import PropagatedEmbeddingModel
 from graphrec.models.sasrec import SASRec, SASRecConfig
+from graphrec.models.search_transfer import SearchTransfer, SearchTransferConfig
 
 __all__ = [
     "RecModel", "ModelConfig", "build_config", "PropagatedEmbeddingModel",
@@ -28,6 +30,8 @@ __all__ = [
     "ICLRec", "ICLRecConfig",
     "DuoRec", "DuoRecConfig",
     "ICSRec", "ICSRecConfig",
+    "ClardRec", "ClardRecConfig",
+    "SearchTransfer", "SearchTransferConfig",
     "GSERec", "GSERecConfig",
     "HMVCRL", "HMVCRLConfig",
 ]

@@ -23,6 +23,57 @@ def l2_reg(*tensors: Tensor, batch_size: int) -> Tensor:
     return sum(t.pow(2).sum() for t in tensors) / (2.0 * batch_size)  # type: ignore[return-value]
 
 
+
+def weighted_bpr_loss(pos_score: Tensor, neg_score: Tensor, weight: Tensor) -> Tensor:
+    r"""BPR with a weight per pair (ClardRec's confidence-weighted augmentation
+    :math:`\mathcal{L}_{da}`; detach ``weight`` for a stop-gradient confidence):
+
+    .. math::
+        \mathcal{L} = -\frac{1}{B}\sum_{b} c_b \log \sigma(\hat y_{u,i} - \hat y_{u,j})
+    """
+    return (weight * F.softplus(neg_score - pos_score)).mean()
+
+
+def counterfactual_triplet_loss(pref_qi: Tensor, pref_qr: Tensor, match_qi: Tensor, match_qr: Tensor,
+                                pref_full: Tensor | None = None, match_full: Tensor | None = None,
+                                form: str = "order", margin: float = 0.0) -> Tensor:
+    r"""ClardRec's counterfactual disentangling objective :math:`\mathcal{L}_{cd}` over the
+    triplet (factual item, query-related part removed, query-independent part removed)
+    of searched clicks ``(u, q, i)`` (``shared/methods/clardrec.md`` 2.5; the formula is
+    the spec's proposal). The inputs are the user-preference scores
+    :math:`s(u, \cdot)` and query-match scores :math:`m(q, \cdot)` of the
+    query-independent part (``*_qi``: the item with its query-related part removed) and
+    of the query-related part (``*_qr``).
+
+    ``form="order"`` (default): keeping the query-independent part preserves preference
+    better, keeping the query-related part preserves the match better, each a BPR
+    ordering within one score so the two never share a scale:
+
+    .. math::
+        \mathcal{L}_{cd} = \frac{1}{B}\sum \left[-\log\sigma\big(s(u, h^{qi}) - s(u, h^{qr})\big)
+        - \log\sigma\big(m(q, h^{qr}) - m(q, h^{qi})\big)\right]
+
+    ``form="cross"`` (the literal reading): removing the query-related part moves the
+    match more than the preference, removing the query-independent part the reverse,
+    with the variations :math:`\Delta` taken on sigmoid probabilities and a margin
+    :math:`\gamma`; it needs the factual scores ``pref_full`` and ``match_full``:
+
+    .. math::
+        \mathcal{L}_{cd} = \frac{1}{B}\sum \left[\operatorname{softplus}(\Delta s_{qr} - \Delta m_{qr} + \gamma)
+        + \operatorname{softplus}(\Delta m_{qi} - \Delta s_{qi} + \gamma)\right],
+        \quad \Delta s_{qr} = \sigma(s(u, h)) - \sigma(s(u, h^{qi})), \ \dots
+    """
+    if form == "order":
+        return (F.softplus(pref_qr - pref_qi) + F.softplus(match_qi - match_qr)).mean()
+    if form == "cross":
+        if pref_full is None or match_full is None:
+            raise ValueError("form='cross' needs the factual scores pref_full and match_full")
+        sp, sm = torch.sigmoid(pref_full), torch.sigmoid(match_full)
+        d_pref_qr, d_match_qr = sp - torch.sigmoid(pref_qi), sm - torch.sigmoid(match_qi)  # qr removed
+        d_pref_qi, d_match_qi = sp - torch.sigmoid(pref_qr), sm - torch.sigmoid(match_qr)  # qi removed
+        return (F.softplus(d_pref_qr - d_match_qr + margin) + F.softplus(d_match_qi - d_pref_qi + margin)).mean()
+    raise ValueError(f"form must be 'order' or 'cross', got {form!r}")
+
 def sampled_bce(pos_logit: Tensor, neg_logit: Tensor, mask: Tensor) -> Tensor:
     r"""SASRec's binary cross-entropy with one sampled negative per position:
 
@@ -117,4 +168,5 @@ class BilinearSimilarity(nn.Module):
         return torch.tanh(x @ self.weight @ y.t())
 
 
-__all__ = ["bpr_loss", "l2_reg", "sampled_bce", "info_nce", "BilinearSimilarity"]
+__all__ = ["bpr_loss", "weighted_bpr_loss", "counterfactual_triplet_loss", "l2_reg", "sampled_bce", "info_nce",
+           "BilinearSimilarity"]

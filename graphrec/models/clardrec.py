@@ -1,0 +1,293 @@
+r"""ClardRec (Cui et al., 2024): counterfactual disentangling of query-independent item
+features from search, transferred to recommendation by gated feature fusion and
+confidence-weighted data augmentation. The collaborative-filtering setting: LightGCN (or
+MF) over the recommendation clicks and, with separate propagation, over the search clicks.
+
+The paper's body could not be read; ``shared/methods/clardrec.md`` reconstructs the
+method from its abstract and secondary summaries and marks every proposed form. Each
+alternative the spec names is a switch of :class:`ClardRecConfig`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import HeteroData
+
+from graphrec.data.hetero import CLICKS, HAS_ATTR, SEARCHES
+from graphrec.data.inputs import RecSearchPairsInputs, TrainInputs
+from graphrec.models.base import ModelConfig, resolve_config
+from graphrec.models.propagated import PropagatedEmbeddingModel
+from graphrec.nn.disentangle import DisentanglingGate, GatedFusion
+from graphrec.nn.encoders import QueryEncoder
+from graphrec.nn.losses import bpr_loss, counterfactual_triplet_loss, l2_reg, weighted_bpr_loss
+from graphrec.nn.models import LightGCNPropagation
+from graphrec.ops import CSRAdjacency
+from graphrec.resolver import register_model
+
+
+@dataclass
+class ClardRecConfig(ModelConfig):
+    """Args:
+        dim: embedding size (64).
+        backbone: ``"lightgcn"`` (K propagation layers over each surface's clicks, layer
+            mean) or ``"mf"`` (no propagation: the shared tables themselves, MF-BPR).
+        num_layers: LightGCN layers K (2).
+        reg_weight: L2 weight on the batch's shared embeddings (1e-4).
+        alpha: weight of the counterfactual disentangling loss L_cd (0.1).
+        beta: weight of the constraint loss L_con (0.1).
+        lam: weight of the data-augmentation loss L_da (0.5).
+        search_task: train the search click task L_S (BPR of
+            <h_u^S + W_q q, h_i^S> against a negative item under the same query).
+        cd_form: ``"order"`` (within-score BPR orderings; default) or ``"cross"`` (the
+            literal reading: variations of sigmoid scores compared across scores).
+        cd_margin: the margin gamma of ``cd_form="cross"`` (0).
+        con_form: ``"bpr_cos"`` (BPR on the query-independent part plus mu * cos^2 of the
+            two parts; default) or ``"gate"`` ((mean gate - 1/2)^2, a gate regulariser).
+        con_mu: mu of ``con_form="bpr_cos"`` (1).
+        complementary_gate: one gate and its complement (default) or two independent gates.
+        use_attributes: the gate reads the item's attribute vector (mean of its
+            ``('item', 'has', 'attr')`` embeddings); False: the gate-without-attributes ablation.
+        feature_aug: fuse the query-independent search view into the recommendation item
+            representation (gated fusion); False: the w/o feature augmentation ablation.
+        vector_fusion: a fusion gate per dimension instead of one number per item.
+        confidence: weight of a search click as an extra recommendation positive in L_da:
+            ``"score"`` (stop-gradient sigmoid(<h_u^S, h_i^qi>); default), ``"threshold"``
+            (1 when that exceeds ``confidence_threshold``, else 0) or ``"one"`` (c = 1 ablation).
+        confidence_threshold: tau of ``confidence="threshold"`` (0.5).
+    """
+
+    dim: int = 64
+    backbone: str = "lightgcn"
+    num_layers: int = 2
+    reg_weight: float = 1e-4
+    alpha: float = 0.1
+    beta: float = 0.1
+    lam: float = 0.5
+    search_task: bool = True
+    cd_form: str = "order"
+    cd_margin: float = 0.0
+    con_form: str = "bpr_cos"
+    con_mu: float = 1.0
+    complementary_gate: bool = True
+    use_attributes: bool = True
+    feature_aug: bool = True
+    vector_fusion: bool = False
+    confidence: str = "score"
+    confidence_threshold: float = 0.5
+
+    def validate(self) -> None:
+        super().validate()
+        self.require_positive("dim")
+        self.require_non_negative("num_layers", "reg_weight", "alpha", "beta", "lam", "cd_margin", "con_mu")
+        self.require_choice("backbone", ("lightgcn", "mf"))
+        self.require_choice("cd_form", ("order", "cross"))
+        self.require_choice("con_form", ("bpr_cos", "gate"))
+        self.require_choice("confidence", ("score", "threshold", "one"))
+        self.require_fraction("confidence_threshold")
+
+
+#: what the search-enhanced CF models read: a graph without search is refused before training
+SEARCH_GRAPH = (("user", "item", "query"), (CLICKS, SEARCHES))
+
+
+def search_click_graph(data: HeteroData) -> Tensor:
+    """``(2, S)`` user -> clicked item edges of the graph's search rows (training period);
+    empty without search."""
+    if SEARCHES not in data.edge_types:
+        return torch.zeros(2, 0, dtype=torch.long)
+    store = data[SEARCHES]
+    return torch.stack([store.edge_index[0], store.item])
+
+
+@register_model("clardrec")
+class ClardRec(PropagatedEmbeddingModel):
+    r"""ClardRec (`Cui et al., 2024 <https://arxiv.org/abs/2411.18631>`_), CF setting.
+
+    Shared tables :math:`\mathbf{E}_U, \mathbf{E}_I` feed two propagations:
+    :math:`f_R` over the recommendation clicks gives :math:`\mathbf{h}^R_u, \mathbf{h}^R_i`,
+    :math:`f_S` over the search clicks :math:`\mathbf{h}^S_u, \mathbf{h}^S_i`
+    (:class:`~graphrec.nn.models.LightGCNPropagation`, or none for ``backbone="mf"``).
+    An attribute-aware gate (:class:`~graphrec.nn.disentangle.DisentanglingGate`) splits
+    :math:`\mathbf{h}^S_i` into :math:`\mathbf{h}^{qr}_i = \mathbf{g}_i \odot \mathbf{h}^S_i`
+    and :math:`\mathbf{h}^{qi}_i = (1 - \mathbf{g}_i) \odot \mathbf{h}^S_i`; recommendation
+    scores :math:`y^R_{u,i} = \langle \mathbf{h}^R_u, \hat{\mathbf{h}}^R_i \rangle` use the
+    fused item :math:`\hat{\mathbf{h}}^R_i = \beta_i \mathbf{h}^R_i + (1 - \beta_i)
+    \mathbf{h}^{qi}_i` (:class:`~graphrec.nn.disentangle.GatedFusion`). With the query
+    vector :math:`\mathbf{q}` (mean of its word embeddings) and
+    :math:`s(u, \mathbf{x}) = \langle \mathbf{h}^S_u, \mathbf{x} \rangle`,
+    :math:`m(q, \mathbf{x}) = \langle \mathbf{W}_q \mathbf{q}, \mathbf{x} \rangle`:
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_R + \mathcal{L}_S + \alpha \mathcal{L}_{cd} + \beta \mathcal{L}_{con}
+        + \lambda \mathcal{L}_{da} + \text{reg}
+
+    * :math:`\mathcal{L}_R`: BPR on the recommendation clicks;
+    * :math:`\mathcal{L}_S`: BPR of :math:`y^S = \langle \mathbf{h}^S_u + \mathbf{W}_q\mathbf{q},
+      \mathbf{h}^S_i \rangle` on the search clicks against a negative under the same query;
+    * :math:`\mathcal{L}_{cd}`: :func:`~graphrec.nn.losses.counterfactual_triplet_loss` over
+      the searched clicks;
+    * :math:`\mathcal{L}_{con} = -\log\sigma(s(u, \mathbf{h}^{qi}_i) - s(u, \mathbf{h}^{qi}_j))
+      + \mu \cos^2(\mathbf{h}^{qr}_i, \mathbf{h}^{qi}_i)`;
+    * :math:`\mathcal{L}_{da} = c_{ui} \cdot -\log\sigma(y^R_{u,i} - y^R_{u,j})` over the
+      search clicks, :math:`c_{ui} = \mathrm{sg}(\sigma(s(u, \mathbf{h}^{qi}_i)))`.
+
+    Every form beyond the abstract is the spec's proposal (``shared/methods/clardrec.md``).
+    Trains on :class:`~graphrec.data.inputs.RecSearchPairsInputs` (a rec batch and a search
+    batch per step); a graph without search trains the backbone alone.
+    """
+
+    Config = ClardRecConfig
+    train_defaults = {"batch_size": 2048, "lr": 1e-3}
+
+    def __init__(self, num_users: int, num_items: int, rec_edge_index: Tensor, search_edge_index: Tensor,
+                 query_tokens: tuple[Tensor, Tensor] | None = None, num_words: int = 0,
+                 item_attrs: tuple[Tensor, Tensor] | None = None, num_attrs: int = 0,
+                 config: ClardRecConfig | None = None, **kwargs: Any) -> None:
+        super().__init__()
+        cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        self.num_users, self.num_items = num_users, num_items
+        d = cfg.dim
+        self.user_emb = nn.Embedding(num_users, d)
+        self.item_emb = nn.Embedding(num_items, d)
+        self.gcn = LightGCNPropagation(cfg.num_layers if cfg.backbone == "lightgcn" else 0)
+        self.rec_adj = CSRAdjacency.from_edge_index(rec_edge_index, size=(num_users, num_items))
+        self.search_adj = CSRAdjacency.from_edge_index(search_edge_index, size=(num_users, num_items))
+        if query_tokens is None:  # no search log: no query ever encoded
+            query_tokens, num_words = (torch.zeros(1, dtype=torch.long), torch.zeros(0, dtype=torch.long)), 0
+        self.query_enc = QueryEncoder(*query_tokens, num_words=num_words, dim=d, shift=0)
+        self.w_q = nn.Linear(d, d, bias=False)
+        # the item's attribute vector: the same bag-of-embeddings mean as a query's words
+        self.attr_enc = (QueryEncoder(*item_attrs, num_words=num_attrs, dim=d, shift=0)
+                         if cfg.use_attributes and item_attrs is not None and num_attrs > 0 else None)
+        self.gate = DisentanglingGate(d, d if self.attr_enc is not None else 0, cfg.complementary_gate)
+        self.fusion = GatedFusion(d, cfg.vector_fusion) if cfg.feature_aug else None
+        self.reset_parameters()
+
+    @classmethod
+    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> ClardRec:
+        """Search clicks from ``('user', 'searches', 'query')`` (its ``item``), query words
+        from ``data['query'].token_ptr / token``, attributes from ``('item', 'has', 'attr')``;
+        each may be missing (then that part is off)."""
+        cfg = resolve_config(cls.Config, config, owner=cls.__name__)
+        query_tokens, num_words = None, 0
+        if "query" in data.node_types and "token_ptr" in data["query"]:
+            query_tokens, num_words = (data["query"].token_ptr, data["query"].token), int(data.num_words)
+        item_attrs, num_attrs = None, 0
+        if HAS_ATTR in data.edge_types:
+            ei = data[HAS_ATTR].edge_index
+            order = torch.argsort(ei[0] * data["attr"].num_nodes + ei[1])
+            counts = torch.bincount(ei[0], minlength=data["item"].num_nodes)
+            ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+            item_attrs, num_attrs = (ptr, ei[1][order]), data["attr"].num_nodes
+        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
+                   rec_edge_index=data[CLICKS].edge_index, search_edge_index=search_click_graph(data),
+                   query_tokens=query_tokens, num_words=num_words, item_attrs=item_attrs, num_attrs=num_attrs,
+                   config=cfg)
+
+    @classmethod
+    def graph_requirements(cls, config: ModelConfig) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        return SEARCH_GRAPH
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        for table in (self.user_emb, self.item_emb):
+            nn.init.normal_(table.weight, std=0.1)
+        self.query_enc.reset_parameters()
+        self.w_q.reset_parameters()
+        if self.attr_enc is not None:
+            self.attr_enc.reset_parameters()
+        self.gate.reset_parameters()
+        if self.fusion is not None:
+            self.fusion.reset_parameters()
+
+    def _adjacency(self, name: str, device: torch.device) -> CSRAdjacency:
+        adj = getattr(self, name)
+        if adj.device != device:
+            adj = adj.to(device)
+            setattr(self, name, adj)
+        return adj
+
+    def encode(self) -> dict[str, Tensor]:
+        """Every representation of every user and item: ``u_rec, i_rec, u_search,
+        i_search``, the parts ``i_qr, i_qi``, the gate ``g``, the fused ``i_fused`` and
+        the fusion factor ``beta`` (``None`` without feature augmentation)."""
+        eu, ei = self.user_emb.weight, self.item_emb.weight
+        u_rec, i_rec = self.gcn(eu, ei, self._adjacency("rec_adj", eu.device))
+        u_s, i_s = self.gcn(eu, ei, self._adjacency("search_adj", eu.device))
+        attrs = self.attr_enc(torch.arange(self.num_items, device=ei.device)) if self.attr_enc is not None else None
+        i_qr, i_qi, g = self.gate(i_s, attrs)
+        if self.fusion is not None:
+            i_fused, beta = self.fusion(i_rec, i_qi)
+        else:
+            i_fused, beta = i_rec, None
+        return {"u_rec": u_rec, "i_rec": i_rec, "u_search": u_s, "i_search": i_s, "i_qr": i_qr, "i_qi": i_qi,
+                "g": g, "i_fused": i_fused, "beta": beta}
+
+    def compute_embedding(self) -> tuple[Tensor, Tensor]:
+        out = self.encode()
+        return out["u_rec"], out["i_fused"]
+
+    def train_inputs(self) -> TrainInputs:
+        return RecSearchPairsInputs()
+
+    def confidence_of(self, pref_qi: Tensor) -> Tensor:
+        """:math:`c_{ui}` of L_da from :math:`s(u, h^{qi}_i)`, never differentiated."""
+        c = torch.sigmoid(pref_qi.detach())
+        if self.config.confidence == "threshold":
+            return (c > self.config.confidence_threshold).to(c.dtype)
+        if self.config.confidence == "one":
+            return torch.ones_like(c)
+        return c
+
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        cfg = self.config
+        out = self.encode()
+        u, i, j = batch["user"], batch["pos"], batch["neg"]
+        hu = out["u_rec"][u]
+        rec = bpr_loss((hu * out["i_fused"][i]).sum(-1), (hu * out["i_fused"][j]).sum(-1))
+        used_u, used_i = [u], [i, j]
+        parts = {"rec": rec}
+        total = rec
+        if "s_user" in batch and batch["s_user"].numel():
+            su, sq, si, sj = batch["s_user"], batch["s_query"], batch["s_item"], batch["s_neg"]
+            hus = out["u_search"][su]
+            q = self.w_q(self.query_enc(sq))
+            qi_i, qr_i, qi_j = out["i_qi"][si], out["i_qr"][si], out["i_qi"][sj]
+            pref_qi, pref_qr = (hus * qi_i).sum(-1), (hus * qr_i).sum(-1)
+            if cfg.search_task:
+                ctx = hus + q
+                parts["search"] = bpr_loss((ctx * out["i_search"][si]).sum(-1), (ctx * out["i_search"][sj]).sum(-1))
+                total = total + parts["search"]
+            if cfg.alpha > 0:
+                full = out["i_search"][si]
+                parts["cd"] = counterfactual_triplet_loss(
+                    pref_qi, pref_qr, (q * qi_i).sum(-1), (q * qr_i).sum(-1),
+                    pref_full=(hus * full).sum(-1), match_full=(q * full).sum(-1), form=cfg.cd_form,
+                    margin=cfg.cd_margin)
+                total = total + cfg.alpha * parts["cd"]
+            if cfg.beta > 0:
+                if cfg.con_form == "bpr_cos":
+                    parts["con"] = (bpr_loss(pref_qi, (hus * qi_j).sum(-1))
+                                    + cfg.con_mu * F.cosine_similarity(qr_i, qi_i, dim=-1).pow(2).mean())
+                else:
+                    parts["con"] = (out["g"][si].mean() - 0.5).pow(2)
+                total = total + cfg.beta * parts["con"]
+            if cfg.lam > 0:
+                hur = out["u_rec"][su]
+                parts["da"] = weighted_bpr_loss((hur * out["i_fused"][si]).sum(-1),
+                                                (hur * out["i_fused"][sj]).sum(-1), self.confidence_of(pref_qi))
+                total = total + cfg.lam * parts["da"]
+                used_u.append(su)
+                used_i += [si, sj]
+        if cfg.reg_weight > 0:
+            users, items = torch.cat(used_u), torch.cat(used_i)
+            reg = cfg.reg_weight * l2_reg(self.user_emb(users), self.item_emb(items), batch_size=u.numel())
+            total = total + reg
+        return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
+
+
+__all__ = ["ClardRec", "ClardRecConfig", "search_click_graph", "SEARCH_GRAPH"]
