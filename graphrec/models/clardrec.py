@@ -10,7 +10,7 @@ alternative the spec names is a switch of :class:`ClardRecConfig`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -28,13 +28,18 @@ from graphrec.nn.models import LightGCNPropagation
 from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
 
+if TYPE_CHECKING:
+    from graphrec.models.clardrec_seq import ClardRecSequential
+
 
 @dataclass
 class ClardRecConfig(ModelConfig):
     """Args:
         dim: embedding size (64).
         backbone: ``"lightgcn"`` (K propagation layers over each surface's clicks, layer
-            mean) or ``"mf"`` (no propagation: the shared tables themselves, MF-BPR).
+            mean), ``"mf"`` (no propagation: the shared tables themselves, MF-BPR) or
+            ``"sasrec"`` (the sequential setting: SASRec over each surface's history,
+            :class:`~graphrec.models.clardrec_seq.ClardRecSequential`).
         num_layers: LightGCN layers K (2).
         reg_weight: L2 weight on the batch's shared embeddings (1e-4).
         alpha: weight of the counterfactual disentangling loss L_cd (0.1).
@@ -58,6 +63,12 @@ class ClardRecConfig(ModelConfig):
             ``"score"`` (stop-gradient sigmoid(<h_u^S, h_i^qi>); default), ``"threshold"``
             (1 when that exceeds ``confidence_threshold``, else 0) or ``"one"`` (c = 1 ablation).
         confidence_threshold: tau of ``confidence="threshold"`` (0.5).
+        max_len: ``sasrec``: history window of each surface (50).
+        seq_layers: ``sasrec``: transformer blocks of each encoder (2).
+        num_heads: ``sasrec``: attention heads (2).
+        dropout: ``sasrec``: dropout of the encoders (0.2).
+        domain_mlp: ``sasrec``: a linear map per domain on the shared item table (the
+            recommendation and search views of an item differ by it).
     """
 
     dim: int = 64
@@ -78,16 +89,36 @@ class ClardRecConfig(ModelConfig):
     vector_fusion: bool = False
     confidence: str = "score"
     confidence_threshold: float = 0.5
+    max_len: int = 50
+    seq_layers: int = 2
+    num_heads: int = 2
+    dropout: float = 0.2
+    domain_mlp: bool = True
 
     def validate(self) -> None:
         super().validate()
         self.require_positive("dim")
         self.require_non_negative("num_layers", "reg_weight", "alpha", "beta", "lam", "cd_margin", "con_mu")
-        self.require_choice("backbone", ("lightgcn", "mf"))
+        self.require_choice("backbone", ("lightgcn", "mf", "sasrec"))
+        self.require_positive("max_len", "seq_layers", "num_heads")
+        self.require_fraction("dropout", below_one=True)
+        if self.backbone == "sasrec" and self.dim % self.num_heads:
+            self._fail("dim", f"a multiple of num_heads={self.num_heads}")
         self.require_choice("cd_form", ("order", "cross"))
         self.require_choice("con_form", ("bpr_cos", "gate"))
         self.require_choice("confidence", ("score", "threshold", "one"))
         self.require_fraction("confidence_threshold")
+
+
+def confidence_weight(pref_qi: Tensor, kind: str = "score", threshold: float = 0.5) -> Tensor:
+    """:math:`c_{ui}` of L_da from :math:`s(u, h^{qi}_i)`, never differentiated: the
+    sigmoid (``"score"``), its indicator above ``threshold`` or 1 (``"one"``)."""
+    c = torch.sigmoid(pref_qi.detach())
+    if kind == "threshold":
+        return (c > threshold).to(c.dtype)
+    if kind == "one":
+        return torch.ones_like(c)
+    return c
 
 
 #: what the search-enhanced CF models read: a graph without search is refused before training
@@ -149,6 +180,9 @@ class ClardRec(PropagatedEmbeddingModel):
                  config: ClardRecConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
         cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        if cfg.backbone == "sasrec":
+            raise ValueError("ClardRec is the CF setting; backbone='sasrec' is built by ClardRec.from_data "
+                             "(graphrec.models.clardrec_seq.ClardRecSequential)")
         self.num_users, self.num_items = num_users, num_items
         d = cfg.dim
         self.user_emb = nn.Embedding(num_users, d)
@@ -168,10 +202,11 @@ class ClardRec(PropagatedEmbeddingModel):
         self.reset_parameters()
 
     @classmethod
-    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> ClardRec:
+    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> ClardRec | ClardRecSequential:
         """Search clicks from ``('user', 'searches', 'query')`` (its ``item``), query words
         from ``data['query'].token_ptr / token``, attributes from ``('item', 'has', 'attr')``;
-        each may be missing (then that part is off)."""
+        each may be missing (then that part is off). ``backbone="sasrec"`` builds the
+        sequential setting, :class:`~graphrec.models.clardrec_seq.ClardRecSequential`."""
         cfg = resolve_config(cls.Config, config, owner=cls.__name__)
         query_tokens, num_words = None, 0
         if "query" in data.node_types and "token_ptr" in data["query"]:
@@ -183,6 +218,11 @@ class ClardRec(PropagatedEmbeddingModel):
             counts = torch.bincount(ei[0], minlength=data["item"].num_nodes)
             ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
             item_attrs, num_attrs = (ptr, ei[1][order]), data["attr"].num_nodes
+        if cfg.backbone == "sasrec":
+            from graphrec.models.clardrec_seq import ClardRecSequential  # it imports this module
+
+            return ClardRecSequential(data["user"].num_nodes, data["item"].num_nodes, query_tokens, num_words,
+                                      item_attrs, num_attrs, config=cfg)
         return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
                    rec_edge_index=data[CLICKS].edge_index, search_edge_index=search_click_graph(data),
                    query_tokens=query_tokens, num_words=num_words, item_attrs=item_attrs, num_attrs=num_attrs,
@@ -235,13 +275,8 @@ class ClardRec(PropagatedEmbeddingModel):
         return RecSearchPairsInputs()
 
     def confidence_of(self, pref_qi: Tensor) -> Tensor:
-        """:math:`c_{ui}` of L_da from :math:`s(u, h^{qi}_i)`, never differentiated."""
-        c = torch.sigmoid(pref_qi.detach())
-        if self.config.confidence == "threshold":
-            return (c > self.config.confidence_threshold).to(c.dtype)
-        if self.config.confidence == "one":
-            return torch.ones_like(c)
-        return c
+        """:math:`c_{ui}` of L_da from :math:`s(u, h^{qi}_i)` (:func:`confidence_weight`)."""
+        return confidence_weight(pref_qi, self.config.confidence, self.config.confidence_threshold)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         cfg = self.config
@@ -290,4 +325,4 @@ class ClardRec(PropagatedEmbeddingModel):
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
 
 
-__all__ = ["ClardRec", "ClardRecConfig", "search_click_graph", "SEARCH_GRAPH"]
+__all__ = ["ClardRec", "ClardRecConfig", "search_click_graph", "confidence_weight", "SEARCH_GRAPH"]

@@ -1,0 +1,173 @@
+r"""ClardRec in the sequential setting (``model.backbone=sasrec``): SASRec over the
+recommendation history and over the search-click history, the same gate, losses and
+fusion as the CF setting (:mod:`graphrec.models.clardrec`)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphrec.data.inputs import JointTimelineInputs, TrainInputs
+from graphrec.models.base import RecModel, resolve_config
+from graphrec.models.clardrec import ClardRecConfig, confidence_weight
+from graphrec.nn.disentangle import DisentanglingGate, GatedFusion
+from graphrec.nn.encoders import QueryEncoder, SequenceTransformer, trim_left_padding
+from graphrec.nn.losses import bpr_loss, counterfactual_triplet_loss, weighted_bpr_loss
+
+
+class ClardRecSequential(RecModel):
+    r"""ClardRec's sequential setting; built by :class:`~graphrec.models.clardrec.ClardRec`
+    ``.from_data`` when ``backbone="sasrec"``.
+
+    Items have one shared table :math:`\mathbf{E}_I` and a linear map per domain
+    (``domain_mlp``): :math:`\mathbf{h}^R_i = \mathbf{W}_R \mathbf{e}_i`,
+    :math:`\mathbf{h}^S_i = \mathbf{W}_S \mathbf{e}_i`. The gate splits :math:`\mathbf{h}^S_i`
+    into :math:`\mathbf{h}^{qr}_i, \mathbf{h}^{qi}_i` and the fusion gives
+    :math:`\hat{\mathbf{h}}^R_i = \beta_i \mathbf{h}^R_i + (1 - \beta_i) \mathbf{h}^{qi}_i`,
+    used both for the history's items and for the scored items (the spec's proposal).
+
+    * :math:`f_R`: SASRec over the fused items of the recommendation clicks before the
+      target; :math:`\mathbf{h}^R_u` is its last position, :math:`y^R_{u,i} =
+      \langle \mathbf{h}^R_u, \hat{\mathbf{h}}^R_i \rangle`, :math:`\mathcal{L}_R` BCE with one
+      sampled negative per target.
+    * :math:`f_S`: SASRec over the search clicks before the target, item plus query vector
+      per position, :math:`\mathbf{h}^S_i + \mathbf{q}`. Each search click ``(q_p, i_p)``
+      of the window that has an earlier one is a search example with the user state
+      :math:`\mathbf{h}^S_u = f_S(\cdot)_{p-1}` (the searches before it) and a uniform
+      negative item: :math:`\mathcal{L}_S`, :math:`\mathcal{L}_{cd}`, :math:`\mathcal{L}_{con}`
+      are the CF setting's over these examples.
+    * :math:`\mathcal{L}_{da}`: every such search click is an extra recommendation target
+      of its row, weighted by :math:`c = \mathrm{sg}(\sigma(\langle \mathbf{h}^S_u,
+      \mathbf{h}^{qi}_i\rangle))` and scored with the row's :math:`\mathbf{h}^R_u` (the
+      recommendation state at the row's target time, later than the search click:
+      an approximation of the spec's "insert at its timestamp").
+    """
+
+    def __init__(self, num_users: int, num_items: int, query_tokens: tuple[Tensor, Tensor] | None = None,
+                 num_words: int = 0, item_attrs: tuple[Tensor, Tensor] | None = None, num_attrs: int = 0,
+                 config: ClardRecConfig | None = None, **kwargs: Any) -> None:
+        super().__init__()
+        cfg = self.config = resolve_config(ClardRecConfig, config, kwargs, type(self).__name__)
+        self.num_users, self.num_items, d = num_users, num_items, cfg.dim
+        self.item_emb = nn.Embedding(num_items + 1, d, padding_idx=0)
+        self.rec_proj = nn.Linear(d, d) if cfg.domain_mlp else nn.Identity()
+        self.search_proj = nn.Linear(d, d) if cfg.domain_mlp else nn.Identity()
+        if query_tokens is None:  # no search log: every search window is empty
+            query_tokens, num_words = (torch.zeros(1, dtype=torch.long), torch.zeros(0, dtype=torch.long)), 0
+        self.query_enc = QueryEncoder(*query_tokens, num_words=num_words, dim=d)  # batch ids are shifted by 1
+        self.w_q = nn.Linear(d, d, bias=False)
+        self.attr_enc = (QueryEncoder(*item_attrs, num_words=num_attrs, dim=d, shift=0)
+                         if cfg.use_attributes and item_attrs is not None and num_attrs > 0 else None)
+        self.gate = DisentanglingGate(d, d if self.attr_enc is not None else 0, cfg.complementary_gate)
+        self.fusion = GatedFusion(d, cfg.vector_fusion) if cfg.feature_aug else None
+        enc = {"num_layers": cfg.seq_layers, "num_heads": cfg.num_heads, "dropout": cfg.dropout}
+        self.rec_encoder = SequenceTransformer(d, cfg.max_len, **enc)
+        self.search_encoder = SequenceTransformer(d, cfg.max_len, **enc)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.item_emb.weight, std=0.02)
+        with torch.no_grad():
+            self.item_emb.weight[0].zero_()
+        for module in (self.rec_proj, self.search_proj, self.query_enc, self.w_q, self.attr_enc, self.gate,
+                       self.fusion, self.rec_encoder, self.search_encoder):
+            if module is not None and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    # ---- items -----------------------------------------------------------------------
+    def item_views(self, ids: Tensor) -> dict[str, Tensor]:
+        """Every view of items ``ids`` (shifted by one, 0 = padding, any shape): ``rec``,
+        ``search``, ``qr``, ``qi``, ``g``, ``fused``; padding maps to zero vectors."""
+        e = self.item_emb(ids)
+        h_r, h_s = self.rec_proj(e), self.search_proj(e)
+        attrs = self.attr_enc((ids - 1).clamp(min=0)) if self.attr_enc is not None else None
+        qr, qi, g = self.gate(h_s, attrs)
+        fused = self.fusion(h_r, qi)[0] if self.fusion is not None else h_r
+        pad = (ids > 0).unsqueeze(-1).to(e.dtype)
+        return {"rec": h_r * pad, "search": h_s * pad, "qr": qr * pad, "qi": qi * pad, "g": g, "fused": fused * pad}
+
+    def all_items(self) -> Tensor:
+        """Fused representations ``(num_items, d)`` of every item (the scored side)."""
+        return self.item_views(torch.arange(1, self.num_items + 1, device=self.item_emb.weight.device))["fused"]
+
+    # ---- users -----------------------------------------------------------------------
+    def rec_state(self, rec_item: Tensor) -> Tensor:
+        r""":math:`\mathbf{h}^R_u` ``(B, d)``: the last position of :math:`f_R` over the
+        fused items of left-padded windows ``rec_item (B, L)``."""
+        (rec_item,) = trim_left_padding(rec_item)
+        valid = rec_item > 0
+        return self.rec_encoder(self.item_views(rec_item)["fused"], valid)[:, -1]
+
+    def train_inputs(self) -> TrainInputs:
+        return JointTimelineInputs(max_rec_len=self.config.max_len, max_search_len=self.config.max_len,
+                                   num_negatives=1)
+
+    def full_scores(self, users: Tensor, history: Any) -> Tensor:
+        hu = self.rec_state(history["rec_item"].to(self.item_emb.weight.device))
+        return hu @ self.all_items().t()
+
+    def score(self, users: Tensor, items: Tensor, history: Any) -> Tensor:
+        hu = self.rec_state(history["rec_item"].to(self.item_emb.weight.device))
+        return (hu.unsqueeze(1) * self.item_views(items + 1)["fused"]).sum(-1)
+
+    # ---- training --------------------------------------------------------------------
+    def search_examples(self, query: Tensor, item: Tensor) -> dict[str, Tensor] | None:
+        """Search examples of left-padded windows ``query, item (B, Ls)``: every click with
+        an earlier one in its window, with the user state before it. ``None`` if none."""
+        query, item = trim_left_padding(query, item)
+        valid = query > 0
+        if query.size(1) < 2 or not bool((valid[:, 1:] & valid[:, :-1]).any()):
+            return None
+        views = self.item_views(item)
+        q = self.query_enc(query)
+        H = self.search_encoder(views["search"] + q, valid)
+        take = valid[:, 1:] & valid[:, :-1]  # position p (>= 1) with a click at p - 1
+        row = take.nonzero()[:, 0]
+        return {"row": row, "user": H[:, :-1][take], "query": self.w_q(q[:, 1:][take]),
+                "item": item[:, 1:][take], "search": views["search"][:, 1:][take], "qr": views["qr"][:, 1:][take],
+                "qi": views["qi"][:, 1:][take], "g": views["g"][:, 1:][take]}
+
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        cfg = self.config
+        hu = self.rec_state(batch["rec_item"])
+        target = self.item_views(batch["target"])["fused"]
+        neg = self.item_views(batch["neg"].view(-1))["fused"]
+        pos_logit, neg_logit = (hu * target).sum(-1), (hu * neg).sum(-1)
+        parts = {"rec": (F.softplus(-pos_logit) + F.softplus(neg_logit)).mean()}
+        total = parts["rec"]
+        ex = self.search_examples(batch["search_query"], batch["search_item"]) if "search_query" in batch else None
+        if ex is not None:
+            # one uniform negative item per search example (a rare hit on a positive is kept)
+            j = torch.randint(1, self.num_items + 1, ex["item"].shape, device=hu.device)
+            views_j = self.item_views(j)
+            hus, q = ex["user"], ex["query"]
+            pref_qi, pref_qr = (hus * ex["qi"]).sum(-1), (hus * ex["qr"]).sum(-1)
+            if cfg.search_task:
+                ctx = hus + q
+                parts["search"] = bpr_loss((ctx * ex["search"]).sum(-1), (ctx * views_j["search"]).sum(-1))
+                total = total + parts["search"]
+            if cfg.alpha > 0:
+                parts["cd"] = counterfactual_triplet_loss(
+                    pref_qi, pref_qr, (q * ex["qi"]).sum(-1), (q * ex["qr"]).sum(-1),
+                    pref_full=(hus * ex["search"]).sum(-1), match_full=(q * ex["search"]).sum(-1),
+                    form=cfg.cd_form, margin=cfg.cd_margin)
+                total = total + cfg.alpha * parts["cd"]
+            if cfg.beta > 0:
+                if cfg.con_form == "bpr_cos":
+                    parts["con"] = (bpr_loss(pref_qi, (hus * views_j["qi"]).sum(-1))
+                                    + cfg.con_mu * F.cosine_similarity(ex["qr"], ex["qi"], dim=-1).pow(2).mean())
+                else:
+                    parts["con"] = (ex["g"].mean() - 0.5).pow(2)
+                total = total + cfg.beta * parts["con"]
+            if cfg.lam > 0:
+                hur = hu[ex["row"]]
+                fused_i = self.item_views(ex["item"])["fused"]
+                c = confidence_weight(pref_qi, cfg.confidence, cfg.confidence_threshold)
+                parts["da"] = weighted_bpr_loss((hur * fused_i).sum(-1), (hur * views_j["fused"]).sum(-1), c)
+                total = total + cfg.lam * parts["da"]
+        return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
+
+
+__all__ = ["ClardRecSequential"]
