@@ -128,3 +128,14 @@ def test_hmv_crl_example(tmp_path):
               cache=tmp_path / "cache")
     assert "Held-out R^2 of each true latent" in out and "# Causal report: synthetic" in out
     assert (tmp_path / "hmv" / "observability.json").exists() and (tmp_path / "hmv" / "report.json").exists()
+
+
+@pytest.mark.slow
+def test_clardrec_example(tmp_path):
+    out_dir = tmp_path / "clardrec"
+    out = run("clardrec.py", "--output", str(out_dir), "--sequential", "--set", "data.num_users=300",
+              "--set", "data.num_items=600", "--set", "train.epochs=1", "--set", "train.progress=false",
+              cache=tmp_path / "cache")
+    assert "By search activity" in out and "cos_qr_qi" in out and "| clardrec-seq |" in out
+    for name in ("report.json", "report.md", "parts.png", "parts_sequential.png"):
+        assert (out_dir / name).stat().st_size > 0

@@ -274,6 +274,20 @@ class ClardRec(PropagatedEmbeddingModel):
     def train_inputs(self) -> TrainInputs:
         return RecSearchPairsInputs()
 
+    @torch.no_grad()
+    def disentangled_items(self) -> dict[str, Tensor]:
+        """``qr, qi, g`` of every item (``(num_items, d)``), for analysis."""
+        out = self.encode()
+        return {"qr": out["i_qr"], "qi": out["i_qi"], "g": out["g"]}
+
+    @torch.no_grad()
+    def search_confidence(self, data: HeteroData) -> Tensor:
+        r""":math:`c_{ui}` of every training search click of ``data`` (the L_da weights)."""
+        edges = search_click_graph(data).to(self.user_emb.weight.device)
+        out = self.encode()
+        pref_qi = (out["u_search"][edges[0]] * out["i_qi"][edges[1]]).sum(-1)
+        return self.confidence_of(pref_qi)
+
     def confidence_of(self, pref_qi: Tensor) -> Tensor:
         """:math:`c_{ui}` of L_da from :math:`s(u, h^{qi}_i)` (:func:`confidence_weight`)."""
         return confidence_weight(pref_qi, self.config.confidence, self.config.confidence_threshold)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch_geometric.data import HeteroData
 
 from graphrec.data.inputs import JointTimelineInputs, TrainInputs
 from graphrec.models.base import RecModel, resolve_config
@@ -111,6 +112,26 @@ class ClardRecSequential(RecModel):
     def score(self, users: Tensor, items: Tensor, history: Any) -> Tensor:
         hu = self.rec_state(history["rec_item"].to(self.item_emb.weight.device))
         return (hu.unsqueeze(1) * self.item_views(items + 1)["fused"]).sum(-1)
+
+    @torch.no_grad()
+    def disentangled_items(self) -> dict[str, Tensor]:
+        """``qr, qi, g`` of every item (``(num_items, d)``), for analysis."""
+        views = self.item_views(torch.arange(1, self.num_items + 1, device=self.item_emb.weight.device))
+        return {"qr": views["qr"], "qi": views["qi"], "g": views["g"]}
+
+    @torch.no_grad()
+    def search_confidence(self, data: HeteroData, batch_size: int = 1024) -> Tensor:
+        r""":math:`c_{ui}` of every search example of the training rows (the L_da weights;
+        a click appears once per later recommendation target whose window holds it)."""
+        out = []
+        loader = self.train_inputs().loader(data, batch_size=batch_size, generator=torch.Generator().manual_seed(0))
+        dev = self.item_emb.weight.device
+        for batch in loader:
+            ex = self.search_examples(batch["search_query"].to(dev), batch["search_item"].to(dev))
+            if ex is not None:
+                out.append((ex["user"] * ex["qi"]).sum(-1))
+        pref = torch.cat(out) if out else torch.zeros(0, device=dev)
+        return confidence_weight(pref, self.config.confidence, self.config.confidence_threshold)
 
     # ---- training --------------------------------------------------------------------
     def search_examples(self, query: Tensor, item: Tensor) -> dict[str, Tensor] | None:
