@@ -3,7 +3,8 @@
 second view for L_CL1, L_d, the intent category) and IDCLRec's backbone (no
 auxiliary loss), with and without length-bucketed batches, and IDCLRec with its L_CL1
 partners encoded in one pass instead of in groups of similar length, or in one pass together
-with the input (``cl1_length_groups=0``, the fewest operations). ``extra_info`` holds the batches per
+with the input (``cl1_length_groups=0``, the fewest operations), and the backbone and IDCLRec with
+every encoder pass in length groups (``train.encoder_length_groups=4``). ``extra_info`` holds the batches per
 epoch, so ``mean * batches_per_epoch`` is the epoch time.
 
 Run:  OMP_NUM_THREADS=1 pytest benchmarks/test_bench_sequential.py --benchmark-only --bench-threads 1
@@ -24,6 +25,7 @@ from graphrec.data import train_history
 from graphrec.data.loader import SequenceLoader, SubsequenceLoader
 from graphrec.datasets import AmazonSeq
 from graphrec.models import IDCLRec, IDCLRecConfig, SASRec, SASRecConfig
+from graphrec.nn.encoders import SequenceTransformer
 
 SHARED = Path(os.environ.get("GRAPHREC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -37,7 +39,19 @@ MODELS = {
     # the L_CL1 partners encoded in one pass at the batch's longest partner (before 0.1 grouped them)
     "idclrec_partners_one_pass": lambda d: IDCLRec.from_data(d, IDCLRecConfig(cl1_length_groups=1)),
     "idclrec_partners_with_input": lambda d: IDCLRec.from_data(d, IDCLRecConfig(cl1_length_groups=0)),
+    # train.encoder_length_groups=4: every encoder pass in 4 groups of similar length (plain batches keep
+    # their rows; the saving is the padding of the short rows)
+    "idclrec_backbone_encoder_groups": lambda d: encoder_groups(IDCLRec.from_data(d, IDCLRecConfig(
+        delta=2.0, use_Ld=False, use_CL1=False, use_CL2=False)), 4),
+    "idclrec_encoder_groups": lambda d: encoder_groups(IDCLRec.from_data(d, IDCLRecConfig()), 4),
 }
+
+
+def encoder_groups(model: torch.nn.Module, groups: int) -> torch.nn.Module:
+    for m in model.modules():
+        if isinstance(m, SequenceTransformer):
+            m.length_groups = groups
+    return model
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,10 @@ CONFIGS = "graphrec/configs"
 # the common regime of the fair table (the ICLRec / ICSRec authors'): DuoRec's own YAML holds its
 # authors' RecBole setting (50 epochs, patience 10 on MRR), so its fair run overrides those three
 FAIR = ("train.epochs=300", "train.patience=40", "train.metric=ndcg@20")
+# on a CPU every encoder pass runs in length groups: the same values, about half the time per step on
+# plain (random-length) batches (benchmarks/results/sequential_step_encoder_groups.json); a GPU pays
+# for the extra launches instead
+CPU_SETS = ("train.encoder_length_groups=4",)
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def command(job: Job, root: str, output: str, device: str) -> list[str]:
             "--config", job.config, "--models", job.label, "--seeds", str(job.seed),
             "--output", os.path.join(output, job.dataset, job.run_name), "--resume",
             "--set", f"train.device={device}", "--set", "train.progress=false",
-            *[a for s in job.sets for a in ("--set", s)]]
+            *[a for s in job.sets + (CPU_SETS if device.startswith("cpu") else ()) for a in ("--set", s)]]
 
 
 

@@ -201,3 +201,36 @@ def test_lightgcn_num_neighbors_setting():
     model = LightGCN(3, 2, torch.tensor([[0, 1], [0, 1]]), num_layers=1, num_neighbors="5")
     assert model.train_inputs() == SampledPairwiseInputs(num_neighbors=(5,))
     assert isinstance(LightGCN(3, 2, torch.tensor([[0, 1], [0, 1]])).train_inputs(), PairwiseInputs)
+
+
+SEQUENTIAL = [("sasrec", {}), ("cl4srec", {}), ("iclrec", {}), ("duorec", {}), ("icsrec", {}), ("idclrec", {}),
+              ("clardrec", {"backbone": "sasrec"})]
+
+
+@pytest.mark.parametrize("name,options", SEQUENTIAL, ids=[n for n, _ in SEQUENTIAL])
+def test_encoder_length_groups_leave_every_sequential_loss_unchanged(name, options):
+    """``train.encoder_length_groups`` only regroups rows inside the encoders: with dropout
+    off, every loss of a training batch is the same (no model reads a padding output)."""
+    from graphrec.models import build_config
+    from graphrec.nn.encoders import SequenceTransformer
+    from graphrec.resolver import model_resolver
+    from graphrec.train.run import load_dataset
+
+    data = load_dataset("synthetic", None, num_users=120, num_items=150)[0]
+    cls = model_resolver(name)
+    torch.manual_seed(0)
+    model = cls.from_data(data, build_config(cls.Config, {"dim": 16, **options})).eval()
+    loader = model.train_inputs().loader(data, batch_size=48, generator=torch.Generator().manual_seed(0))
+    batch = next(iter(loader))
+    model.on_epoch_start(data)
+    encoders = [m for m in model.modules() if isinstance(m, SequenceTransformer)]
+    assert encoders
+    losses = []
+    for groups in (1, 4):
+        for m in encoders:
+            m.length_groups = groups
+        torch.manual_seed(1)  # the same augmentation draws in both passes
+        with torch.no_grad():
+            losses.append(model.loss(batch))
+    for key in losses[0]:
+        assert torch.allclose(losses[0][key], losses[1][key], atol=1e-5), (name, key)

@@ -56,3 +56,18 @@ def test_trim_left_padding_edge_cases():
     assert trim_left_padding(seq)[0] is seq
     empty = torch.zeros(2, 4, dtype=torch.long)
     assert trim_left_padding(empty)[0].shape == (2, 1)  # one column survives
+
+
+@pytest.mark.parametrize("groups", [2, 3, 8])
+def test_length_groups_give_the_same_outputs_and_gradients(setup, groups):
+    model, emb = setup
+    seq = torch.tensor([[0, 0, 0, 3, 7, 1], [0, 0, 5, 6, 7, 8], [0, 0, 0, 0, 0, 2], [1, 2, 3, 4, 5, 6],
+                        [0, 0, 0, 0, 9, 9]])
+    one = encode(model, emb, seq)
+    g_one = torch.autograd.grad(one.square().sum(), emb.weight)[0]
+    model.length_groups = groups
+    grouped = encode(model, emb, seq)
+    g_grouped = torch.autograd.grad(grouped.square().sum(), emb.weight)[0]
+    assert torch.allclose(grouped, one, atol=1e-6) and torch.allclose(g_grouped, g_one, atol=1e-6)
+    with pytest.raises(ValueError, match="length_groups"):
+        SequenceTransformer(8, max_len=6, length_groups=0)
