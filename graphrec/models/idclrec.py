@@ -48,10 +48,10 @@ def similarity_adjustment_loss(R: Tensor, I: Tensor, valid: Tensor) -> Tensor:
     return per_seq[has].mean() if bool(has.any()) else per_seq.sum() * 0.0
 
 
-#: forms of L_d selectable by name (``IDCLRecConfig.ld_form``); add your own here or pass ``ld_fn``
 # L_CL1 partner groups of similar length when cl1_length_groups is None and the batch is on a CPU
 CPU_LENGTH_GROUPS = 4
 
+#: forms of L_d selectable by name (``IDCLRecConfig.ld_form``); add your own here or pass ``ld_fn``
 SIMILARITY_ADJUSTMENT: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
     "cos": similarity_adjustment_loss,
 }
@@ -187,6 +187,26 @@ class IDCLRecConfig(SASRecConfig):
         self.require_choice("centroid_items", ("current", "next"))
 
 
+def _pad_left(t: Tensor, width: int) -> Tensor:
+    """``t (b, L, ...)`` with zeros (False) prepended along dim 1 up to ``width``."""
+    pad = t.new_zeros((t.size(0), width - t.size(1), *t.shape[2:]))
+    return torch.cat([pad, t], 1)
+
+
+def _join_rows(parts: list[dict[str, Tensor]], inverse: Tensor) -> dict[str, Tensor]:
+    """The forward outputs of row groups as one batch: per-position tensors (``(b, L_g, ...)``,
+    right-aligned) left-padded with zeros to the widest group, rows put back in order."""
+    width = max(p["seq"].size(1) for p in parts)
+    out = {}
+    for key in parts[0]:
+        if parts[0][key].dim() >= 2 and key not in ("i", "r_N", "h"):
+            padded = [_pad_left(p[key], width) for p in parts]
+        else:
+            padded = [p[key] for p in parts]
+        out[key] = torch.cat(padded)[inverse]
+    return out
+
+
 @register_model("idclrec")
 class IDCLRec(RecModel):
     r"""IDCLRec (`Choi & Lim, 2025 <https://arxiv.org/abs/2501.07096>`_).
@@ -268,10 +288,22 @@ class IDCLRec(RecModel):
         ``I`` ``(B, L', d)``, ``valid``, category ``alpha``/``member`` ``(B, L')``, and
         ``i``, ``r_N``, ``h`` ``(B, d)`` at the last position. Columns that are padding
         in every row are dropped first (``L' <= L``; the trimmed ids are ``seq``): an
-        exact saving, since positions are right-aligned and padding is masked."""
+        exact saving, since positions are right-aligned and padding is masked.
+        With ``encoder.length_groups = G > 1`` (``train.encoder_length_groups``) the whole
+        forward pass, cross-attention and intent terms included, runs in ``G`` groups of
+        similar length, each trimmed to its own longest row, and the outputs are left-padded
+        back to the batch's width: the same values with less work on padding."""
+        groups = self.encoder.length_groups
+        if groups > 1 and seq.size(0) > 1:
+            order = (seq > 0).sum(1).argsort()
+            parts = [self._forward(seq[idx]) for idx in order.tensor_split(min(groups, seq.size(0)))]
+            return _join_rows(parts, order.argsort())
+        return self._forward(seq)
+
+    def _forward(self, seq: Tensor) -> dict[str, Tensor]:
         (seq,) = trim_left_padding(seq)
         valid = seq > 0
-        H = self.encoder(self.item_emb(seq), valid)
+        H = self.encoder(self.item_emb(seq), valid, groups=1)  # already one length group
         R = self.cross(H, valid)
         I = H - R
         alpha, member = intent_category_weights(
@@ -331,8 +363,13 @@ class IDCLRec(RecModel):
         if self.lambda_cl1 > 0:
             # partner subsequence with the same target; without one the same input
             # passed again through dropout is the second view
-            other = (both["i"][seq.size(0):] if joint
-                     else self.intent_by_length(batch.get("partner", seq), groups))
+            partner = batch.get("partner", seq)
+            if joint:
+                other = both["i"][seq.size(0):]
+            elif self.encoder.length_groups > 1:  # forward groups the rows by length already
+                other = self(partner)["i"]
+            else:
+                other = self.intent_by_length(partner, groups)
             labels = target if self.mask_false_negatives else None
             parts["CL1"] = info_nce(out["i"], other, self.temperature, self.similarity, labels)
             total = total + self.lambda_cl1 * parts["CL1"]

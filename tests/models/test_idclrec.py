@@ -140,6 +140,27 @@ def test_partners_in_one_pass_with_the_input_give_the_same_loss():
         assert torch.allclose(parts[0][key], parts[None][key], atol=1e-5), key
 
 
+@pytest.mark.parametrize("groups", [2, 3, 8])
+def test_forward_in_length_groups_equals_one_pass(groups):
+    m = small()
+    seq = torch.tensor([[0, 0, 0, 0, 0, 0, 3, 7], [5, 6, 7, 8, 9, 10, 11, 12], [0, 0, 0, 1, 2, 3, 4, 5],
+                        [0, 0, 0, 0, 0, 0, 0, 9], [0, 4, 4, 4, 4, 4, 4, 4]])
+    one = m(seq)
+    m.encoder.length_groups = groups
+    grouped = m(seq)
+    assert grouped.keys() == one.keys()
+    for key in one:
+        assert grouped[key].shape == one[key].shape, key
+        assert torch.allclose(grouped[key].float(), one[key].float(), atol=1e-6), key
+    batch = {"input": seq, "target": torch.tensor([1, 2, 3, 4, 5]), "partner": seq.flip(0)}
+    m.encoder.length_groups = 1
+    want = m.loss(batch)
+    m.encoder.length_groups = groups
+    got = m.loss(batch)
+    for key in want:
+        assert torch.allclose(got[key], want[key], atol=1e-5), key
+
+
 def test_padding_is_never_attended():
     m = small()
     out = m(SEQ)

@@ -155,14 +155,17 @@ class SequenceTransformer(nn.Module):
             elif isinstance(m, nn.LayerNorm):
                 m.reset_parameters()
 
-    def forward(self, item_emb: Tensor, valid: Tensor) -> Tensor:
+    def forward(self, item_emb: Tensor, valid: Tensor, groups: int | None = None) -> Tensor:
+        """``groups`` overrides :attr:`length_groups` for this call (``1``: one pass, e.g.
+        when the caller has grouped the rows already)."""
         L = item_emb.size(1)
         if L > self.pos.num_embeddings:
             raise ValueError(f"sequence length {L} exceeds max_len={self.pos.num_embeddings}")
-        if self.length_groups > 1 and item_emb.size(0) > 1:
+        groups = self.length_groups if groups is None else groups
+        if groups > 1 and item_emb.size(0) > 1:
             order = valid.sum(1).argsort()
             parts = [self._encode(item_emb[idx], valid[idx])
-                     for idx in order.tensor_split(min(self.length_groups, item_emb.size(0)))]
+                     for idx in order.tensor_split(min(groups, item_emb.size(0)))]
             return torch.cat(parts)[order.argsort()]
         return self._encode(item_emb, valid)
 
