@@ -26,6 +26,7 @@ The bundled specifications:
 :class:`RecSearchPairsInputs`     BPR triples plus a batch of search clicks
                                   ``s_user, s_query, s_item, s_neg`` (training period)
 :class:`SequenceInputs`           SASRec windows ``user, input (B, L), target (B, L)[, neg]``
+:class:`MergedSequenceInputs`     the same over both surfaces' clicks (naive search transfer)
 :class:`SubsequenceInputs`        every-prefix rows ``user, input (B, L), target (B,)[, partner]``
 :class:`JointTimelineInputs`      per recommendation target: the rec and search histories
                                   strictly before its time, plus the time
@@ -95,11 +96,12 @@ def _check_split(split: str, spec: TrainInputs) -> None:
         raise ValueError(f"{spec.name}: split must be 'train' or 'valid', got {split!r}")
 
 
-def history_with_valid_item(data: HeteroData) -> tuple[Tensor, Ragged]:
+def history_with_valid_item(data: HeteroData, base: Ragged | None = None) -> tuple[Tensor, Ragged]:
     """``(users, rows)``: for every user with a validation item, the training history
-    followed by that item (so the item is each row's last element)."""
+    (``base``, default :func:`~graphrec.data.hetero.train_history`) followed by that item
+    (so the item is each row's last element)."""
     users, items, _ = first_heldout(data, "valid")
-    hist = train_history(data).select(users)
+    hist = (base if base is not None else train_history(data)).select(users)
     # rows keep their entries in input order: the history, then the appended item
     rows = torch.cat([hist.row_index(), torch.arange(users.numel())])
     return users, Ragged.from_coo(rows, torch.cat([hist.values, items]), users.numel())
@@ -186,6 +188,44 @@ class SequenceInputs(TrainInputs):
         return SequenceLoader(rows, num_items, max_len=self.max_len, batch_size=batch_size, shuffle=False,
                               negatives=self.negatives, generator=generator, last_only=True, row_users=users,
                               sampler_history=train_history(data))
+
+
+def merged_history(data: HeteroData, split: str = "train") -> Ragged:
+    """Each user's clicks of both surfaces in time order: the joint timeline's events (the
+    training period: recommendation clicks and the search clicks before the first held-out
+    time), followed by the validation item for ``split="test"``."""
+    tl = JointTimeline.from_data(data)
+    num_users = data["user"].num_nodes
+    users = torch.repeat_interleave(torch.arange(num_users), tl.ptr.diff())
+    items, times = tl.item, tl.time
+    if split == "test":
+        va_idx, va_time = heldout(data, "valid")
+        users, items = torch.cat([users, va_idx[0]]), torch.cat([items, va_idx[1]])
+        times = torch.cat([times.to(torch.float64), va_time.to(torch.float64)])
+    return Ragged.from_coo(users, items, num_users, order=times)
+
+
+@dataclass
+class MergedSequenceInputs(SequenceInputs):
+    """:class:`SequenceInputs` over :func:`merged_history`: search clicks become ordinary
+    items of the sequence (naive search transfer in the sequential setting); negatives
+    avoid the user's clicks of both surfaces. Graphs without search give plain SASRec
+    windows."""
+
+    def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
+               generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
+        _check_split(split, self)
+        num_items, merged = data["item"].num_nodes, merged_history(data)
+        if split == "train":
+            return SequenceLoader(merged, num_items, max_len=self.max_len, batch_size=batch_size,
+                                  negatives=self.negatives, generator=generator, length_buckets=length_buckets)
+        users, rows = history_with_valid_item(data, merged)
+        return SequenceLoader(rows, num_items, max_len=self.max_len, batch_size=batch_size, shuffle=False,
+                              negatives=self.negatives, generator=generator, last_only=True, row_users=users,
+                              sampler_history=merged)
+
+    def eval_history(self, data: HeteroData, split: str) -> Ragged:
+        return merged_history(data, "test" if split == "test" else "train")
 
 
 @dataclass
@@ -336,4 +376,5 @@ class _UserBatches:
 
 
 __all__ = ["TrainInputs", "PairwiseInputs", "SampledPairwiseInputs", "RecSearchPairsInputs", "SequenceInputs",
-           "SubsequenceInputs", "JointTimelineInputs", "UserInputs", "TensorRows", "history_with_valid_item", "Batches"]
+           "MergedSequenceInputs", "merged_history", "SubsequenceInputs", "JointTimelineInputs", "UserInputs",
+           "TensorRows", "history_with_valid_item", "Batches"]

@@ -11,10 +11,11 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from graphrec.data.hetero import CLICKS
-from graphrec.data.inputs import RecSearchPairsInputs, TrainInputs
+from graphrec.data.inputs import MergedSequenceInputs, RecSearchPairsInputs, TrainInputs
 from graphrec.models.base import ModelConfig, resolve_config
 from graphrec.models.clardrec import SEARCH_GRAPH, search_click_graph
 from graphrec.models.propagated import PropagatedEmbeddingModel
+from graphrec.models.sasrec import SASRec, SASRecConfig
 from graphrec.nn.losses import bpr_loss, l2_reg
 from graphrec.nn.models import LightGCNPropagation
 from graphrec.ops import CSRAdjacency
@@ -26,11 +27,17 @@ class SearchTransferConfig(ModelConfig):
     """Args:
         dim: embedding size (64).
         backbone: ``"lightgcn"`` (propagation over the recommendation and search clicks
-            together) or ``"mf"`` (MF-BPR).
+            together), ``"mf"`` (MF-BPR) or ``"sasrec"`` (SASRec over both surfaces' clicks
+            in time order, :class:`MergedHistorySASRec`).
         num_layers: LightGCN layers K (2).
         reg_weight: L2 weight on the batch's embeddings (1e-4).
         search_weight: weight of the BPR loss on the search clicks (1: exactly as
-            recommendation positives).
+            recommendation positives; CF backbones).
+        max_len: ``sasrec``: most recent clicks kept (50).
+        seq_layers: ``sasrec``: transformer blocks (2).
+        num_heads: ``sasrec``: attention heads (2).
+        dropout: ``sasrec``: dropout (0.2; ClardRec's sequential setting and its
+            ``sasrec-seq`` backbone use the same encoder).
     """
 
     dim: int = 64
@@ -38,12 +45,17 @@ class SearchTransferConfig(ModelConfig):
     num_layers: int = 2
     reg_weight: float = 1e-4
     search_weight: float = 1.0
+    max_len: int = 50
+    seq_layers: int = 2
+    num_heads: int = 2
+    dropout: float = 0.2
 
     def validate(self) -> None:
         super().validate()
-        self.require_positive("dim")
+        self.require_positive("dim", "max_len", "seq_layers", "num_heads")
         self.require_non_negative("num_layers", "reg_weight", "search_weight")
-        self.require_choice("backbone", ("lightgcn", "mf"))
+        self.require_fraction("dropout", below_one=True)
+        self.require_choice("backbone", ("lightgcn", "mf", "sasrec"))
 
 
 @register_model("search_transfer")
@@ -66,6 +78,9 @@ class SearchTransfer(PropagatedEmbeddingModel):
                  config: SearchTransferConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
         cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
+        if cfg.backbone == "sasrec":
+            raise ValueError("SearchTransfer is the CF setting; backbone='sasrec' is built by "
+                             "SearchTransfer.from_data (MergedHistorySASRec)")
         self.num_users, self.num_items = num_users, num_items
         self.user_emb = nn.Embedding(num_users, cfg.dim)
         self.item_emb = nn.Embedding(num_items, cfg.dim)
@@ -74,8 +89,14 @@ class SearchTransfer(PropagatedEmbeddingModel):
         self.reset_parameters()
 
     @classmethod
-    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> SearchTransfer:
+    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> SearchTransfer | MergedHistorySASRec:
+        """The union graph for the CF backbones; SASRec over the merged click history for
+        ``backbone="sasrec"``."""
         cfg = resolve_config(cls.Config, config, owner=cls.__name__)
+        if cfg.backbone == "sasrec":
+            seq = SASRecConfig(dim=cfg.dim, max_len=cfg.max_len, num_layers=cfg.seq_layers, num_heads=cfg.num_heads,
+                               dropout=cfg.dropout, loss="bce")
+            return MergedHistorySASRec(data["user"].num_nodes, data["item"].num_nodes, config=seq)
         union = torch.cat([data[CLICKS].edge_index, search_click_graph(data)], 1)
         return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes, edge_index=union, config=cfg)
 
@@ -117,4 +138,14 @@ class SearchTransfer(PropagatedEmbeddingModel):
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
 
 
-__all__ = ["SearchTransfer", "SearchTransferConfig"]
+class MergedHistorySASRec(SASRec):
+    """SASRec whose sequences are both surfaces' clicks in time order
+    (:class:`~graphrec.data.inputs.MergedSequenceInputs`): naive search transfer in the
+    sequential setting, built by :meth:`SearchTransfer.from_data` for ``backbone="sasrec"``.
+    At evaluation the history is the merged one too (every click before the held-out item)."""
+
+    def train_inputs(self) -> MergedSequenceInputs:
+        return MergedSequenceInputs(max_len=self.max_len, negatives=self.loss_type == "bce")
+
+
+__all__ = ["SearchTransfer", "SearchTransferConfig", "MergedHistorySASRec"]

@@ -3,7 +3,7 @@ import torch
 
 from graphrec.data.hetero import CLICKS, SEARCHES, first_heldout
 from graphrec.data.inputs import RecSearchPairsInputs
-from graphrec.models import BPRMF, ClardRec, ClardRecConfig, Popularity, SearchTransfer
+from graphrec.models import BPRMF, ClardRec, ClardRecConfig, Popularity, SearchTransfer, SearchTransferConfig
 from graphrec.models.clardrec_seq import ClardRecSequential
 from graphrec.train.run import build_model, load_dataset
 from graphrec.train.trainer import TrainConfig, Trainer
@@ -184,3 +184,33 @@ def test_sequential_clardrec_learns_beyond_popularity(world):
     trainer.fit()
     res = trainer.evaluate("test")
     assert res["ndcg@5"] > 1.5 * pop["ndcg@5"], (res["ndcg@5"], pop["ndcg@5"])
+
+
+def test_merged_history_is_both_surfaces_in_time_order_before_the_cutoff(world):
+    from graphrec.data.inputs import merged_history
+
+    users, items, cutoff = first_heldout(world, "valid")
+    merged, rec = merged_history(world), world[CLICKS]
+    store = world[SEARCHES]
+    assert merged.values.numel() == rec.edge_index.size(1) + store.edge_index.size(1)
+    u = int(users[0])
+    want = sorted([(float(t), int(i)) for uu, i, t in zip(rec.edge_index[0], rec.edge_index[1], rec.time)
+                   if int(uu) == u] + [(float(t), int(i)) for uu, i, t in zip(store.edge_index[0], store.item,
+                                                                               store.time) if int(uu) == u])
+    got = merged.values[merged.ptr[u]:merged.ptr[u + 1]].tolist()
+    assert sorted(got) == sorted(i for _, i in want) and all(t < float(cutoff[0]) for t, _ in want)
+    test = merged_history(world, "test")
+    assert test.values[test.ptr[u + 1] - 1] == items[0]  # the validation item closes the test history
+
+
+def test_sequential_naive_transfer_is_sasrec_over_the_merged_history(world):
+    from graphrec.data.inputs import MergedSequenceInputs
+    from graphrec.models.search_transfer import MergedHistorySASRec
+
+    model = SearchTransfer.from_data(world, SearchTransferConfig(dim=16, backbone="sasrec"))
+    assert isinstance(model, MergedHistorySASRec) and isinstance(model.train_inputs(), MergedSequenceInputs)
+    assert model.config.dropout == 0.2 and model.config.num_layers == 2 and model.config.loss == "bce"
+    batch = next(iter(model.train_inputs().loader(world, batch_size=64, generator=torch.Generator().manual_seed(0))))
+    assert torch.isfinite(model.loss(batch)["loss"])
+    with pytest.raises(ValueError, match="from_data"):
+        SearchTransfer(2, 3, torch.zeros(2, 0, dtype=torch.long), backbone="sasrec")
