@@ -14,7 +14,7 @@ Steps, each resumable (finished runs are read, interrupted ones continue):
 1. ``compare`` of Popularity, the backbone without search (LightGCN), naive transfer
    (``search_transfer``) and ClardRec under the spec's 1 + 99 protocol, by search-activity
    group, one run per seed (``graphrec/configs/clardrec.yaml``); with ``--sequential`` also
-   SASRec, naive transfer over the merged click history and ClardRec's sequential setting;
+   SASRec, naive transfer over the merged click history, SESRec and ClardRec's sequential setting;
    with ``--ablations`` the ablations;
 2. analyses of the first seed's ClardRec: the two parts of the searched items projected on
    their first two principal components, the gate's distribution, the confidence of the
@@ -40,7 +40,7 @@ from graphrec.train.run import compare, load_trained
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "graphrec", "configs", "clardrec.yaml")
 CF_BASELINES = ["popularity", "lightgcn", "search_transfer"]
-SEQ_BASELINES = ["popularity", "sasrec-seq", "search_transfer-seq"]
+SEQ_BASELINES = ["popularity", "sasrec-seq", "search_transfer-seq", "sesrec"]
 ABLATIONS = ["clardrec-no-cd", "clardrec-no-con", "clardrec-no-fa", "clardrec-no-da", "clardrec-no-attr",
              "clardrec-c1"]
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     models = ["popularity", "lightgcn", "search_transfer", "clardrec"]
-    models += ["sasrec-seq", "search_transfer-seq", "clardrec-seq"] if args.sequential else []
+    models += ["sasrec-seq", "search_transfer-seq", "sesrec", "clardrec-seq"] if args.sequential else []
     models += ABLATIONS if args.ablations else []
     yaml_cfg = load_yaml(CONFIG)
     report = compare(models, args.dataset, args.output, yaml_cfg, parse_overrides(args.set), args.root,

@@ -16,6 +16,7 @@ from graphrec.models.popularity import Popularity, PopularityConfig
 from graphrec.models.propagated import PropagatedEmbeddingModel
 from graphrec.models.sasrec import SASRec, SASRecConfig
 from graphrec.models.search_transfer import SearchTransfer, SearchTransferConfig
+from graphrec.models.sesrec import SESRec, SESRecConfig
 
 __all__ = [
     "RecModel", "ModelConfig", "build_config", "PropagatedEmbeddingModel",
@@ -32,6 +33,7 @@ __all__ = [
     "ICSRec", "ICSRecConfig",
     "ClardRec", "ClardRecConfig",
     "SearchTransfer", "SearchTransferConfig",
+    "SESRec", "SESRecConfig",
     "GSERec", "GSERecConfig",
     "HMVCRL", "HMVCRLConfig",
 ]

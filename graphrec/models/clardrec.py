@@ -221,8 +221,9 @@ class ClardRec(PropagatedEmbeddingModel):
         if cfg.backbone == "sasrec":
             from graphrec.models.clardrec_seq import ClardRecSequential  # it imports this module
 
-            return ClardRecSequential(data["user"].num_nodes, data["item"].num_nodes, query_tokens, num_words,
-                                      item_attrs, num_attrs, config=cfg)
+            return ClardRecSequential(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
+                                      query_tokens=query_tokens, num_words=num_words, item_attrs=item_attrs,
+                                      num_attrs=num_attrs, config=cfg)
         return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
                    rec_edge_index=data[CLICKS].edge_index, search_edge_index=search_click_graph(data),
                    query_tokens=query_tokens, num_words=num_words, item_attrs=item_attrs, num_attrs=num_attrs,

@@ -96,7 +96,7 @@ class SearchTransfer(PropagatedEmbeddingModel):
         if cfg.backbone == "sasrec":
             seq = SASRecConfig(dim=cfg.dim, max_len=cfg.max_len, num_layers=cfg.seq_layers, num_heads=cfg.num_heads,
                                dropout=cfg.dropout, loss="bce")
-            return MergedHistorySASRec(data["user"].num_nodes, data["item"].num_nodes, config=seq)
+            return MergedHistorySASRec(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes, config=seq)
         union = torch.cat([data[CLICKS].edge_index, search_click_graph(data)], 1)
         return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes, edge_index=union, config=cfg)
 
