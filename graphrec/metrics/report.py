@@ -353,6 +353,17 @@ def _has_spread(model: Mapping[str, Any]) -> bool:
     return len(model.get("seeds") or []) > 1
 
 
+def _selection_metric(models: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The validation metric every model selected on (``config.train.metric``), when they
+    share one and report it; ``None`` otherwise (the table then shows NDCG@10)."""
+    chosen = {((m.get("config") or {}).get("train") or {}).get("metric") for m in models.values()}
+    if len(chosen) != 1:
+        return None
+    (metric,) = chosen
+    has = metric is not None and metric != "loss" and any(metric in (m.get("valid") or {}) for m in models.values())
+    return metric if has else None
+
+
 def _report_markdown(doc: Mapping[str, Any]) -> str:
     models = doc["models"]
     test_keys = sorted(
@@ -363,7 +374,8 @@ def _report_markdown(doc: Mapping[str, Any]) -> str:
         {k for m in models.values() for k in (m.get("valid") or {}) if k.startswith("ndcg@")},
         key=_metric_order,
     )
-    valid_key = "ndcg@10" if "ndcg@10" in valid_keys else (valid_keys[0] if valid_keys else None)
+    valid_key = _selection_metric(models) or (
+        "ndcg@10" if "ndcg@10" in valid_keys else (valid_keys[0] if valid_keys else None))
     columns = [f"test {k}" for k in test_keys]
     if valid_key is not None:
         columns.append(f"valid {valid_key}")

@@ -187,6 +187,18 @@ def test_comparison_report(tmp_path):
     assert paths["plot"].read_bytes().startswith(PNG_MAGIC)
 
 
+def test_comparison_report_shows_the_shared_selection_metric(tmp_path):
+    doc = _doc()
+    for entry in doc["models"].values():
+        entry["config"] = {"train": {"metric": "ndcg@20"}}
+        entry["valid"]["ndcg@20"] = 0.3
+    md = comparison_report(doc, tmp_path)["markdown"].read_text()
+    assert " valid ndcg@20 | train s |" in md and "valid ndcg@10" not in md
+    doc["models"]["bpr-mf"]["config"] = {"train": {"metric": "mrr"}}  # no shared metric: the default column
+    md = comparison_report(doc, tmp_path)["markdown"].read_text()
+    assert " valid ndcg@10 | train s |" in md
+
+
 def test_comparison_report_sampled_label(tmp_path):
     doc = _doc()
     doc["protocol"] = "sampled-100"
