@@ -9,6 +9,7 @@ alternative the spec names is a switch of :class:`ClardRecConfig`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,15 +34,47 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class ClardRecConfig(ModelConfig):
-    """Args:
+class SearchBackboneConfig(ModelConfig):
+    """The backbone settings shared by the search-enhanced models of ClardRec's comparison
+    (ClardRec and naive transfer run on the same encoders).
+
+    Args:
         dim: embedding size (64).
+        backbone: ``"lightgcn"``, ``"mf"`` or ``"sasrec"`` (the sequential setting).
+        num_layers: LightGCN layers K (2).
+        reg_weight: L2 weight on the batch's shared embeddings (1e-4; CF backbones).
+        max_len: ``sasrec``: history window (50).
+        seq_layers: ``sasrec``: transformer blocks of each encoder (2).
+        num_heads: ``sasrec``: attention heads (2).
+        dropout: ``sasrec``: dropout of the encoders (0.2).
+    """
+
+    dim: int = 64
+    backbone: str = "lightgcn"
+    num_layers: int = 2
+    reg_weight: float = 1e-4
+    max_len: int = 50
+    seq_layers: int = 2
+    num_heads: int = 2
+    dropout: float = 0.2
+
+    def validate(self) -> None:
+        super().validate()
+        self.require_positive("dim", "max_len", "seq_layers", "num_heads")
+        self.require_non_negative("num_layers", "reg_weight")
+        self.require_choice("backbone", ("lightgcn", "mf", "sasrec"))
+        self.require_fraction("dropout", below_one=True)
+        if self.backbone == "sasrec" and self.dim % self.num_heads:
+            self._fail("dim", f"a multiple of num_heads={self.num_heads}")
+
+
+@dataclass
+class ClardRecConfig(SearchBackboneConfig):
+    """Args:
         backbone: ``"lightgcn"`` (K propagation layers over each surface's clicks, layer
             mean), ``"mf"`` (no propagation: the shared tables themselves, MF-BPR) or
             ``"sasrec"`` (the sequential setting: SASRec over each surface's history,
             :class:`~graphrec.models.clardrec_seq.ClardRecSequential`).
-        num_layers: LightGCN layers K (2).
-        reg_weight: L2 weight on the batch's shared embeddings (1e-4).
         alpha: weight of the counterfactual disentangling loss L_cd (0.1).
         beta: weight of the constraint loss L_con (0.1).
         lam: weight of the data-augmentation loss L_da (0.5).
@@ -63,18 +96,10 @@ class ClardRecConfig(ModelConfig):
             ``"score"`` (stop-gradient sigmoid(<h_u^S, h_i^qi>); default), ``"threshold"``
             (1 when that exceeds ``confidence_threshold``, else 0) or ``"one"`` (c = 1 ablation).
         confidence_threshold: tau of ``confidence="threshold"`` (0.5).
-        max_len: ``sasrec``: history window of each surface (50).
-        seq_layers: ``sasrec``: transformer blocks of each encoder (2).
-        num_heads: ``sasrec``: attention heads (2).
-        dropout: ``sasrec``: dropout of the encoders (0.2).
         domain_mlp: ``sasrec``: a linear map per domain on the shared item table (the
             recommendation and search views of an item differ by it).
     """
 
-    dim: int = 64
-    backbone: str = "lightgcn"
-    num_layers: int = 2
-    reg_weight: float = 1e-4
     alpha: float = 0.1
     beta: float = 0.1
     lam: float = 0.5
@@ -89,21 +114,11 @@ class ClardRecConfig(ModelConfig):
     vector_fusion: bool = False
     confidence: str = "score"
     confidence_threshold: float = 0.5
-    max_len: int = 50
-    seq_layers: int = 2
-    num_heads: int = 2
-    dropout: float = 0.2
     domain_mlp: bool = True
 
     def validate(self) -> None:
         super().validate()
-        self.require_positive("dim")
-        self.require_non_negative("num_layers", "reg_weight", "alpha", "beta", "lam", "cd_margin", "con_mu")
-        self.require_choice("backbone", ("lightgcn", "mf", "sasrec"))
-        self.require_positive("max_len", "seq_layers", "num_heads")
-        self.require_fraction("dropout", below_one=True)
-        if self.backbone == "sasrec" and self.dim % self.num_heads:
-            self._fail("dim", f"a multiple of num_heads={self.num_heads}")
+        self.require_non_negative("alpha", "beta", "lam", "cd_margin", "con_mu")
         self.require_choice("cd_form", ("order", "cross"))
         self.require_choice("con_form", ("bpr_cos", "gate"))
         self.require_choice("confidence", ("score", "threshold", "one"))
@@ -119,6 +134,48 @@ def confidence_weight(pref_qi: Tensor, kind: str = "score", threshold: float = 0
     if kind == "one":
         return torch.ones_like(c)
     return c
+
+
+def search_losses(cfg: ClardRecConfig, user: Tensor, query: Tensor, pos: Mapping[str, Tensor],
+                  neg: Mapping[str, Tensor], rec_user: Tensor) -> dict[str, Tensor]:
+    r"""The search-side parts of ClardRec's objective over a set of search examples, the
+    same in both settings: :math:`\mathcal{L}_S`, :math:`\mathcal{L}_{cd}`,
+    :math:`\mathcal{L}_{con}`, :math:`\mathcal{L}_{da}` (each only when switched on, in that
+    order; their weights are 1, ``alpha``, ``beta``, ``lam``: :func:`search_weights`).
+
+    Args:
+        user: :math:`\mathbf{h}^S_u` of each example ``(N, d)``.
+        query: :math:`\mathbf{W}_q\mathbf{q}` of each example ``(N, d)``.
+        pos: views of the clicked items: ``search`` (:math:`\mathbf{h}^S_i`), ``qr``, ``qi``,
+            ``g`` and ``fused`` (:math:`\hat{\mathbf{h}}^R_i`), each ``(N, d)``.
+        neg: the same views of one negative item per example (``search``, ``qi``, ``fused``).
+        rec_user: :math:`\mathbf{h}^R_u` of each example, scoring the clicks in L_da.
+    """
+    parts: dict[str, Tensor] = {}
+    pref_qi, pref_qr = (user * pos["qi"]).sum(-1), (user * pos["qr"]).sum(-1)
+    if cfg.search_task:
+        ctx = user + query
+        parts["search"] = bpr_loss((ctx * pos["search"]).sum(-1), (ctx * neg["search"]).sum(-1))
+    if cfg.alpha > 0:
+        parts["cd"] = counterfactual_triplet_loss(
+            pref_qi, pref_qr, (query * pos["qi"]).sum(-1), (query * pos["qr"]).sum(-1),
+            pref_full=(user * pos["search"]).sum(-1), match_full=(query * pos["search"]).sum(-1),
+            form=cfg.cd_form, margin=cfg.cd_margin)
+    if cfg.beta > 0:
+        if cfg.con_form == "bpr_cos":
+            parts["con"] = (bpr_loss(pref_qi, (user * neg["qi"]).sum(-1))
+                            + cfg.con_mu * F.cosine_similarity(pos["qr"], pos["qi"], dim=-1).pow(2).mean())
+        else:
+            parts["con"] = (pos["g"].mean() - 0.5).pow(2)
+    if cfg.lam > 0:
+        c = confidence_weight(pref_qi, cfg.confidence, cfg.confidence_threshold)
+        parts["da"] = weighted_bpr_loss((rec_user * pos["fused"]).sum(-1), (rec_user * neg["fused"]).sum(-1), c)
+    return parts
+
+
+def search_weights(cfg: ClardRecConfig) -> dict[str, float]:
+    """The weight of each part :func:`search_losses` returns."""
+    return {"search": 1.0, "cd": cfg.alpha, "con": cfg.beta, "da": cfg.lam}
 
 
 #: what the search-enhanced CF models read: a graph without search is refused before training
@@ -304,33 +361,16 @@ class ClardRec(PropagatedEmbeddingModel):
         total = rec
         if "s_user" in batch and batch["s_user"].numel():
             su, sq, si, sj = batch["s_user"], batch["s_query"], batch["s_item"], batch["s_neg"]
-            hus = out["u_search"][su]
-            q = self.w_q(self.query_enc(sq))
-            qi_i, qr_i, qi_j = out["i_qi"][si], out["i_qr"][si], out["i_qi"][sj]
-            pref_qi, pref_qr = (hus * qi_i).sum(-1), (hus * qr_i).sum(-1)
-            if cfg.search_task:
-                ctx = hus + q
-                parts["search"] = bpr_loss((ctx * out["i_search"][si]).sum(-1), (ctx * out["i_search"][sj]).sum(-1))
-                total = total + parts["search"]
-            if cfg.alpha > 0:
-                full = out["i_search"][si]
-                parts["cd"] = counterfactual_triplet_loss(
-                    pref_qi, pref_qr, (q * qi_i).sum(-1), (q * qr_i).sum(-1),
-                    pref_full=(hus * full).sum(-1), match_full=(q * full).sum(-1), form=cfg.cd_form,
-                    margin=cfg.cd_margin)
-                total = total + cfg.alpha * parts["cd"]
-            if cfg.beta > 0:
-                if cfg.con_form == "bpr_cos":
-                    parts["con"] = (bpr_loss(pref_qi, (hus * qi_j).sum(-1))
-                                    + cfg.con_mu * F.cosine_similarity(qr_i, qi_i, dim=-1).pow(2).mean())
-                else:
-                    parts["con"] = (out["g"][si].mean() - 0.5).pow(2)
-                total = total + cfg.beta * parts["con"]
+            pos = {"search": out["i_search"][si], "qr": out["i_qr"][si], "qi": out["i_qi"][si], "g": out["g"][si],
+                   "fused": out["i_fused"][si]}
+            neg = {"search": out["i_search"][sj], "qi": out["i_qi"][sj], "fused": out["i_fused"][sj]}
+            search = search_losses(cfg, out["u_search"][su], self.w_q(self.query_enc(sq)), pos, neg,
+                                   out["u_rec"][su])
+            weights = search_weights(cfg)
+            for key, value in search.items():
+                parts[key] = value
+                total = total + weights[key] * value
             if cfg.lam > 0:
-                hur = out["u_rec"][su]
-                parts["da"] = weighted_bpr_loss((hur * out["i_fused"][si]).sum(-1),
-                                                (hur * out["i_fused"][sj]).sum(-1), self.confidence_of(pref_qi))
-                total = total + cfg.lam * parts["da"]
                 used_u.append(su)
                 used_i += [si, sj]
         if cfg.reg_weight > 0:
@@ -340,4 +380,5 @@ class ClardRec(PropagatedEmbeddingModel):
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
 
 
-__all__ = ["ClardRec", "ClardRecConfig", "search_click_graph", "confidence_weight", "SEARCH_GRAPH"]
+__all__ = ["ClardRec", "ClardRecConfig", "SearchBackboneConfig", "search_click_graph", "confidence_weight",
+           "search_losses", "search_weights", "SEARCH_GRAPH"]

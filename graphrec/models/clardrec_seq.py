@@ -12,10 +12,9 @@ from torch_geometric.data import HeteroData
 
 from graphrec.data.inputs import JointTimelineInputs, TrainInputs
 from graphrec.models.base import RecModel, resolve_config
-from graphrec.models.clardrec import ClardRecConfig, confidence_weight
+from graphrec.models.clardrec import ClardRecConfig, confidence_weight, search_losses, search_weights
 from graphrec.nn.disentangle import DisentanglingGate, GatedFusion
 from graphrec.nn.encoders import QueryEncoder, SequenceTransformer, trim_left_padding
-from graphrec.nn.losses import bpr_loss, counterfactual_triplet_loss, weighted_bpr_loss
 
 
 class ClardRecSequential(RecModel):
@@ -146,9 +145,8 @@ class ClardRecSequential(RecModel):
         H = self.search_encoder(views["search"] + q, valid)
         take = valid[:, 1:] & valid[:, :-1]  # position p (>= 1) with a click at p - 1
         row = take.nonzero()[:, 0]
-        return {"row": row, "user": H[:, :-1][take], "query": self.w_q(q[:, 1:][take]),
-                "item": item[:, 1:][take], "search": views["search"][:, 1:][take], "qr": views["qr"][:, 1:][take],
-                "qi": views["qi"][:, 1:][take], "g": views["g"][:, 1:][take]}
+        out = {"row": row, "user": H[:, :-1][take], "query": self.w_q(q[:, 1:][take]), "item": item[:, 1:][take]}
+        return out | {k: views[k][:, 1:][take] for k in ("search", "qr", "qi", "g", "fused")}
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         cfg = self.config
@@ -162,32 +160,11 @@ class ClardRecSequential(RecModel):
         if ex is not None:
             # one uniform negative item per search example (a rare hit on a positive is kept)
             j = torch.randint(1, self.num_items + 1, ex["item"].shape, device=hu.device)
-            views_j = self.item_views(j)
-            hus, q = ex["user"], ex["query"]
-            pref_qi, pref_qr = (hus * ex["qi"]).sum(-1), (hus * ex["qr"]).sum(-1)
-            if cfg.search_task:
-                ctx = hus + q
-                parts["search"] = bpr_loss((ctx * ex["search"]).sum(-1), (ctx * views_j["search"]).sum(-1))
-                total = total + parts["search"]
-            if cfg.alpha > 0:
-                parts["cd"] = counterfactual_triplet_loss(
-                    pref_qi, pref_qr, (q * ex["qi"]).sum(-1), (q * ex["qr"]).sum(-1),
-                    pref_full=(hus * ex["search"]).sum(-1), match_full=(q * ex["search"]).sum(-1),
-                    form=cfg.cd_form, margin=cfg.cd_margin)
-                total = total + cfg.alpha * parts["cd"]
-            if cfg.beta > 0:
-                if cfg.con_form == "bpr_cos":
-                    parts["con"] = (bpr_loss(pref_qi, (hus * views_j["qi"]).sum(-1))
-                                    + cfg.con_mu * F.cosine_similarity(ex["qr"], ex["qi"], dim=-1).pow(2).mean())
-                else:
-                    parts["con"] = (ex["g"].mean() - 0.5).pow(2)
-                total = total + cfg.beta * parts["con"]
-            if cfg.lam > 0:
-                hur = hu[ex["row"]]
-                fused_i = self.item_views(ex["item"])["fused"]
-                c = confidence_weight(pref_qi, cfg.confidence, cfg.confidence_threshold)
-                parts["da"] = weighted_bpr_loss((hur * fused_i).sum(-1), (hur * views_j["fused"]).sum(-1), c)
-                total = total + cfg.lam * parts["da"]
+            weights = search_weights(cfg)
+            search = search_losses(cfg, ex["user"], ex["query"], ex, self.item_views(j), hu[ex["row"]])
+            for key, value in search.items():
+                parts[key] = value
+                total = total + weights[key] * value
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
 
 

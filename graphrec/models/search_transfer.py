@@ -13,7 +13,7 @@ from torch_geometric.data import HeteroData
 from graphrec.data.hetero import CLICKS
 from graphrec.data.inputs import MergedSequenceInputs, RecSearchPairsInputs, TrainInputs
 from graphrec.models.base import ModelConfig, resolve_config
-from graphrec.models.clardrec import SEARCH_GRAPH, search_click_graph
+from graphrec.models.clardrec import SEARCH_GRAPH, SearchBackboneConfig, search_click_graph
 from graphrec.models.propagated import PropagatedEmbeddingModel
 from graphrec.models.sasrec import SASRec, SASRecConfig
 from graphrec.nn.losses import bpr_loss, l2_reg
@@ -23,39 +23,21 @@ from graphrec.resolver import register_model
 
 
 @dataclass
-class SearchTransferConfig(ModelConfig):
+class SearchTransferConfig(SearchBackboneConfig):
     """Args:
-        dim: embedding size (64).
         backbone: ``"lightgcn"`` (propagation over the recommendation and search clicks
             together), ``"mf"`` (MF-BPR) or ``"sasrec"`` (SASRec over both surfaces' clicks
-            in time order, :class:`MergedHistorySASRec`).
-        num_layers: LightGCN layers K (2).
-        reg_weight: L2 weight on the batch's embeddings (1e-4).
+            in time order, :class:`MergedHistorySASRec`, with the encoder settings of
+            ClardRec's sequential setting and its ``sasrec-seq`` backbone).
         search_weight: weight of the BPR loss on the search clicks (1: exactly as
             recommendation positives; CF backbones).
-        max_len: ``sasrec``: most recent clicks kept (50).
-        seq_layers: ``sasrec``: transformer blocks (2).
-        num_heads: ``sasrec``: attention heads (2).
-        dropout: ``sasrec``: dropout (0.2; ClardRec's sequential setting and its
-            ``sasrec-seq`` backbone use the same encoder).
     """
 
-    dim: int = 64
-    backbone: str = "lightgcn"
-    num_layers: int = 2
-    reg_weight: float = 1e-4
     search_weight: float = 1.0
-    max_len: int = 50
-    seq_layers: int = 2
-    num_heads: int = 2
-    dropout: float = 0.2
 
     def validate(self) -> None:
         super().validate()
-        self.require_positive("dim", "max_len", "seq_layers", "num_heads")
-        self.require_non_negative("num_layers", "reg_weight", "search_weight")
-        self.require_fraction("dropout", below_one=True)
-        self.require_choice("backbone", ("lightgcn", "mf", "sasrec"))
+        self.require_non_negative("search_weight")
 
 
 @register_model("search_transfer")
