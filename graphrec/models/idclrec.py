@@ -19,7 +19,13 @@ from graphrec.data.loader import item_windows
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import ModelConfig, RecModel, resolve_config
 from graphrec.models.sasrec import SASRecConfig
-from graphrec.nn.encoders import CausalCrossAttention, GraphItemEmbedding, SequenceTransformer, trim_left_padding
+from graphrec.nn.encoders import (
+    CausalCrossAttention,
+    GraphItemEmbedding,
+    SequenceTransformer,
+    length_groups,
+    trim_left_padding,
+)
 from graphrec.nn.losses import info_nce
 from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
@@ -295,9 +301,8 @@ class IDCLRec(RecModel):
         back to the batch's width: the same values with less work on padding."""
         groups = self.encoder.length_groups
         if groups > 1 and seq.size(0) > 1:
-            order = (seq > 0).sum(1).argsort()
-            parts = [self._forward(seq[idx]) for idx in order.tensor_split(min(groups, seq.size(0)))]
-            return _join_rows(parts, order.argsort())
+            rows, inverse = length_groups(seq > 0, groups)
+            return _join_rows([self._forward(seq[idx]) for idx in rows], inverse)
         return self._forward(seq)
 
     def _forward(self, seq: Tensor) -> dict[str, Tensor]:
@@ -326,9 +331,8 @@ class IDCLRec(RecModel):
         longest row (:func:`trim_left_padding`). Same values as ``self(seq)["i"]``."""
         if groups <= 1 or seq.size(0) <= 1:
             return self(seq)["i"]
-        order = (seq > 0).sum(1).argsort()
-        parts = [self(seq[idx])["i"] for idx in order.tensor_split(min(groups, seq.size(0)))]
-        return torch.cat(parts)[order.argsort()]
+        rows, inverse = length_groups(seq > 0, groups)
+        return torch.cat([self._forward(seq[idx])["i"] for idx in rows])[inverse]
 
     def scores(self, h: Tensor) -> Tensor:
         return h @ self.item_emb.table()[1:].t()

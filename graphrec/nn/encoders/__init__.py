@@ -7,9 +7,16 @@ from graphrec.nn.encoders.history_encoder import HistoryEncoder, chronological_p
 from graphrec.nn.encoders.memory_fusion import MemoryFusion
 from graphrec.nn.encoders.query_encoder import QueryEncoder
 from graphrec.nn.encoders.target_attention import TargetAttention
-from graphrec.nn.encoders.transformer import SequenceTransformer, TransformerBlock, causal_mask, trim_left_padding
+from graphrec.nn.encoders.transformer import (
+    SequenceTransformer,
+    TransformerBlock,
+    causal_mask,
+    length_groups,
+    trim_left_padding,
+)
 
-__all__ = ["SequenceTransformer", "TransformerBlock", "causal_mask", "trim_left_padding", "CausalCrossAttention",
+__all__ = ["SequenceTransformer", "TransformerBlock", "causal_mask", "trim_left_padding", "length_groups",
+           "CausalCrossAttention",
            "masked_attention", "AttentionPooling", "CrossAttentionFusion", "GraphItemEmbedding",
            "HistoryEncoder", "chronological_positions", "QueryEncoder", "TargetAttention",
            "MemoryFusion"]

@@ -40,6 +40,15 @@ def trim_left_padding(seq: Tensor, *others: Tensor) -> tuple[Tensor, ...]:
     return (seq[:, first:], *(t[:, first:] for t in others))
 
 
+def length_groups(valid: Tensor, groups: int) -> tuple[list[Tensor], Tensor]:
+    """Row ids of ``groups`` groups of similar length (rows ordered by their number of real
+    entries in ``valid (B, L)``; fewer groups when ``B < groups``) and the permutation that
+    puts rows, concatenated group after group, back in their order. Encoding each group
+    trimmed to its own longest row (:func:`trim_left_padding`) saves the work on padding."""
+    order = valid.sum(1).argsort()
+    return list(order.tensor_split(min(groups, valid.size(0)))), order.argsort()
+
+
 class TransformerBlock(nn.Module):
     r"""One self-attention block (multi-head attention + position-wise GELU FFN).
 
@@ -163,10 +172,8 @@ class SequenceTransformer(nn.Module):
             raise ValueError(f"sequence length {L} exceeds max_len={self.pos.num_embeddings}")
         groups = self.length_groups if groups is None else groups
         if groups > 1 and item_emb.size(0) > 1:
-            order = valid.sum(1).argsort()
-            parts = [self._encode(item_emb[idx], valid[idx])
-                     for idx in order.tensor_split(min(groups, item_emb.size(0)))]
-            return torch.cat(parts)[order.argsort()]
+            rows, inverse = length_groups(valid, groups)
+            return torch.cat([self._encode(item_emb[idx], valid[idx]) for idx in rows])[inverse]
         return self._encode(item_emb, valid)
 
     def _encode(self, item_emb: Tensor, valid: Tensor) -> Tensor:
@@ -182,4 +189,4 @@ class SequenceTransformer(nn.Module):
         return F.pad(x, (0, 0, cut, 0)) if cut else x
 
 
-__all__ = ["TransformerBlock", "SequenceTransformer", "causal_mask", "trim_left_padding"]
+__all__ = ["TransformerBlock", "SequenceTransformer", "causal_mask", "trim_left_padding", "length_groups"]
