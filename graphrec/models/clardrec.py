@@ -26,7 +26,7 @@ from graphrec.nn.disentangle import DisentanglingGate, GatedFusion
 from graphrec.nn.encoders import QueryEncoder
 from graphrec.nn.losses import bpr_loss, counterfactual_triplet_loss, l2_reg, weighted_bpr_loss
 from graphrec.nn.models import LightGCNPropagation
-from graphrec.ops import CSRAdjacency
+from graphrec.ops import CSRAdjacency, adjacency_on
 from graphrec.resolver import register_model
 
 if TYPE_CHECKING:
@@ -302,20 +302,13 @@ class ClardRec(PropagatedEmbeddingModel):
         if self.fusion is not None:
             self.fusion.reset_parameters()
 
-    def _adjacency(self, name: str, device: torch.device) -> CSRAdjacency:
-        adj = getattr(self, name)
-        if adj.device != device:
-            adj = adj.to(device)
-            setattr(self, name, adj)
-        return adj
-
     def encode(self) -> dict[str, Tensor]:
         """Every representation of every user and item: ``u_rec, i_rec, u_search,
         i_search``, the parts ``i_qr, i_qi``, the gate ``g``, the fused ``i_fused`` and
         the fusion factor ``beta`` (``None`` without feature augmentation)."""
         eu, ei = self.user_emb.weight, self.item_emb.weight
-        u_rec, i_rec = self.gcn(eu, ei, self._adjacency("rec_adj", eu.device))
-        u_s, i_s = self.gcn(eu, ei, self._adjacency("search_adj", eu.device))
+        u_rec, i_rec = self.gcn(eu, ei, adjacency_on(self, "rec_adj", eu.device))
+        u_s, i_s = self.gcn(eu, ei, adjacency_on(self, "search_adj", eu.device))
         attrs = self.attr_enc(torch.arange(self.num_items, device=ei.device)) if self.attr_enc is not None else None
         i_qr, i_qi, g = self.gate(i_s, attrs)
         if self.fusion is not None:

@@ -15,7 +15,7 @@ from graphrec.models.base import ModelConfig, resolve_config
 from graphrec.models.propagated import PropagatedEmbeddingModel
 from graphrec.nn.losses import bpr_loss, l2_reg
 from graphrec.nn.models import LightGCNPropagation
-from graphrec.ops import CSRAdjacency
+from graphrec.ops import CSRAdjacency, adjacency_on
 from graphrec.resolver import register_model
 
 
@@ -114,9 +114,7 @@ class LightGCN(PropagatedEmbeddingModel):
 
     def adjacency(self, device: torch.device) -> CSRAdjacency:
         """The training graph's CSRAdjacency, moved to ``device`` once."""
-        if self.adj.device != device:
-            self.adj = self.adj.to(device)
-        return self.adj
+        return adjacency_on(self, "adj", device)
 
     def compute_embedding(self) -> tuple[Tensor, Tensor]:
         """Layer-averaged user and item embeddings over the whole training graph."""

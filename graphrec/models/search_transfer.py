@@ -18,7 +18,7 @@ from graphrec.models.propagated import PropagatedEmbeddingModel
 from graphrec.models.sasrec import SASRec, SASRecConfig
 from graphrec.nn.losses import bpr_loss, l2_reg
 from graphrec.nn.models import LightGCNPropagation
-from graphrec.ops import CSRAdjacency
+from graphrec.ops import CSRAdjacency, adjacency_on
 from graphrec.resolver import register_model
 
 
@@ -93,9 +93,7 @@ class SearchTransfer(PropagatedEmbeddingModel):
 
     def compute_embedding(self) -> tuple[Tensor, Tensor]:
         eu, ei = self.user_emb.weight, self.item_emb.weight
-        if self.adj.device != eu.device:
-            self.adj = self.adj.to(eu.device)
-        return self.gcn(eu, ei, self.adj)
+        return self.gcn(eu, ei, adjacency_on(self, "adj", eu.device))
 
     def train_inputs(self) -> TrainInputs:
         return RecSearchPairsInputs()

@@ -7,13 +7,14 @@ public ops are registered with :mod:`torch.library` (``graphrec::spmm_csr``,
 ``graphrec::segment_reduce``, ``graphrec::segment_softmax``), so
 :func:`torch.compile` traces them without graph breaks.
 """
-from graphrec.ops.adjacency import CSRAdjacency
+from graphrec.ops.adjacency import CSRAdjacency, adjacency_on
 from graphrec.ops.dispatch import resolve_backend
 from graphrec.ops.segment import gather_csr, scatter, segment_reduce, segment_softmax
 from graphrec.ops.spmm import spmm
 
 __all__ = [
     "CSRAdjacency",
+    "adjacency_on",
     "spmm",
     "segment_reduce",
     "segment_softmax",

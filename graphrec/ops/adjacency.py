@@ -540,4 +540,15 @@ class CSRAdjacency:
                 f"weighted={self.weight is not None}, device={self.device})")
 
 
-__all__ = ["CSRAdjacency", "validate_edge_index", "validate_ptr", "validate_edge_weight"]
+def adjacency_on(owner: Any, name: str, device: torch.device | str) -> CSRAdjacency:
+    r"""``owner``'s :class:`CSRAdjacency` attribute ``name`` on ``device``, moved there (and
+    stored back) the first time it is asked for on it. A ``CSRAdjacency`` is no buffer, so
+    ``Module.to`` leaves it where it was built; models fetch it through this on each use."""
+    adj = getattr(owner, name)
+    if adj.device != torch.device(device):
+        adj = adj.to(device)
+        setattr(owner, name, adj)
+    return adj
+
+
+__all__ = ["CSRAdjacency", "adjacency_on", "validate_edge_index", "validate_ptr", "validate_edge_weight"]

@@ -2,7 +2,7 @@ import pytest
 import torch
 from graphs import CASES, random_graph
 
-from graphrec.ops import CSRAdjacency
+from graphrec.ops import CSRAdjacency, adjacency_on
 
 
 def dense(adj: CSRAdjacency) -> torch.Tensor:
@@ -262,3 +262,15 @@ def test_signed_weights_allowed_without_normalize():
     # zero weights are fine with normalize=True (an isolated degree gives weight 0, not NaN)
     adj = CSRAdjacency.from_edge_index(edge_index, size=(3, 2), edge_weight=w.abs() * (w > 0))
     assert torch.isfinite(adj.weight).all()
+
+
+def test_adjacency_on_moves_once_and_stores_back():
+    """Models keep a CSRAdjacency (no buffer, so Module.to skips it) and fetch it through
+    adjacency_on: same device, the same object; another device, moved once and kept."""
+    edge_index, size = random_graph(6, 4, 20)
+    owner = torch.nn.Module()
+    owner.adj = adj = CSRAdjacency.from_edge_index(edge_index, size=size)
+    assert adjacency_on(owner, "adj", torch.device("cpu")) is adj
+    moved = adjacency_on(owner, "adj", "meta")
+    assert moved.device.type == "meta" and owner.adj is moved
+    assert adjacency_on(owner, "adj", torch.device("meta")) is moved

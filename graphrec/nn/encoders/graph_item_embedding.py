@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.nn.models import LightGCNPropagation
-from graphrec.ops import CSRAdjacency
+from graphrec.ops import CSRAdjacency, adjacency_on
 
 
 class GraphItemEmbedding(nn.Embedding):
@@ -61,9 +61,7 @@ class GraphItemEmbedding(nn.Embedding):
         """``(num_items + 1, d)``: row 0 zero, rows ``1..`` the (propagated) items."""
         if self.num_layers == 0:
             return self.weight
-        if self.adj.device != self.weight.device:
-            self.adj = self.adj.to(self.weight.device)
-        _, items = self.propagation(self.user.weight, self.weight[1:], self.adj)
+        _, items = self.propagation(self.user.weight, self.weight[1:], adjacency_on(self, "adj", self.weight.device))
         return F.pad(items, (0, 0, 1, 0))
 
     def forward(self, ids: Tensor) -> Tensor:
