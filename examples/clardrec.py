@@ -22,10 +22,13 @@ Steps, each resumable (finished runs are read, interrupted ones continue):
    per search-activity group.
 
 Writes ``report.json``, ``report.md`` and ``parts.png`` (``parts_sequential.png``) in ``--output``.
+``--analyse CHECKPOINT`` runs step 2 alone on one run (on the machine that trained it); the
+comparison then reads its ``analysis.json`` when the checkpoint itself is not there.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from typing import Any
 
@@ -108,6 +111,22 @@ def plot(analysis: dict[str, Any], path: str) -> None:
     os.replace(tmp, path)
 
 
+def analyse(checkpoint: str, root: str | None, png: str) -> dict[str, Any]:
+    """The part analysis of one trained ClardRec run, plotted to ``png`` and written (without
+    the raw arrays) to ``analysis.json`` beside the checkpoint, where later calls read it:
+    a run trained elsewhere needs only that file, not its checkpoint."""
+    path = os.path.join(os.path.dirname(checkpoint), "analysis.json")
+    if os.path.exists(path) and not os.path.exists(checkpoint):
+        with open(path) as f:
+            return json.load(f)
+    model, data, _ = load_trained(checkpoint, root)
+    analysis = part_analysis(model, data)
+    plot(analysis, png)
+    out = {k: v for k, v in analysis.items() if not k.startswith("_")}
+    atomic_write_json(path, out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="synthetic")
@@ -117,7 +136,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--sequential", action="store_true", help="add SASRec and ClardRec's sequential setting")
     p.add_argument("--ablations", action="store_true", help="add the ablations of the CF setting")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--analyse", metavar="CHECKPOINT", help="only analyse this trained ClardRec run (writes "
+                   "analysis.json and parts.png beside it) and exit")
     args = p.parse_args(argv)
+    if args.analyse:
+        return analyse(args.analyse, args.root, os.path.join(os.path.dirname(args.analyse), "parts.png"))
     seeds = [int(s) for s in args.seeds.split(",")]
     models = ["popularity", "lightgcn", "search_transfer", "clardrec"]
     models += ["sasrec-seq", "search_transfer-seq", "sesrec", "clardrec-seq"] if args.sequential else []
@@ -132,10 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = [("clardrec", "")] + ([("clardrec-seq", "_sequential")] if args.sequential else [])
     for name, suffix in settings:
         path = os.path.join(args.output, name, f"seed-{seeds[0]}", "checkpoint.pt")
-        model, data, _ = load_trained(path, args.root)
-        analysis = part_analysis(model, data)
-        plot(analysis, os.path.join(args.output, f"parts{suffix}.png"))
-        out["analysis" + suffix] = {k: v for k, v in analysis.items() if not k.startswith("_")}
+        out["analysis" + suffix] = analyse(path, args.root, os.path.join(args.output, f"parts{suffix}.png"))
     if args.sequential:
         out["groups_sequential"] = group_gains(report, "clardrec-seq", metric, SEQ_BASELINES)
     atomic_write_json(os.path.join(args.output, "report.json"), out)

@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import types
 from pathlib import Path
 
@@ -243,3 +244,53 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
     assert "icsrec (unfinished)" not in out  # it has results
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["finished"]["beauty"]["icsrec"]["seeds"] == [1, 2]
+
+
+def test_clardrec_tables_protocols_groups_and_unfinished_runs(tmp_path, capsys):
+    """Seeds give mean ± std under 1 + 99 and, from full.json, under full ranking; Popularity
+    takes its full ranking from a full-protocol run; a run without results is 'training'."""
+    tables = _script("clardrec_tables")
+    groups = {"no_search": {"ndcg@5": 0.2, "users": 10}, "sparse": {"ndcg@5": 0.3, "users": 5}}
+    for model, seed, base in (("clardrec", 0, 0.40), ("clardrec", 1, 0.42), ("popularity", 0, 0.1)):
+        run = tmp_path / "runs" / model / f"seed-{seed}"
+        run.mkdir(parents=True)
+        test = {"hr@1": base, "hr@5": base, "ndcg@5": base, "mrr": base}
+        (run / "results.json").write_text(json.dumps({"test": test, "test_groups": groups,
+                                                      "epochs": 30 + seed, "best_epoch": 20 + seed}))
+        if model == "clardrec":
+            full = {k: v / 10 for k, v in test.items()} | {"ndcg@10": 0.05}
+            (run / "full.json").write_text(json.dumps({"test": full}))
+    full_pop = tmp_path / "full" / "popularity" / "seed-0"
+    full_pop.mkdir(parents=True)
+    (full_pop / "results.json").write_text(json.dumps({"protocol": "full", "test": {
+        "hr@1": 0.001, "hr@5": 0.002, "ndcg@5": 0.003, "mrr": 0.004, "ndcg@10": 0.005}}))
+    (tmp_path / "runs" / "sesrec" / "seed-0").mkdir(parents=True)  # a checkpoint only: still training
+    tables.main([str(tmp_path / "runs"), "--full-folder", str(tmp_path / "full"), "--json", str(tmp_path / "t.json")])
+    out = capsys.readouterr().out
+    sampled, full = out.split("full ranking")[:2]
+    assert "| **ClardRec** | 0.4100 ± 0.0141 |" in sampled and "| 2 | 30 (20), 31 (21) |" in sampled
+    assert "| SESRec | training |" in sampled
+    assert "| **ClardRec** | 0.0410 ± 0.0014 |" in full and "| Popularity | 0.0010 |" in full
+    assert "sparse (5 users)" in out
+    saved = json.loads((tmp_path / "t.json").read_text())["models"]
+    assert saved["clardrec"]["seeds"] == [0, 1] and saved["sesrec"] == {"training_seeds": [0]}
+
+
+def test_device_queue_runs_the_list_and_packs(tmp_path):
+    """The GPU-lease runner (checked here on the CPU): every line runs with $Q and $DATA set,
+    a failing line costs only itself, comment lines are skipped, and the pack holds the
+    results without checkpoints."""
+    jobs = tmp_path / "jobs.txt"
+    jobs.write_text("# a comment\nmkdir -p $Q/a && echo $DATA > $Q/a/data.txt && echo x > $Q/a/checkpoint.pt\n"
+                    "exit 3\n\necho done > $Q/b.txt\n")
+    out = tmp_path / "out"
+    env = {**os.environ, "DEV": "cpu", "Q": str(tmp_path / "q")}
+    proc = subprocess.run(["bash", str(DOCS / "_scripts" / "device_queue.sh"), str(jobs), str(tmp_path), str(out),
+                           "60", "2"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    status = sorted((out / "status.txt").read_text().splitlines())
+    assert [line.split()[:2] for line in status] == [["001", "rc=0"], ["002", "rc=3"], ["003", "rc=0"]]
+    with tarfile.open(out / "results.tgz") as tar:
+        names = set(tar.getnames())
+    assert {"./a/data.txt", "./b.txt"} <= names and "./a/checkpoint.pt" not in names
+    assert (tmp_path / "q" / "a" / "data.txt").read_text().strip() == str(tmp_path)

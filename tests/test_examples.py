@@ -1,4 +1,5 @@
 """The example scripts run end to end (so they cannot silently rot)."""
+import json
 import os
 import subprocess
 import sys
@@ -139,3 +140,12 @@ def test_clardrec_example(tmp_path):
     assert "By search activity" in out and "cos_qr_qi" in out and "| clardrec-seq |" in out
     for name in ("report.json", "report.md", "parts.png", "parts_sequential.png"):
         assert (out_dir / name).stat().st_size > 0
+    # a run trained elsewhere (say on a lent GPU) comes back without its checkpoint: the
+    # comparison then reads the analysis that --analyse wrote beside it there
+    report = json.loads((out_dir / "report.json").read_text())
+    (out_dir / "clardrec" / "seed-0" / "checkpoint.pt").unlink()
+    assert (out_dir / "clardrec" / "seed-0" / "analysis.json").exists()
+    run("clardrec.py", "--output", str(out_dir), "--sequential", "--set", "data.num_users=300",
+        "--set", "data.num_items=600", "--set", "train.epochs=1", "--set", "train.progress=false",
+        cache=tmp_path / "cache")
+    assert json.loads((out_dir / "report.json").read_text())["analysis"] == report["analysis"]
