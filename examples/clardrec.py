@@ -37,9 +37,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from graphrec.config import load_yaml, parse_overrides
+from graphrec.data.hetero import SEARCHES
 from graphrec.metrics.report import atomic_write_json, atomic_write_text, markdown_table
 from graphrec.models.clardrec import search_click_graph
-from graphrec.train.run import compare, load_trained
+from graphrec.train.run import compare, load_dataset, load_trained
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "graphrec", "configs", "clardrec.yaml")
 CF_BASELINES = ["popularity", "lightgcn", "search_transfer"]
@@ -48,10 +49,39 @@ ABLATIONS = ["clardrec-no-cd", "clardrec-no-con", "clardrec-no-fa", "clardrec-no
              "clardrec-c1"]
 
 
-def part_analysis(model: Any, data: Any) -> dict[str, Any]:
+def offtaste_flags(ckpt: dict[str, Any], root: str | None, data: Any) -> torch.Tensor | None:
+    """Whether the world made each training search click of ``data`` (in
+    :func:`search_click_graph` order) for a need outside the user's taste; ``None`` where
+    no truth says so (real logs, or a synthetic world without ``search_offtaste``)."""
+    if ckpt["dataset"] != "synthetic" or not float((ckpt.get("data_args") or {}).get("search_offtaste") or 0):
+        return None
+    world = load_dataset(ckpt["dataset"], root or ckpt.get("root"), **ckpt["data_args"]).world()
+    logs, flag = world.logs.search, world.truth["search_offtaste"]
+    of_row = {(int(u), int(i), float(t)): bool(f) for u, i, t, f in zip(logs.user, logs.item, logs.time, flag)}
+    store = data[SEARCHES]
+    return torch.tensor([of_row[(int(u), int(i), float(t))]
+                         for u, i, t in zip(store.edge_index[0], store.item, store.time)])
+
+
+def _auc(pos: torch.Tensor, neg: torch.Tensor) -> float:
+    """P(a score of ``pos`` > one of ``neg``), ties counted half (Mann-Whitney)."""
+    both = torch.cat([pos, neg]).double()
+    ranks = torch.empty_like(both)
+    order = both.argsort()
+    ranks[order] = torch.arange(1, both.numel() + 1, dtype=torch.float64)
+    for v in both.unique():  # average ranks over ties (saturated confidences tie often)
+        tied = both == v
+        ranks[tied] = ranks[tied].mean()
+    n, m = pos.numel(), neg.numel()
+    return float((ranks[:n].sum() - n * (n + 1) / 2) / (n * m))
+
+
+def part_analysis(model: Any, data: Any, offtaste: torch.Tensor | None = None) -> dict[str, Any]:
     """Numbers on the disentangled parts of the items clicked in search: how parallel the
     two parts are, how far apart they lie on their first two principal components, the
-    gate's spread, and the confidences of the search clicks."""
+    gate's spread, and the confidences of the search clicks; with ``offtaste`` (the
+    world's marks of the clicks made outside the user's taste) also how well the
+    confidence tells the two kinds apart, the job the L_da weights are there for."""
     parts = model.disentangled_items()
     searched = torch.unique(search_click_graph(data)[1])
     qr, qi, g = (parts[k][searched].float().cpu() for k in ("qr", "qi", "g"))
@@ -71,7 +101,12 @@ def part_analysis(model: Any, data: Any) -> dict[str, Any]:
         "confidence_mean": float(conf.mean()) if conf.numel() else None,
         "confidence_above_half": float((conf > 0.5).float().mean()) if conf.numel() else None,
         "_pca": (a, b), "_gate": g.flatten(), "_confidence": conf,
-    }
+    } | ({} if offtaste is None or conf.numel() != offtaste.numel() else {  # CF: one confidence per click
+        "offtaste_share": float(offtaste.double().mean()),
+        "confidence_mean_on_taste": float(conf[~offtaste].mean()),
+        "confidence_mean_offtaste": float(conf[offtaste].mean()),
+        "confidence_auc_on_vs_offtaste": _auc(conf[~offtaste], conf[offtaste]),
+    })
 
 
 def group_gains(report: dict[str, Any], model: str, metric: str, among: list[str]) -> list[dict[str, Any]]:
@@ -119,8 +154,8 @@ def analyse(checkpoint: str, root: str | None, png: str) -> dict[str, Any]:
     if os.path.exists(path) and not os.path.exists(checkpoint):
         with open(path) as f:
             return json.load(f)
-    model, data, _ = load_trained(checkpoint, root)
-    analysis = part_analysis(model, data)
+    model, data, ckpt = load_trained(checkpoint, root)
+    analysis = part_analysis(model, data, offtaste_flags(ckpt, root, data))
     plot(analysis, png)
     out = {k: v for k, v in analysis.items() if not k.startswith("_")}
     atomic_write_json(path, out)

@@ -134,10 +134,12 @@ def test_hmv_crl_example(tmp_path):
 @pytest.mark.slow
 def test_clardrec_example(tmp_path):
     out_dir = tmp_path / "clardrec"
-    out = run("clardrec.py", "--output", str(out_dir), "--sequential", "--set", "data.num_users=300",
-              "--set", "data.num_items=600", "--set", "train.epochs=1", "--set", "train.progress=false",
-              cache=tmp_path / "cache")
+    world = ["--set", "data.num_users=300", "--set", "data.num_items=600", "--set", "data.search_offtaste=0.3"]
+    out = run("clardrec.py", "--output", str(out_dir), "--sequential", *world,
+              "--set", "train.epochs=1", "--set", "train.progress=false", cache=tmp_path / "cache")
     assert "By search activity" in out and "cos_qr_qi" in out and "| clardrec-seq |" in out
+    # the world marks its off-taste searches: the analysis scores the confidence against them
+    assert "confidence_auc_on_vs_offtaste" in out
     for name in ("report.json", "report.md", "parts.png", "parts_sequential.png"):
         assert (out_dir / name).stat().st_size > 0
     # a run trained elsewhere (say on a lent GPU) comes back without its checkpoint: the
@@ -145,7 +147,6 @@ def test_clardrec_example(tmp_path):
     report = json.loads((out_dir / "report.json").read_text())
     (out_dir / "clardrec" / "seed-0" / "checkpoint.pt").unlink()
     assert (out_dir / "clardrec" / "seed-0" / "analysis.json").exists()
-    run("clardrec.py", "--output", str(out_dir), "--sequential", "--set", "data.num_users=300",
-        "--set", "data.num_items=600", "--set", "train.epochs=1", "--set", "train.progress=false",
-        cache=tmp_path / "cache")
+    run("clardrec.py", "--output", str(out_dir), "--sequential", *world, "--set", "train.epochs=1",
+        "--set", "train.progress=false", cache=tmp_path / "cache")
     assert json.loads((out_dir / "report.json").read_text())["analysis"] == report["analysis"]

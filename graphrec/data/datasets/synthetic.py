@@ -181,6 +181,13 @@ class SyntheticConfig:
         target_candidates: items of the intent topic (drawn by
             ``popularity ** platform_pop_power``) among which a search target is chosen by taste.
             (default: ``20``)
+        search_offtaste: share of searches made for a need outside the user's taste (a
+            gift, a chore): their topic is drawn uniformly and taste plays no part in their
+            target or click, so these clicks say nothing about what the user likes --
+            the search-specific intent that naive transfer to recommendation carries over
+            (negative transfer, ClardRec's problem). ``0`` draws nothing extra: every
+            world is the same as before the option existed. The truth marks each such
+            search (``search_offtaste``). (default: ``0.0``)
         time_span_days: simulated span; users start in its first 30%.
             (default: ``90.0``)
         within_session_gap_s: mean gap inside a session, seconds (plus 30 s).
@@ -236,6 +243,7 @@ class SyntheticConfig:
     query_word_mix: tuple[float, float, float, float] = (0.4, 0.25, 0.25, 0.1)
     search_relevance: float = 2.0
     target_candidates: int = 20
+    search_offtaste: float = 0.0
     time_span_days: float = 90.0
     within_session_gap_s: float = 240.0
     platform_dim: int = 4
@@ -272,6 +280,7 @@ class SyntheticConfig:
              "recent_weight and intent_stay must be probabilities")
         need(self.query_max_words >= 1, "query_max_words must be >= 1")
         need(self.target_candidates >= 1, "target_candidates must be >= 1")
+        need(0.0 <= self.search_offtaste <= 1.0, f"search_offtaste must be in [0, 1], got {self.search_offtaste}")
         need(len(self.query_word_mix) == 4 and min(self.query_word_mix) >= 0
              and sum(self.query_word_mix) > 0, "query_word_mix needs 4 non-negative weights")
         need(self.time_span_days > 0, "time_span_days must be > 0")
@@ -577,6 +586,9 @@ def _simulate_lines(w: SimpleNamespace, cfg: SyntheticConfig, rng: np.random.Gen
     ev_source = np.full(E, -1, dtype=np.int64)
     ev_target = np.full(E, -1, dtype=np.int64)
     ev_qwords = np.full((E, Lq), -1, dtype=np.int64)
+    ev_offtaste = np.zeros(E, dtype=bool)
+    # a generator of its own, so that a world without off-taste searches draws exactly as before
+    off_rng = np.random.default_rng([cfg.seed, 6]) if cfg.search_offtaste > 0 else None
     seen = np.zeros((U, I), dtype=bool)
     intent = np.zeros(U, dtype=np.int64)
     prev_topic = policy.hat_rows.sample(np.arange(U), rng)
@@ -627,14 +639,20 @@ def _simulate_lines(w: SimpleNamespace, cfg: SyntheticConfig, rng: np.random.Gen
         m = su.size
         if m and fixed is not None:
             ev_item[sev], ev_target[sev] = fixed.ev_item[sev], fixed.ev_target[sev]
-            ev_qwords[sev] = fixed.ev_qwords[sev]
+            ev_qwords[sev], ev_offtaste[sev] = fixed.ev_qwords[sev], fixed.ev_offtaste[sev]
             seen[su, ev_item[sev]] = True
             prev_topic[su] = w.topic[ev_item[sev]]
         elif m:
-            # target: the best of `target_candidates` items of the intent topic (drawn
+            topic_s = intent[su]
+            if off_rng is not None:  # off-taste searches: any topic, and no taste in target or click
+                off = off_rng.random(m) < cfg.search_offtaste
+                topic_s = np.where(off, off_rng.integers(0, K, size=m), topic_s)
+                sz = np.where(off[:, None], 0.0, sz)
+                ev_offtaste[sev], ev_intent[sev] = off, topic_s
+            # target: the best of `target_candidates` items of the search's topic (drawn
             # by popularity ** platform_pop_power) under the user's taste
-            cand = policy.item_of_topic.sample(np.repeat(intent[su][:, None], Ct, axis=1), rng)
-            tgt_util = _utility(w, cfg, sz, intent[su], cand) + rng.gumbel(size=cand.shape)
+            cand = policy.item_of_topic.sample(np.repeat(topic_s[:, None], Ct, axis=1), rng)
+            tgt_util = _utility(w, cfg, sz, topic_s, cand) + rng.gumbel(size=cand.shape)
             target = cand[np.arange(m), np.argmax(tgt_util, axis=1)]
             qlen = 1 + np.minimum(rng.poisson(cfg.query_extra_words, size=m), Lq - 1)
             kind = np.searchsorted(np.cumsum(qmix)[:-1], rng.random((m, Lq)), side="right")
@@ -642,7 +660,7 @@ def _simulate_lines(w: SimpleNamespace, cfg: SyntheticConfig, rng: np.random.Gen
             t_words = w.title_mat[target[:, None], t_pos]
             a_pos = (rng.random((m, Lq)) * w.attr_len[target][:, None]).astype(np.int64)
             a_words = w.attr_word0 + w.attr_mat[target[:, None], a_pos]
-            k_words = w.phi_rows.sample(np.repeat(intent[su][:, None], Lq, axis=1), rng)
+            k_words = w.phi_rows.sample(np.repeat(topic_s[:, None], Lq, axis=1), rng)
             n_words = rng.integers(0, w.V, size=(m, Lq))
             words = np.select([kind == 0, kind == 1, kind == 2], [t_words, a_words, k_words],
                               n_words)
@@ -667,7 +685,7 @@ def _simulate_lines(w: SimpleNamespace, cfg: SyntheticConfig, rng: np.random.Gen
             prev_topic[su] = w.topic[item]
 
     return SimpleNamespace(ev_item=ev_item, ev_intent=ev_intent, ev_new_session=ev_new_session,
-                           ev_source=ev_source, ev_target=ev_target, ev_qwords=ev_qwords,
+                           ev_source=ev_source, ev_target=ev_target, ev_qwords=ev_qwords, ev_offtaste=ev_offtaste,
                            exposure=exposure, repeats=repeats, shown=shown)
 
 
@@ -808,6 +826,7 @@ def _assemble(w: SimpleNamespace, cfg: SyntheticConfig, sim: SimpleNamespace, ev
         "rec_intent": t(sim.ev_intent[r_idx]),
         "search_intent": t(sim.ev_intent[s_idx]),
         "search_target": t(sim.ev_target[s_idx]),
+        "search_offtaste": t(sim.ev_offtaste[s_idx]),
         "impression.source": t(np.concatenate([s[2] for s in sim.shown])[order]),
     })
     return SyntheticWorld(logs, impressions, truth)

@@ -147,3 +147,26 @@ def test_causal_graph_is_a_dag_of_the_simulator(small):
 def test_truth_names_what_it_lacks(small):
     with pytest.raises(KeyError, match="no 'user.z'.*user.z_pref"):
         small.truth["user.z"]
+
+
+def test_offtaste_searches_are_marked_and_carry_no_taste(small):
+    """search_offtaste: the marked share of searches, whose clicked items match the user's
+    taste no better than chance, while on-taste clicks do; the recommendation surface is
+    drawn as before (its own generator) and a world without them draws nothing new."""
+    assert not bool(small.truth["search_offtaste"].any())
+    cfg = dataclasses.replace(SMALL, search_offtaste=0.5)
+    off = simulate_world(cfg, impressions=False)
+    flag = off.truth["search_offtaste"]
+    assert flag.numel() == len(off.logs.search) and 0.4 < float(flag.double().mean()) < 0.6
+    assert torch.equal(off.logs.rec.user, small.logs.rec.user)
+    z, theta = off.truth["user.z_pref"], off.truth["item.embedding"]
+    taste = (z[off.logs.search.user] * theta[off.logs.search.item]).sum(-1)
+    baseline = (z[off.logs.search.user] * theta.mean(0)).sum(-1)  # an average item
+    lift = taste - baseline
+    # (seed 0: on-taste 6.4, off-taste 0.2, a standard error of about 0.2 on each)
+    assert float(lift[~flag].mean()) > 3.0 and abs(float(lift[flag].mean())) < 1.0
+    # a policy shift replays the searches, their marks included
+    shifted = resimulate_world(cfg, platform_bias=POPULAR, seed=3)
+    assert torch.equal(shifted.truth["search_offtaste"], flag)
+    with pytest.raises(ValueError, match="search_offtaste"):
+        SyntheticConfig(search_offtaste=1.5)
