@@ -94,7 +94,9 @@ class ClardRecConfig(SearchBackboneConfig):
         vector_fusion: a fusion gate per dimension instead of one number per item.
         confidence: weight of a search click as an extra recommendation positive in L_da:
             ``"score"`` (stop-gradient sigmoid(<h_u^S, h_i^qi>); default), ``"threshold"``
-            (1 when that exceeds ``confidence_threshold``, else 0) or ``"one"`` (c = 1 ablation).
+            (1 when that exceeds ``confidence_threshold``, else 0), ``"one"`` (c = 1 ablation) or
+            ``"relative"`` (sigmoid(<h_u^S, h_i^qi> - <h_u^S, h_j^qi>) against the example's negative
+            item j: graphrec's alternative, as the plain sigmoid saturates at 1 in practice).
         confidence_threshold: tau of ``confidence="threshold"`` (0.5).
         domain_mlp: ``sasrec``: a linear map per domain on the shared item table (the
             recommendation and search views of an item differ by it).
@@ -121,13 +123,22 @@ class ClardRecConfig(SearchBackboneConfig):
         self.require_non_negative("alpha", "beta", "lam", "cd_margin", "con_mu")
         self.require_choice("cd_form", ("order", "cross"))
         self.require_choice("con_form", ("bpr_cos", "gate"))
-        self.require_choice("confidence", ("score", "threshold", "one"))
+        self.require_choice("confidence", ("score", "threshold", "one", "relative"))
         self.require_fraction("confidence_threshold")
 
 
-def confidence_weight(pref_qi: Tensor, kind: str = "score", threshold: float = 0.5) -> Tensor:
-    """:math:`c_{ui}` of L_da from :math:`s(u, h^{qi}_i)`, never differentiated: the
-    sigmoid (``"score"``), its indicator above ``threshold`` or 1 (``"one"``)."""
+def confidence_weight(pref_qi: Tensor, kind: str = "score", threshold: float = 0.5,
+                      pref_neg: Tensor | None = None) -> Tensor:
+    r""":math:`c_{ui}` of L_da from :math:`s(u, h^{qi}_i)`, never differentiated: the
+    sigmoid (``"score"``), its indicator above ``threshold``, 1 (``"one"``), or
+    (``"relative"``) :math:`\sigma(s(u, h^{qi}_i) - s(u, h^{qi}_j))` against the
+    example's negative item :math:`j` (``pref_neg``): the probability the user prefers the
+    clicked item's query-independent part to a random item's, which stays informative
+    where the plain sigmoid saturates at 1 as the embeddings grow."""
+    if kind == "relative":
+        if pref_neg is None:
+            raise ValueError("confidence='relative' needs the negative items' scores (pref_neg)")
+        return torch.sigmoid((pref_qi - pref_neg).detach())
     c = torch.sigmoid(pref_qi.detach())
     if kind == "threshold":
         return (c > threshold).to(c.dtype)
@@ -168,7 +179,7 @@ def search_losses(cfg: ClardRecConfig, user: Tensor, query: Tensor, pos: Mapping
         else:
             parts["con"] = (pos["g"].mean() - 0.5).pow(2)
     if cfg.lam > 0:
-        c = confidence_weight(pref_qi, cfg.confidence, cfg.confidence_threshold)
+        c = confidence_weight(pref_qi, cfg.confidence, cfg.confidence_threshold, (user * neg["qi"]).sum(-1))
         parts["da"] = weighted_bpr_loss((rec_user * pos["fused"]).sum(-1), (rec_user * neg["fused"]).sum(-1), c)
     return parts
 
@@ -336,12 +347,11 @@ class ClardRec(PropagatedEmbeddingModel):
         r""":math:`c_{ui}` of every training search click of ``data`` (the L_da weights)."""
         edges = search_click_graph(data).to(self.user_emb.weight.device)
         out = self.encode()
-        pref_qi = (out["u_search"][edges[0]] * out["i_qi"][edges[1]]).sum(-1)
-        return self.confidence_of(pref_qi)
-
-    def confidence_of(self, pref_qi: Tensor) -> Tensor:
-        """:math:`c_{ui}` of L_da from :math:`s(u, h^{qi}_i)` (:func:`confidence_weight`)."""
-        return confidence_weight(pref_qi, self.config.confidence, self.config.confidence_threshold)
+        hu = out["u_search"][edges[0]]
+        # one uniform negative per click, drawn the same way every call (for "relative")
+        j = torch.randint(self.num_items, (edges.size(1),), generator=torch.Generator().manual_seed(0))
+        return confidence_weight((hu * out["i_qi"][edges[1]]).sum(-1), self.config.confidence,
+                                 self.config.confidence_threshold, (hu * out["i_qi"][j.to(hu.device)]).sum(-1))
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         cfg = self.config

@@ -125,12 +125,17 @@ class ClardRecSequential(RecModel):
         out = []
         loader = self.train_inputs().loader(data, batch_size=batch_size, generator=torch.Generator().manual_seed(0))
         dev = self.item_emb.weight.device
+        gen = torch.Generator().manual_seed(0)  # the negatives of "relative", the same every call
+        neg = []
         for batch in loader:
             ex = self.search_examples(batch["search_query"].to(dev), batch["search_item"].to(dev))
             if ex is not None:
                 out.append((ex["user"] * ex["qi"]).sum(-1))
+                j = torch.randint(1, self.num_items + 1, ex["item"].shape, generator=gen).to(dev)
+                neg.append((ex["user"] * self.item_views(j)["qi"]).sum(-1))
         pref = torch.cat(out) if out else torch.zeros(0, device=dev)
-        return confidence_weight(pref, self.config.confidence, self.config.confidence_threshold)
+        pref_neg = torch.cat(neg) if neg else torch.zeros(0, device=dev)
+        return confidence_weight(pref, self.config.confidence, self.config.confidence_threshold, pref_neg)
 
     # ---- training --------------------------------------------------------------------
     def search_examples(self, query: Tensor, item: Tensor) -> dict[str, Tensor] | None:

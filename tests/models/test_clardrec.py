@@ -4,6 +4,7 @@ import torch
 from graphrec.data.hetero import CLICKS, SEARCHES, first_heldout
 from graphrec.data.inputs import RecSearchPairsInputs
 from graphrec.models import BPRMF, ClardRec, ClardRecConfig, Popularity, SearchTransfer, SearchTransferConfig
+from graphrec.models.clardrec import confidence_weight
 from graphrec.models.clardrec_seq import ClardRecSequential
 from graphrec.train.run import build_model, load_dataset
 from graphrec.train.trainer import TrainConfig, Trainer
@@ -61,15 +62,37 @@ def test_total_is_the_weighted_sum_of_the_parts(world):
     assert torch.allclose(out["loss"], want, atol=1e-6)
 
 
-def test_confidence_is_a_stop_gradient_weight(world):
-    model = ClardRec.from_data(world, ClardRecConfig(**SMALL))
+def test_confidence_is_a_stop_gradient_weight():
     s = torch.tensor([0.0, 2.0], requires_grad=True)
-    c = model.confidence_of(s)
+    c = confidence_weight(s)
     assert not c.requires_grad and torch.allclose(c, torch.sigmoid(torch.tensor([0.0, 2.0])))
-    assert torch.equal(ClardRec.from_data(world, ClardRecConfig(**SMALL, confidence="threshold"))
-                       .confidence_of(s), torch.tensor([0.0, 1.0]))
-    assert torch.equal(ClardRec.from_data(world, ClardRecConfig(**SMALL, confidence="one")).confidence_of(s),
-                       torch.ones(2))
+    assert torch.equal(confidence_weight(s, "threshold"), torch.tensor([0.0, 1.0]))
+    assert torch.equal(confidence_weight(s, "one"), torch.ones(2))
+    # relative: the clicked item's query-independent score against a random item's
+    neg = torch.tensor([1.0, 2.0], requires_grad=True)
+    c = confidence_weight(s, "relative", pref_neg=neg)
+    assert not c.requires_grad and torch.allclose(c, torch.sigmoid(torch.tensor([-1.0, 0.0])))
+    with pytest.raises(ValueError, match="pref_neg"):
+        confidence_weight(s, "relative")
+
+
+def test_relative_confidence_ignores_what_every_item_shares(world):
+    """Trained item tables share a strong common direction (popularity) that drives the plain
+    sigmoid to 1 for every click; the relative form cancels anything all items share."""
+    torch.manual_seed(0)
+    u, i, j = torch.randn(50, 8), torch.randn(50, 8), torch.randn(50, 8)
+    shared = 5.0 * torch.ones(8)
+    u = u + 0.5 * shared  # users lean towards the shared direction, as trained ones do
+    score = lambda a, b: (a * b).sum(-1)  # noqa: E731
+    plain = confidence_weight(score(u, i + shared))
+    assert float((plain > 0.99).double().mean()) > 0.9
+    rel = confidence_weight(score(u, i + shared), "relative", pref_neg=score(u, j + shared))
+    assert torch.allclose(rel, confidence_weight(score(u, i), "relative", pref_neg=score(u, j)), atol=1e-5)
+    assert 0.3 < float((rel < 0.5).double().mean()) < 0.7
+    # the model's analysis path: one confidence per training search click
+    model = ClardRec.from_data(world, ClardRecConfig(**SMALL, confidence="relative"))
+    c = model.search_confidence(world)
+    assert c.numel() == world[SEARCHES].num_edges and bool(((c > 0) & (c < 1)).all())
 
 
 def test_parts_of_the_representation(world):
