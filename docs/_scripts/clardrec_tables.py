@@ -27,6 +27,7 @@ NAMES = {
     "clardrec-no-cd": "w/o $\\mathcal{L}_{cd}$", "clardrec-no-con": "w/o $\\mathcal{L}_{con}$",
     "clardrec-no-fa": "w/o feature augmentation", "clardrec-no-da": "w/o data augmentation",
     "clardrec-no-attr": "gate without attributes", "clardrec-c1": "$c_{ui} = 1$",
+    "clardrec-relative": "relative $c_{ui}$",
     "sasrec-seq": "SASRec (no search)", "search_transfer-seq": "naive transfer (merged history)",
     "sesrec": "SESRec", "clardrec-seq": "**ClardRec (sequential)**",
 }
@@ -82,10 +83,12 @@ def summarise(runs: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
             continue
         row: dict[str, Any] = {"seeds": sorted(done), "epochs": [done[s]["epochs"] for s in sorted(done)],
                                "best_epochs": [done[s]["best_epoch"] for s in sorted(done)]}
-        for proto in ("sampled", "full"):
-            vals = [r[proto] for r in done.values() if r[proto]]
-            if len(vals) == len(done):
-                row[proto] = {m: [v[m] for v in vals] for m in METRICS + (("ndcg@10",) if proto == "full" else ())}
+        for proto in ("sampled", "full"):  # a run's full ranking may lag its training: the seeds that have it
+            have = [s for s in sorted(done) if done[s][proto]]
+            if have:
+                row[proto] = {m: [done[s][proto][m] for s in have]
+                              for m in METRICS + (("ndcg@10",) if proto == "full" else ())}
+                row[f"{proto}_seeds"] = have
         groups = sorted({g for r in done.values() for g in r["groups"]})
         row["groups"] = {g: [r["groups"][g]["ndcg@5"] for r in done.values() if g in r["groups"]] for g in groups}
         row["group_users"] = {g: next(r["groups"][g]["users"] for r in done.values() if g in r["groups"])
@@ -105,9 +108,11 @@ def table(summary: dict[str, Any], proto: str, title: str) -> str:
             continue
         if proto not in row:
             continue
-        epochs = ", ".join(f"{e} ({b})" if e else "" for e, b in zip(row["epochs"], row["best_epochs"]))
+        have = row[f"{proto}_seeds"]
+        epochs = ", ".join(f"{e} ({b})" if e else "" for s, e, b in zip(row["seeds"], row["epochs"], row["best_epochs"])
+                           if s in have)
         lines.append(f"| {name} | " + " | ".join(_pm(row[proto][c]) for c in cols)
-                     + f" | {len(row['seeds'])} | {epochs if any(row['epochs']) else ''} |")
+                     + f" | {len(have)} | {epochs if any(row['epochs']) else ''} |")
     return "\n".join(lines)
 
 
