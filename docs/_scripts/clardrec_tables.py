@@ -137,11 +137,14 @@ def sensitivity(folder: str) -> tuple[str, dict[str, Any]]:
     for path in sorted(glob.glob(os.path.join(folder, "*", "clardrec", "seed-*", "results.json"))):
         setting = os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(path))))
         res = _read(path)
-        out[setting] = {m: res["test"][m] for m in METRICS} | {"epochs": res["epochs"], "best_epoch": res["best_epoch"]}
-        rows.append(f"| {setting} | " + " | ".join(f"{res['test'][m]:.4f}" for m in METRICS)
+        valid = res["valid"].get("ndcg@5")  # what a setting is chosen on
+        out[setting] = {m: res["test"][m] for m in METRICS} | {"valid_ndcg@5": valid, "epochs": res["epochs"],
+                                                               "best_epoch": res["best_epoch"]}
+        rows.append(f"| {setting} | {valid:.4f} | " + " | ".join(f"{res['test'][m]:.4f}" for m in METRICS)
                     + f" | {res['epochs']} ({res['best_epoch']}) |")
     head = ["**Sensitivity (ClardRec, one setting changed, seed 0, 1 + 99)**", "",
-            "| setting | " + " | ".join(m.upper() for m in METRICS) + " | epochs (best) |", "|---|" + "---:|" * 5]
+            "| setting | valid NDCG@5 | " + " | ".join(f"test {m.upper()}" for m in METRICS) + " | epochs (best) |",
+            "|---|" + "---:|" * 6]
     return "\n".join(head + rows) if rows else "", out
 
 
