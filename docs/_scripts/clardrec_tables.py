@@ -99,7 +99,7 @@ def summarise(runs: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
 
 def table(summary: dict[str, Any], proto: str, title: str) -> str:
     cols = METRICS + (("ndcg@10",) if proto == "full" else ())
-    lines = [f"**{title}**", "", "| model | " + " | ".join(c.upper().replace("NDCG", "NDCG") for c in cols)
+    lines = [f"**{title}**", "", "| model | " + " | ".join(c.upper() for c in cols)
              + " | seeds | epochs (best) |", "|---|" + "---:|" * (len(cols) + 2)]
     for model, row in summary.items():
         name = NAMES.get(model, f"`{model}`")

@@ -164,6 +164,7 @@ def search_losses(cfg: ClardRecConfig, user: Tensor, query: Tensor, pos: Mapping
     """
     parts: dict[str, Tensor] = {}
     pref_qi, pref_qr = (user * pos["qi"]).sum(-1), (user * pos["qr"]).sum(-1)
+    pref_qi_neg = (user * neg["qi"]).sum(-1)  # the negative's query-independent score (L_con, relative c_ui)
     if cfg.search_task:
         ctx = user + query
         parts["search"] = bpr_loss((ctx * pos["search"]).sum(-1), (ctx * neg["search"]).sum(-1))
@@ -174,12 +175,12 @@ def search_losses(cfg: ClardRecConfig, user: Tensor, query: Tensor, pos: Mapping
             form=cfg.cd_form, margin=cfg.cd_margin)
     if cfg.beta > 0:
         if cfg.con_form == "bpr_cos":
-            parts["con"] = (bpr_loss(pref_qi, (user * neg["qi"]).sum(-1))
+            parts["con"] = (bpr_loss(pref_qi, pref_qi_neg)
                             + cfg.con_mu * F.cosine_similarity(pos["qr"], pos["qi"], dim=-1).pow(2).mean())
         else:
             parts["con"] = (pos["g"].mean() - 0.5).pow(2)
     if cfg.lam > 0:
-        c = confidence_weight(pref_qi, cfg.confidence, cfg.confidence_threshold, (user * neg["qi"]).sum(-1))
+        c = confidence_weight(pref_qi, cfg.confidence, cfg.confidence_threshold, pref_qi_neg)
         parts["da"] = weighted_bpr_loss((rec_user * pos["fused"]).sum(-1), (rec_user * neg["fused"]).sum(-1), c)
     return parts
 
