@@ -4,7 +4,8 @@ second view for L_CL1, L_d, the intent category) and IDCLRec's backbone (no
 auxiliary loss), with and without length-bucketed batches, and IDCLRec with its L_CL1
 partners encoded in one pass instead of in groups of similar length, or in one pass together
 with the input (``cl1_length_groups=0``, the fewest operations), and the backbone and IDCLRec with
-every encoder pass in length groups (``train.encoder_length_groups=4``). ``extra_info`` holds the batches per
+every encoder pass in length groups (``train.encoder_length_groups=4``), and IDCLRec with its partners
+paired inside the batch (``pair_partners``: no second view to encode). ``extra_info`` holds the batches per
 epoch, so ``mean * batches_per_epoch`` is the epoch time.
 
 Run:  OMP_NUM_THREADS=1 pytest benchmarks/test_bench_sequential.py --benchmark-only --bench-threads 1
@@ -44,6 +45,8 @@ MODELS = {
     "idclrec_backbone_encoder_groups": lambda d: encoder_groups(IDCLRec.from_data(d, IDCLRecConfig(
         delta=2.0, use_Ld=False, use_CL1=False, use_CL2=False)), 4),
     "idclrec_encoder_groups": lambda d: encoder_groups(IDCLRec.from_data(d, IDCLRecConfig()), 4),
+    # pair_partners: the L_CL1 partners are rows of the same batch (a paired loader), no second view encoded
+    "idclrec_paired": lambda d: IDCLRec.from_data(d, IDCLRecConfig(pair_partners=True)),
 }
 
 
@@ -69,7 +72,8 @@ def test_training_step(benchmark, beauty, device, name, buckets):
     gen = torch.Generator().manual_seed(0)
     hist, n = train_history(beauty), beauty["item"].num_nodes
     loader = (SequenceLoader(hist, n, 50, 256, generator=gen, length_buckets=buckets) if name == "sasrec"
-              else SubsequenceLoader(hist, n, 50, 256, generator=gen, length_buckets=buckets))
+              else SubsequenceLoader(hist, n, 50, 256, generator=gen, length_buckets=buckets,
+                                     pair_partners=model.train_inputs().pair_partners))
     batches = itertools.cycle([{k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
                                for b in itertools.islice(iter(loader), 40)])
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -232,11 +232,13 @@ class MergedSequenceInputs(SequenceInputs):
 class SubsequenceInputs(TrainInputs):
     """Every-prefix rows with at least ``min_len`` input items
     (:class:`~graphrec.data.loader.SubsequenceLoader`); ``partners`` adds a row with
-    the same target per row. Validation: one row per user, target the held-out item."""
+    the same target per row, taken from the batch itself with ``pair_partners``.
+    Validation: one row per user, target the held-out item."""
 
     max_len: int = 50
     min_len: int = 2
     partners: bool = True
+    pair_partners: bool = False
 
     def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
                generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
@@ -245,7 +247,7 @@ class SubsequenceInputs(TrainInputs):
         if split == "train":
             return SubsequenceLoader(train_history(data), num_items, max_len=self.max_len, batch_size=batch_size,
                                      min_len=self.min_len, partners=self.partners, generator=generator,
-                                     length_buckets=length_buckets)
+                                     length_buckets=length_buckets, pair_partners=self.pair_partners)
         users, rows = history_with_valid_item(data)
         return SubsequenceLoader(rows, num_items, max_len=self.max_len, batch_size=batch_size, min_len=1,
                                  shuffle=False, partners=False, generator=generator, last_only=True,

@@ -6,7 +6,7 @@ no Python loop per sample.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -239,14 +239,32 @@ class SubsequenceLoader:
     when it is the only one with that target). With ``length_buckets > 0`` (see
     :func:`batch_order`) batches group similar input lengths and windows are only as
     wide as the longest input of the batch.
+
+    With ``pair_partners`` the partners come from the batch itself, so a model encodes
+    no second view: each epoch the rows of every target are shuffled and taken in pairs
+    (the last three of an odd number as a cycle), each unit in one batch, each row's
+    partner another row of its unit. Batches then hold ``partner_slot (B,)``, the
+    position of each row's partner in the batch, or -1 for a target's only row; for
+    those rows, ``partner (S, L)`` and ``partner_index (S,)`` hold the row itself (as
+    above: a second dropout draw is its only other view), in the order of the rows with
+    slot -1 (see :func:`partner_views`). Every row is still an input once per epoch and
+    its partner is uniform among the other rows with its target; a row's two roles share
+    one encoding (one dropout draw), and a batch may hold up to two rows more than
+    ``batch_size`` so that no unit is split.
     """
 
     def __init__(self, history: Ragged, num_items: int, max_len: int = 50, batch_size: int = 256,
                  min_len: int = 2, shuffle: bool = True, partners: bool = True,
                  generator: torch.Generator | None = None, length_buckets: int = 0,
-                 last_only: bool = False, row_users: Tensor | None = None) -> None:
+                 last_only: bool = False, row_users: Tensor | None = None, pair_partners: bool = False) -> None:
         if min_len < 1:
             raise ValueError(f"min_len must be >= 1, got {min_len}")
+        if pair_partners and not (partners and shuffle):
+            raise ValueError("pair_partners needs partners=True and shuffle=True (it pairs the rows of a "
+                             "shuffled epoch)")
+        if pair_partners and batch_size < 2:
+            raise ValueError(f"pair_partners needs batch_size >= 2 (a pair fills a batch), got {batch_size}")
+        self.pair_partners = pair_partners
         self.max_len, self.batch_size, self.min_len = max_len, batch_size, min_len
         self.shuffle, self.partners, self.generator = shuffle, partners, generator
         self.num_items, self.length_buckets = num_items, length_buckets
@@ -303,6 +321,55 @@ class SubsequenceLoader:
         partner = self.order[(lo + k).clamp(max=self.order.numel() - 1)]
         return torch.where(others > 0, partner, rows)
 
+    def partner_units(self) -> Tensor:
+        """``(U, 3)`` units of one epoch for ``pair_partners``, padded with -1: the rows of
+        each target in random order, taken two at a time, the last three of a target with
+        an odd number of rows together (each member's partner is the next one, cyclically),
+        and a target's only row alone."""
+        perm = torch.randperm(self.num_rows, generator=self.generator)
+        grouped = perm[torch.argsort(self.target[perm], stable=True)]  # by target, random within
+        t = self.target[grouped]
+        lo = self.target_ptr[t]
+        rank = torch.arange(grouped.numel()) - lo  # position inside the target's rows
+        count = self.target_ptr[t + 1] - lo
+        odd = count % 2 == 1
+        # a unit starts at every even rank, except that an odd target's last row joins the unit before it
+        triple = odd & (count >= 3) & (rank == count - 3)
+        starts = ((rank % 2 == 0) & ~(odd & (count >= 3) & (rank == count - 1))).nonzero().flatten()
+        size = torch.where(triple[starts], 3, torch.where(count[starts] == 1, 1, 2))
+        units = torch.full((starts.numel(), 3), -1, dtype=torch.long)
+        for k in range(3):
+            has = size > k
+            units[has, k] = grouped[starts[has] + k]
+        return units
+
+    def paired_batches(self) -> list[tuple[Tensor, Tensor]]:
+        """``(rows, partner_slot)`` of each batch of a ``pair_partners`` epoch: the units of
+        :meth:`partner_units` shuffled (sorted by their longest row inside chunks of
+        ``length_buckets`` batches, as :func:`batch_order`), filled into batches of
+        ``batch_size`` rows (up to two more where a unit would be split)."""
+        units = self.partner_units()
+        units = units[torch.randperm(units.size(0), generator=self.generator)]
+        size = (units >= 0).sum(1)
+        if self.length_buckets > 0:
+            longest = torch.where(units >= 0, self.input_lengths(units.clamp(min=0)), 0).amax(1)
+            chunk = (torch.cumsum(size, 0) - size) // (self.batch_size * self.length_buckets)
+            order = torch.argsort(chunk * (self.max_len + 1) + longest, stable=True)
+            units, size = units[order], size[order]
+        batch_of = (torch.cumsum(size, 0) - size) // self.batch_size  # a unit starting at B-1 stays whole
+        nxt = (torch.arange(3)[None, :] + 1) % size[:, None]  # each member's partner: the next, cyclically
+        counts = torch.unique_consecutive(batch_of, return_counts=True)[1].tolist()  # a unit of 3 may skip an index
+        out = []
+        for members, after, n in zip(units.split(counts), nxt.split(counts), size.split(counts)):
+            keep = members >= 0
+            pos = (torch.cumsum(keep.flatten().long(), 0) - 1).view(-1, 3)  # a row's place in the batch
+            slot = torch.where(n[:, None] > 1, pos.gather(1, after), -1)
+            out.append((members[keep], slot[keep]))
+        if self.length_buckets > 0:  # batches in random order, as batch_order
+            order = torch.randperm(len(out), generator=self.generator)
+            out = [out[i] for i in order.tolist()]
+        return out
+
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
         bucketed = self.length_buckets > 0
         lengths = self.input_lengths() if bucketed else None
@@ -310,6 +377,13 @@ class SubsequenceLoader:
         def width(r: Tensor) -> int | None:
             return int(self.input_lengths(r).max()) if bucketed else None
 
+        if self.pair_partners:
+            for rows, slot in self.paired_batches():
+                p = rows[slot < 0]  # a target's only row: the row itself, as sample_partners gives
+                yield {"user": self.user[rows], "input": self.windows(rows, width(rows)), "target": self.target[rows],
+                       "index": rows, "partner_slot": slot,
+                       "partner": self.windows(p, width(p) if p.numel() else 1), "partner_index": p}
+            return
         for rows in batch_order(self.num_rows, self.batch_size, self.shuffle, self.generator, lengths,
                                 self.length_buckets):
             batch = {"user": self.user[rows], "input": self.windows(rows, width(rows)), "target": self.target[rows],
@@ -319,6 +393,26 @@ class SubsequenceLoader:
                 batch["partner"] = self.windows(p, width(p))
                 batch["partner_index"] = p
             yield batch
+
+
+def partner_views(batch: dict[str, Tensor], own: Tensor, encode: Callable[[Tensor], Tensor]) -> Tensor:
+    """``(B, ...)``: the representation of each row's partner, the second view of a
+    same-target contrast (ICSRec, DuoRec, IDCLRec).
+
+    ``own`` is the batch's own representation (``(B, ...)``, with its gradient) and
+    ``encode`` maps left-padded windows to the same kind of representation. Batches of a
+    :class:`SubsequenceLoader` with ``pair_partners`` take a paired row's partner from
+    ``own`` and encode only the windows of the rows left without a mate; other batches
+    encode ``batch["partner"]`` (or the input again, a second dropout draw, when there
+    is none)."""
+    slot = batch.get("partner_slot")
+    if slot is None:
+        return encode(batch.get("partner", batch["input"]))
+    other = own[slot.clamp(min=0)]
+    solo = (slot < 0).nonzero().flatten()
+    if solo.numel():
+        other = other.index_put((solo,), encode(batch["partner"]).to(other.dtype))
+    return other
 
 
 class SearchSessionLoader:
@@ -449,4 +543,4 @@ class JointTimelineLoader:
 
 
 __all__ = ["NegativeSampler", "BPRLoader", "RecSearchBPRLoader", "item_windows", "SequenceLoader", "SubsequenceLoader",
-           "SearchSessionLoader", "JointTimelineLoader"]
+           "partner_views", "SearchSessionLoader", "JointTimelineLoader"]

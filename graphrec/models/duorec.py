@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphrec.data.inputs import SubsequenceInputs
+from graphrec.data.loader import partner_views
 from graphrec.models.base import resolve_config
 from graphrec.models.sasrec import SASRec, SASRecConfig
 from graphrec.nn.losses import info_nce
@@ -29,6 +30,11 @@ class DuoRecConfig(SASRecConfig):
         min_input_len: shortest training prefix (1: every prefix, as RecBole's sequential data).
         separate_anchor: contrast a second dropout-forward of the sequence instead of reusing
             the cross-entropy forward (DuoRec's code does; ``False`` saves that forward).
+        pair_partners: take each row's semantic positive from the batch (the loader pairs rows with
+            the same target: :class:`~graphrec.data.loader.SubsequenceLoader` ``pair_partners``)
+            instead of encoding a drawn one: one encoder pass fewer per step. Each view then
+            also stands among the other's in-batch candidates, which ``mask_false_negatives``
+            removes (so it is required). Off by default (DuoRec's drawn positive, encoded).
     """
 
     loss: str = "ce"
@@ -38,6 +44,7 @@ class DuoRecConfig(SASRecConfig):
     mask_false_negatives: bool = False
     min_input_len: int = 1
     separate_anchor: bool = False
+    pair_partners: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -46,6 +53,11 @@ class DuoRecConfig(SASRecConfig):
         self.require_non_negative("cl_weight")
         self.require_positive("temperature", "min_input_len")
         self.require_choice("similarity", ("dot", "cos"))
+        if self.pair_partners and not self.mask_false_negatives:
+            self._fail("pair_partners", "False, or mask_false_negatives=True (a pair's rows would be each "
+                       "other's negatives)")
+        if self.pair_partners and self.cl_weight <= 0:
+            self._fail("pair_partners", "False when cl_weight is 0 (pairs only serve the contrast)")
 
 
 @register_model("duorec")
@@ -72,10 +84,10 @@ class DuoRec(SASRec):
         super().__init__(num_users=num_users, num_items=num_items, adj=adj, config=cfg)
         self.cl_weight, self.temperature, self.similarity = cfg.cl_weight, cfg.temperature, cfg.similarity
         self.mask_false_negatives, self.min_input_len = cfg.mask_false_negatives, cfg.min_input_len
-        self.separate_anchor = cfg.separate_anchor
+        self.separate_anchor, self.pair_partners = cfg.separate_anchor, cfg.pair_partners
 
     def train_inputs(self) -> SubsequenceInputs:
-        return SubsequenceInputs(max_len=self.max_len, min_len=self.min_input_len)
+        return SubsequenceInputs(max_len=self.max_len, min_len=self.min_input_len, pair_partners=self.pair_partners)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         seq, target = batch["input"], batch["target"]
@@ -83,8 +95,8 @@ class DuoRec(SASRec):
         rec = F.cross_entropy(h @ self.item_emb.table()[1:].t(), target - 1)
         if self.cl_weight <= 0:
             return {"loss": rec, "rec": rec.detach()}
-        h_s = self.encode(batch.get("partner", seq))[:, -1]
         anchor = self.encode(seq)[:, -1] if self.separate_anchor else h
+        h_s = partner_views(batch, anchor, lambda s: self.encode(s)[:, -1])
         labels = target if self.mask_false_negatives else None
         cl = info_nce(anchor, h_s, self.temperature, self.similarity, labels)
         return {"loss": rec + self.cl_weight * cl, "rec": rec.detach(), "cl": cl.detach()}

@@ -11,7 +11,7 @@ from torch_geometric.data import HeteroData
 
 from graphrec.data.hetero import train_history
 from graphrec.data.inputs import SubsequenceInputs
-from graphrec.data.loader import SubsequenceLoader
+from graphrec.data.loader import SubsequenceLoader, partner_views
 from graphrec.models.base import resolve_config
 from graphrec.models.sasrec import SASRec, SASRecConfig
 from graphrec.nn.cluster import intent_centroids, nearest_centroid
@@ -46,6 +46,11 @@ class ICSRecConfig(SASRecConfig):
         normalize_centroids: contrast with L2-normalised centroids (assignment uses the
             raw ones), as the authors' code.
         min_input_len: shortest training prefix (1: every prefix).
+        pair_partners: take each row's coarse-contrast partner from the batch (the loader pairs rows with
+            the same target: :class:`~graphrec.data.loader.SubsequenceLoader` ``pair_partners``)
+            instead of encoding a drawn one: one encoder pass fewer per step. Each view then
+            also stands among the other's in-batch candidates, which ``mask_false_negatives``
+            removes (so it is required). Off by default (the authors' drawn partner, encoded).
     """
 
     loss: str = "ce"
@@ -62,6 +67,7 @@ class ICSRecConfig(SASRecConfig):
     kmeans_seed: int = 1
     normalize_centroids: bool = True
     min_input_len: int = 1
+    pair_partners: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -70,6 +76,11 @@ class ICSRecConfig(SASRecConfig):
         self.require_non_negative("cicl_weight", "ficl_weight")
         self.require_positive("num_intents", "temperature", "kmeans_iters", "kmeans_restarts", "min_input_len")
         self.require_choice("similarity", ("dot", "cos"))
+        if self.pair_partners and not self.mask_false_negatives:
+            self._fail("pair_partners", "False, or mask_false_negatives=True (a pair's rows would be each "
+                       "other's negatives)")
+        if self.pair_partners and self.cicl_weight <= 0 and self.ficl_weight <= 0:
+            self._fail("pair_partners", "False when both contrasts are off (pairs only serve their views)")
         if self.kmeans_seed < -1:
             self._fail("kmeans_seed", ">= 0, or -1 (the global generator)")
 
@@ -114,7 +125,8 @@ class ICSRec(SASRec):
         self.register_buffer("centroids", torch.empty(0, cfg.dim), persistent=False)
 
     def train_inputs(self) -> SubsequenceInputs:
-        return SubsequenceInputs(max_len=self.max_len, min_len=self.config.min_input_len, partners=True)
+        return SubsequenceInputs(max_len=self.max_len, min_len=self.config.min_input_len, partners=True,
+                                 pair_partners=self.config.pair_partners)
 
     @torch.no_grad()
     def subsequence_representations(self, loader: SubsequenceLoader) -> Tensor:
@@ -160,7 +172,7 @@ class ICSRec(SASRec):
         fine = cfg.ficl_weight > 0 and self.centroids.numel() > 0
         if cfg.cicl_weight > 0 or fine:
             h1 = self.encode(seq)[:, -1]  # the same rows under another dropout mask
-            h2 = self.encode(batch.get("partner", seq))[:, -1]
+            h2 = partner_views(batch, h1, lambda s: self.encode(s)[:, -1])
             if cfg.cicl_weight > 0:
                 cicl = info_nce(h1, h2, cfg.temperature, cfg.similarity,
                                 target if cfg.mask_false_negatives else None)

@@ -15,7 +15,7 @@ from torch_geometric.data import HeteroData
 from graphrec.config import ConfigError
 from graphrec.data.hetero import CLICKS
 from graphrec.data.inputs import SubsequenceInputs
-from graphrec.data.loader import item_windows
+from graphrec.data.loader import item_windows, partner_views
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import ModelConfig, RecModel, resolve_config
 from graphrec.models.sasrec import SASRecConfig
@@ -150,6 +150,12 @@ class IDCLRecConfig(SASRecConfig):
             Same values either way, other dropout draws.
         centroid_items: ``"current"`` (items v_j of the category) or ``"next"`` (v_{j+1}).
         min_input_len: shortest input of a training subsequence (2).
+        pair_partners: take each row's L_CL1 partner from the batch (the loader pairs rows with
+            the same target: :class:`~graphrec.data.loader.SubsequenceLoader` ``pair_partners``)
+            instead of encoding a drawn one: no second encoder pass, so a step costs about the
+            backbone's (docs/methods/idclrec.md). Each view then
+            also stands among the other's in-batch candidates, which ``mask_false_negatives``
+            removes (so it is required). Off by default (the spec's and ICSRec's drawn partner, encoded).
     """
 
     loss: str = "ce"
@@ -176,6 +182,7 @@ class IDCLRecConfig(SASRecConfig):
     cl1_length_groups: int | None = None
     centroid_items: str = "current"
     min_input_len: int = 2
+    pair_partners: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -191,6 +198,11 @@ class IDCLRecConfig(SASRecConfig):
         self.require_non_negative("lambda_d", "lambda_cl1", "lambda_cl2")
         self.require_choice("similarity", ("dot", "cos"))
         self.require_choice("centroid_items", ("current", "next"))
+        if self.pair_partners and not (self.use_CL1 and self.lambda_cl1 > 0):
+            self._fail("pair_partners", "False when L_CL1 is off (pairs only serve its partners)")
+        if self.pair_partners and not self.mask_false_negatives:
+            self._fail("pair_partners", "False, or mask_false_negatives=True (a pair's rows would be each "
+                       "other's negatives)")
 
 
 def _pad_left(t: Tensor, width: int) -> Tensor:
@@ -259,7 +271,7 @@ class IDCLRec(RecModel):
         self.lambda_cl2 = cfg.lambda_cl2 if cfg.use_CL2 else 0.0
         self.temperature, self.similarity = cfg.temperature, cfg.similarity
         self.mask_false_negatives, self.centroid_items = cfg.mask_false_negatives, cfg.centroid_items
-        self.cl1_length_groups = cfg.cl1_length_groups
+        self.cl1_length_groups, self.pair_partners = cfg.cl1_length_groups, cfg.pair_partners
         self.ld_fn = ld_fn or SIMILARITY_ADJUSTMENT[cfg.ld_form]
         # same attribute names as SASRec, so SASRec weights load into IDCLRec and back
         self.item_emb = GraphItemEmbedding(num_items, cfg.dim, adj=adj, num_layers=cfg.graph_layers)
@@ -352,9 +364,11 @@ class IDCLRec(RecModel):
         groups = self.cl1_length_groups
         if groups is None:  # launches cost a GPU's step, padding a CPU's
             groups = 0 if seq.is_cuda else CPU_LENGTH_GROUPS
-        joint = self.lambda_cl1 > 0 and groups == 0
+        joint = self.lambda_cl1 > 0 and groups == 0 and "partner_slot" not in batch
         if joint:  # the input and its L_CL1 partners in one pass: rows are encoded independently
-            both = self(torch.cat([seq, batch.get("partner", seq)]))
+            partner = batch.get("partner", seq)
+            width = max(seq.size(1), partner.size(1))  # length-bucketed batches trim each to its own width
+            both = self(torch.cat([_pad_left(seq, width), _pad_left(partner, width)]))
             out = {k: v[:seq.size(0)] for k, v in both.items()}
         else:
             out = self(seq)
@@ -365,15 +379,15 @@ class IDCLRec(RecModel):
             parts["Ld"] = self.ld_fn(out["R"], out["I"], out["valid"])
             total = total + self.lambda_d * parts["Ld"]
         if self.lambda_cl1 > 0:
-            # partner subsequence with the same target; without one the same input
-            # passed again through dropout is the second view
-            partner = batch.get("partner", seq)
+            # partner subsequence with the same target (paired in the batch, or drawn and
+            # encoded); without one the same input passed again through dropout is the second view
             if joint:
                 other = both["i"][seq.size(0):]
-            elif self.encoder.length_groups > 1:  # forward groups the rows by length already
-                other = self(partner)["i"]
+            elif self.encoder.length_groups > 1 or "partner_slot" in batch:
+                # forward groups the rows by length already / a paired batch encodes a few rows at most
+                other = partner_views(batch, out["i"], lambda s: self(s)["i"])
             else:
-                other = self.intent_by_length(partner, groups)
+                other = partner_views(batch, out["i"], lambda s: self.intent_by_length(s, groups))
             labels = target if self.mask_false_negatives else None
             parts["CL1"] = info_nce(out["i"], other, self.temperature, self.similarity, labels)
             total = total + self.lambda_cl1 * parts["CL1"]
@@ -384,7 +398,8 @@ class IDCLRec(RecModel):
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
 
     def train_inputs(self) -> SubsequenceInputs:
-        return SubsequenceInputs(max_len=self.max_len, min_len=self.min_input_len)
+        return SubsequenceInputs(max_len=self.max_len, min_len=self.min_input_len,
+                                 pair_partners=self.pair_partners)
 
     def sequence_representation(self, history: Ragged) -> Tensor:
         r"""``(B, d)``: :math:`\mathbf{h} = \mathbf{r}_N + \mathbf{i}` of each history."""

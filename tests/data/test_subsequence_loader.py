@@ -1,7 +1,8 @@
+import pytest
 import torch
 
 from graphrec.data import Ragged, train_history
-from graphrec.data.loader import SubsequenceLoader
+from graphrec.data.loader import SubsequenceLoader, partner_views
 from graphrec.models import IDCLRec
 from graphrec.train import TrainConfig, Trainer
 from tests.worlds import clustered_world
@@ -70,3 +71,76 @@ def test_length_buckets_cover_every_row_once_with_narrow_windows():
         cells += b["input"].numel()
     assert sorted(seen) == list(range(plain.num_rows))
     assert cells < plain.num_rows * 10
+
+
+# ---- pair_partners: the partners come from the batch ------------------------------------------
+
+def paired_world():
+    # targets repeat across users: item 9 ends seven prefixes, item 4 five, item 2 two, items 3, 6, 7 one
+    return Ragged.from_lists([[1, 2, 9], [3, 9, 4], [5, 6, 7, 9], [8, 2, 9, 4], [1, 9, 4, 9], [2, 3, 4], [1, 9],
+                              [6, 4]])
+
+
+@pytest.mark.parametrize("buckets", [0, 2])
+@pytest.mark.parametrize("batch_size", [2, 3, 4, 100])
+def test_paired_epoch_covers_every_row_once_with_same_target_mates(buckets, batch_size):
+    hist = paired_world()
+    ld = SubsequenceLoader(hist, 12, max_len=3, batch_size=batch_size, min_len=1, pair_partners=True,
+                           length_buckets=buckets, generator=torch.Generator().manual_seed(4))
+    count = torch.bincount(ld.target, minlength=13)  # rows per target
+    assert set(count.tolist()) >= {1, 2, 5, 7}
+    for _ in range(3):  # new pairs every epoch
+        seen = []
+        for b in ld:
+            rows, slot = b["index"], b["partner_slot"]
+            assert rows.numel() <= batch_size + 2
+            seen += rows.tolist()
+            paired = slot >= 0
+            k = torch.arange(rows.numel())
+            # partners are other rows of the batch with the target, each row some row's partner once
+            assert torch.equal(slot[paired].sort().values, k[paired])
+            assert not torch.any(rows[slot[paired]] == rows[paired])
+            assert torch.equal(b["target"][slot[paired]], b["target"][paired])
+            # a target's only row is its own partner (a second dropout draw)
+            p = b["partner_index"]
+            assert torch.equal(p, rows[~paired])
+            assert torch.all(count[ld.target[p]] == 1)
+            if p.numel():
+                assert torch.equal(b["partner"], ld.windows(p)[:, -b["partner"].size(1):])
+            assert torch.equal(b["input"], ld.windows(rows)[:, -b["input"].size(1):])
+        assert sorted(seen) == list(range(ld.num_rows))
+    # units: pairs, one cycle of three per odd target, a target's only row alone
+    units = ld.partner_units()
+    size = (units >= 0).sum(1)
+    members = units[units >= 0]
+    assert sorted(members.tolist()) == list(range(ld.num_rows))
+    assert torch.equal(torch.bincount(ld.target[units[size == 1, 0]], minlength=13), (count == 1).long())
+    assert torch.equal(torch.bincount(ld.target[units[size == 3, 0]], minlength=13),
+                       ((count % 2 == 1) & (count >= 3)).long())
+    for unit, n in zip(units.tolist(), size.tolist()):
+        assert len({int(ld.target[r]) for r in unit[:n]}) == 1
+
+
+def test_pair_partners_needs_a_shuffled_loader_with_partners():
+    with pytest.raises(ValueError, match="pair_partners"):
+        SubsequenceLoader(HIST, 40, pair_partners=True, shuffle=False)
+    with pytest.raises(ValueError, match="pair_partners"):
+        SubsequenceLoader(HIST, 40, pair_partners=True, partners=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        SubsequenceLoader(HIST, 40, pair_partners=True, batch_size=1)
+
+
+def test_partner_views_reads_the_mate_and_encodes_only_the_rows_alone():
+    own = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    calls = []
+
+    def encode(windows):
+        calls.append(windows.clone())
+        return windows.float().sum(1, keepdim=True) * 10
+
+    batch = {"input": torch.zeros(4, 2, dtype=torch.long), "partner_slot": torch.tensor([2, -1, 0, -1]),
+             "partner": torch.tensor([[0, 5], [1, 2]])}
+    assert partner_views(batch, own, encode).tolist() == [[3.0], [50.0], [1.0], [30.0]]
+    assert len(calls) == 1 and calls[0].size(0) == 2
+    # an unpaired batch encodes its partners (or the input again)
+    assert partner_views({"input": torch.ones(2, 2, dtype=torch.long)}, own[:2], encode).tolist() == [[20.0]] * 2

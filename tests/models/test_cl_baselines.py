@@ -1,9 +1,20 @@
 import pytest
 import torch
 
+from graphrec.config import ConfigError
 from graphrec.data import train_history
 from graphrec.data.loader import SequenceLoader, SubsequenceLoader
-from graphrec.models import CL4SRec, CL4SRecConfig, DuoRec, DuoRecConfig, ICLRec, ICLRecConfig, Popularity
+from graphrec.models import (
+    CL4SRec,
+    CL4SRecConfig,
+    DuoRec,
+    DuoRecConfig,
+    ICLRec,
+    ICLRecConfig,
+    ICSRec,
+    ICSRecConfig,
+    Popularity,
+)
 from graphrec.models.cl4srec import MASK_ID, crop, mask, pool, random_augment, reorder
 from graphrec.train import TrainConfig, Trainer
 
@@ -234,3 +245,32 @@ def test_icsrec_beats_popularity(toy_data):
     trainer = Trainer(model, toy_data, cfg)
     trainer.fit()
     assert trainer.evaluate("test")["ndcg@10"] > 2 * pop
+
+
+@pytest.mark.parametrize("name", ["duorec", "icsrec"])
+def test_partners_paired_in_the_batch_give_the_loss_of_encoded_partners(name, toy_data):
+    # without dropout, a paired row's view read from the batch is the view of encoding it again
+    cls, cfg = {"duorec": (DuoRec, DuoRecConfig(dim=8, max_len=6, dropout=0.0, mask_false_negatives=True,
+                                                 pair_partners=True)),
+                "icsrec": (ICSRec, ICSRecConfig(dim=8, max_len=6, dropout=0.0, num_intents=3,
+                                                 pair_partners=True))}[name]
+    torch.manual_seed(0)
+    m = cls.from_data(toy_data, cfg)
+    if name == "icsrec":
+        m.on_epoch_start(toy_data)  # the k-means intents, so the fine contrast runs too
+    seq = torch.tensor([[0, 0, 0, 3, 7, 2], [0, 1, 2, 3, 4, 5], [0, 0, 2, 9, 9, 1], [0, 0, 0, 4, 4, 4]])
+    target = torch.tensor([8, 6, 8, 5])
+    drawn = torch.tensor([[0, 0, 0, 0, 0, 9]])
+    # rows 0 and 2 are mates; rows 1 and 3 are alone (row 3 its own partner: a target with one row)
+    paired = {"input": seq, "target": target, "partner_slot": torch.tensor([2, -1, 0, -1]),
+              "partner": torch.cat([drawn, seq[3:]])}
+    encoded = {"input": seq, "target": target, "partner": torch.stack([seq[2], drawn[0], seq[0], seq[3]])}
+    m.train()  # dropout is 0: train mode only exercises the training path
+    got, want = m.loss(paired), m.loss(encoded)
+    assert got.keys() == want.keys()
+    for key in got:
+        assert torch.allclose(got[key], want[key], atol=1e-5), key
+    assert m.train_inputs().pair_partners
+    with pytest.raises(ConfigError, match="pair_partners"):  # in-batch duplicates need the masking
+        DuoRecConfig(pair_partners=True) if name == "duorec" else ICSRecConfig(pair_partners=True,
+                                                                               mask_false_negatives=False)

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from graphrec.config import ConfigError
 from graphrec.data import Ragged, train_history
 from graphrec.data.loader import SubsequenceLoader
 from graphrec.models import IDCLRec, IDCLRecConfig, Popularity, SASRec
@@ -138,6 +139,51 @@ def test_partners_in_one_pass_with_the_input_give_the_same_loss():
         assert torch.allclose(parts[0][key], parts[1][key], atol=1e-5), key
         assert torch.allclose(parts[0][key], parts[4][key], atol=1e-5), key
         assert torch.allclose(parts[0][key], parts[None][key], atol=1e-5), key
+
+
+def test_partners_of_another_width_than_the_input():
+    # length-bucketed batches trim the input and the partners each to its own longest row, so the two
+    # arrive with different widths; encoding them together pads both to the wider (a GPU's default)
+    torch.manual_seed(0)
+    base = small()
+    narrow = {"input": torch.tensor([[0, 3, 7], [4, 5, 6]]), "target": torch.tensor([8, 6]),
+              "partner": torch.tensor([[0, 0, 0, 0, 9, 1], [1, 2, 3, 4, 5, 6]])}
+    wide = {**narrow, "input": torch.nn.functional.pad(narrow["input"], (3, 0))}
+    got = {}
+    for groups, batch in ((0, narrow), (0, wide), (4, narrow)):
+        m = small(cl1_length_groups=groups)
+        m.load_state_dict(base.state_dict())
+        got[groups, batch is wide] = m.eval().loss(batch)
+    for key in ("loss", "rec", "Ld", "CL1", "CL2"):
+        assert torch.allclose(got[0, False][key], got[4, False][key], atol=1e-5), key
+        assert torch.allclose(got[0, False][key], got[0, True][key], atol=1e-5), key
+
+
+@pytest.mark.parametrize("groups", [0, 4])
+def test_partners_paired_in_the_batch_give_the_loss_of_encoded_partners(groups):
+    # rows 0 and 2 are each other's partners (same target), rows 1 and 3 are alone with drawn partners:
+    # without dropout, taking the mates' intents from the batch is the same loss as encoding them
+    torch.manual_seed(0)
+    base = small()
+    seq = torch.tensor([[0, 0, 0, 0, 0, 0, 3, 7], [0, 0, 0, 1, 2, 3, 4, 5], [0, 0, 0, 0, 2, 9, 9, 1],
+                        [0, 0, 0, 0, 0, 4, 4, 4]])
+    target = torch.tensor([8, 6, 8, 5])
+    drawn = torch.tensor([[5, 6, 7, 8, 9, 10, 11, 12], [0, 0, 0, 0, 0, 0, 0, 9]])
+    paired = {"input": seq, "target": target, "partner_slot": torch.tensor([2, -1, 0, -1]), "partner": drawn}
+    encoded = {"input": seq, "target": target, "partner": torch.stack([seq[2], drawn[0], seq[0], drawn[1]])}
+    m = small(cl1_length_groups=groups, pair_partners=True)
+    m.load_state_dict(base.state_dict())
+    got, want = m.loss(paired), m.loss(encoded)
+    for key in ("loss", "rec", "Ld", "CL1", "CL2"):
+        assert torch.allclose(got[key], want[key], atol=1e-5), key
+    assert m.train_inputs().pair_partners
+
+
+def test_pair_partners_is_refused_where_it_means_nothing():
+    with pytest.raises(ConfigError, match="pair_partners"):
+        IDCLRecConfig(pair_partners=True, use_CL1=False)
+    with pytest.raises(ConfigError, match="pair_partners"):
+        IDCLRecConfig(pair_partners=True, mask_false_negatives=False)
 
 
 @pytest.mark.parametrize("groups", [2, 3, 8])
