@@ -1,7 +1,7 @@
 """The result tables of docs/methods/clardrec.md, printed from the runs' JSON.
 
-    python docs/_scripts/clardrec_tables.py runs/clardrec/beauty [--sensitivity runs/clardrec/beauty-sens] \\
-        [--full-folder runs/clardrec/beauty-full] [--json docs/results/clardrec_beauty.json]
+    python docs/_scripts/clardrec_tables.py results/clardrec/beauty [--sensitivity results/clardrec/beauty-sens] \\
+        [--full-folder results/clardrec/beauty-full] [--json docs/results/clardrec_beauty.json]
 
 Reads every ``MODEL/seed-N/results.json`` under the folder (the 1 + 99 protocol the runs
 selected on) and, where there, ``full.json`` beside it (the same checkpoint under full

@@ -2,7 +2,7 @@
 ``--workers`` at a time, in the order of :data:`JOBS` (most wanted first), so a short lease of a
 device trains the runs that matter most to convergence and the rest as far as they get.
 
-    python docs/_scripts/seq_grid.py --root ../shared/data --output runs/seq-grid --device cuda --workers 16
+    python docs/_scripts/seq_grid.py --root ../shared/data --output results/seq-grid --device cuda --workers 16
     python docs/_scripts/seq_grid.py --root ../shared/data --output /tmp/smoke --device cpu --smoke
 
 ``--smoke`` trains two batches of every distinct model on every dataset (the first run of each dataset
@@ -62,7 +62,7 @@ def grid() -> list[Job]:
     """Issue 14's minimum grid, most wanted first: Beauty seed 1 of every model; seeds 2 and 3 of the
     one-row-per-user models (ICLRec, CL4SRec: a seventh of the every-prefix models' steps per epoch),
     then of the others; Sports and Toys with one seed; the Beauty ablations; DuoRec as its authors
-    stop it (50 epochs, patience 10 on MRR)."""
+    stop it (50 epochs, patience 10 on MRR); IDCLRec with ``pair_partners``."""
     beauty = _models("beauty")
     cheap = [m for m in beauty if m[1] in ("iclrec", "cl4srec")]
     jobs = [Job("beauty", c, lab, 1, sets, n) for c, lab, sets, n in beauty]
@@ -74,6 +74,8 @@ def grid() -> list[Job]:
     jobs += [Job("beauty", f"{CONFIGS}/idclrec.yaml", f"idclrec-{a}", 1)
              for a in ("no-Ld", "no-CL1", "no-CL2", "uniform")]
     jobs.append(Job("beauty", f"{CONFIGS}/duorec.yaml", "duorec", 1))
+    # the speed switch at convergence: partners paired in the batch against IDCLRec's seed 1 above
+    jobs.append(Job("beauty", f"{CONFIGS}/idclrec.yaml", "idclrec-paired", 1))
     return jobs
 
 

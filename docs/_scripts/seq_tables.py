@@ -2,7 +2,7 @@
 20 as mean ± std over its seeds, the epochs it trained and whether early stopping ended it, beside the
 published figures.
 
-    python docs/_scripts/seq_tables.py GRID_DIR [--published runs/issue14/published.json] [--json OUT.json]
+    python docs/_scripts/seq_tables.py GRID_DIR [--published docs/results/sequential_published.json] [--json OUT.json]
 
 GRID_DIR is the ``--output`` of ``docs/_scripts/seq_grid.py`` (``DATASET/RUN/MODEL/seed-S/results.json``).
 A run with no ``results.json`` (stopped before its end) is listed from its log: the epochs it reached
@@ -108,7 +108,7 @@ def table(dataset: str, rows: dict[str, dict], unfinished: dict[str, list[dict]]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("grid")
-    p.add_argument("--published", default="runs/issue14/published.json")
+    p.add_argument("--published", default="docs/results/sequential_published.json")
     p.add_argument("--json", help="write the summaries here")
     args = p.parse_args(argv)
     done, todo, published = finished_runs(args.grid), unfinished_runs(args.grid), published_rows(args.published)
