@@ -215,6 +215,72 @@ def test_sequential_grid_names_runs_its_configs_define():
     assert sum(1 for j in jobs if j.name == "duorec-fair") == 5  # Beauty x3, Sports, Toys
 
 
+def test_clardrec_grid_names_runs_its_config_defines():
+    """Every run of issue 15's grid names a model of clardrec.yaml (or a registered one), has its
+    own folder, and beauty-search's three seeds of both settings come first."""
+    import yaml
+
+    from graphrec.resolver import model_resolver
+
+    grid = _script("clardrec_grid")
+    runs = grid.grid()
+    variants = yaml.safe_load((REPO / grid.CONFIG).read_text())["models"]
+    for run in runs:
+        assert run.model in variants or model_resolver(run.model), run
+    keys = [(r.folder, r.model, r.seed) for r in runs]
+    assert len(set(keys)) == len(keys)
+    first = {(r.model, r.seed) for r in runs[:27]}
+    assert first == {(m, s) for m in (*grid.CF, *grid.SEQUENTIAL) for s in (0, 1, 2)}
+    assert {r.folder for r in runs[:27]} == {"beauty", "beauty-full"}
+    sens = [r for r in runs if r.folder.startswith("beauty-sens/")]
+    assert {r.folder for r in sens} == {f"beauty-sens/{k}={v}" for k, v in grid.SENSITIVITY}
+    assert all(r.sets == (f"model.{r.folder.split('/')[1].split('=')[0]}={r.folder.split('=')[1]}",) for r in sens)
+
+
+def test_clardrec_grid_line_resumes_and_redoes_a_run_without_its_checkpoint(tmp_path):
+    """A grid line trains, scores and analyses once; run again it does nothing; when its checkpoint
+    is gone before the last step (a new machine), it trains again rather than keep a half run."""
+    import os
+    import subprocess
+
+    grid = _script("clardrec_grid")
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    # a stand-in python: records each call and writes the file that step would write
+    (bin_dir / "python").write_text(
+        "#!/usr/bin/env bash\n"
+        f"echo \"$*\" | cut -d' ' -f1-3 >> {log}\n"
+        "args=\"$*\"\n"
+        "out=$(echo \"$args\" | sed -n 's/.*--output \\([^ ]*\\).*/\\1/p')\n"
+        "case \"$args\" in\n"
+        "  *' compare '*) d=\"$out/clardrec/seed-0\"; mkdir -p \"$d\";\n"
+        "    touch \"$d/results.json\" \"$d/checkpoint.pt\" ;;\n"
+        "  *' evaluate '*) touch \"$out\" ;;\n"
+        "  *clardrec.py*) touch \"$(dirname \"$(echo \"$args\" | cut -d' ' -f3)\")/analysis.json\" ;;\n"
+        "esac\n")
+    (bin_dir / "python").chmod(0o755)
+    line = grid.command(grid.Run("beauty-search", "beauty", "clardrec", 0), "DATA", str(tmp_path / "out"), "cpu")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    def run() -> list[str]:
+        """The steps the line ran: compare, evaluate, or the example script."""
+        log.write_text("")
+        subprocess.run(["bash", "-c", line], check=True, env=env)
+        return [c.split()[2] if c.startswith("-m") else c.split()[0] for c in log.read_text().splitlines()]
+
+    steps = ["compare", "evaluate", "examples/clardrec.py"]
+    assert run() == steps
+    d = tmp_path / "out" / "beauty" / "clardrec" / "seed-0"
+    assert {p.name for p in d.iterdir()} == {"results.json", "checkpoint.pt", "full.json", "analysis.json"}
+    assert run() == []  # finished: skipped
+    (d / "analysis.json").unlink()
+    assert run() == ["compare", "examples/clardrec.py"]  # checkpoint there: compare reads the run, no rescoring
+    (d / "analysis.json").unlink()
+    (d / "checkpoint.pt").unlink()
+    (d / "full.json").unlink()
+    assert run() == steps  # checkpoint gone: trained again, since results.json was removed first
+
+
 def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
     """Finished runs give mean ± std and the gap to the published figure; a run with only a
     log is listed with its epochs and best validation score, never as a test result."""
