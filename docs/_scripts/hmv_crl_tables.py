@@ -28,8 +28,9 @@ def headline(report: dict[str, Any]) -> str:
     rows = [f"| model | {first} $z_p$ | {first} $z_f$ | $R^2$ $u_p \\to z_p$ | $R^2$ $u_p \\to z_f$ "
             "| shift $z_p$ | shift $z_f$ |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, s in _models(report).items():
-        quality = s["mcc"] if truth else s["stability"]
-        rows.append(f"| {name} | {_pm(quality, 'platform')} | {_pm(quality, 'preference')} "
+        quality = s["mcc"] if truth else s.get("stability")  # one seed of real logs: nothing to compare with
+        cells = f"{_pm(quality, 'platform')} | {_pm(quality, 'preference')}" if quality else "– | –"
+        rows.append(f"| {name} | {cells} "
                     f"| {_pm(s['r2'], 'exposure_to_platform')} | {_pm(s['r2'], 'exposure_to_preference')} "
                     f"| {_pm(s['policy_shift'], 'platform')} | {_pm(s['policy_shift'], 'preference')} |")
     ps = report["policy_shift"]
