@@ -332,10 +332,10 @@ class SubsequenceLoader:
         lo = self.target_ptr[t]
         rank = torch.arange(grouped.numel()) - lo  # position inside the target's rows
         count = self.target_ptr[t + 1] - lo
-        odd = count % 2 == 1
+        has_triple = (count % 2 == 1) & (count >= 3)
         # a unit starts at every even rank, except that an odd target's last row joins the unit before it
-        triple = odd & (count >= 3) & (rank == count - 3)
-        starts = ((rank % 2 == 0) & ~(odd & (count >= 3) & (rank == count - 1))).nonzero().flatten()
+        triple = has_triple & (rank == count - 3)
+        starts = ((rank % 2 == 0) & ~(has_triple & (rank == count - 1))).nonzero().flatten()
         size = torch.where(triple[starts], 3, torch.where(count[starts] == 1, 1, 2))
         units = torch.full((starts.numel(), 3), -1, dtype=torch.long)
         for k in range(3):
