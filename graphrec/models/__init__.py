@@ -14,7 +14,7 @@ from graphrec.models.lightgcn import LightGCN, LightGCNConfig
 from graphrec.models.ngcf import NGCF, NGCFConfig
 from graphrec.models.popularity import Popularity, PopularityConfig
 from graphrec.models.propagated import PropagatedEmbeddingModel
-from graphrec.models.sasrec import SASRec, SASRecConfig
+from graphrec.models.sasrec import SameTargetContrastConfig, SASRec, SASRecConfig
 from graphrec.models.search_transfer import SearchTransfer, SearchTransferConfig
 from graphrec.models.sesrec import SESRec, SESRecConfig
 
@@ -25,7 +25,7 @@ __all__ = [
     "LightGCN", "LightGCNConfig",
     "GraphCF", "GraphCFConfig",
     "NGCF", "NGCFConfig",
-    "SASRec", "SASRecConfig",
+    "SASRec", "SASRecConfig", "SameTargetContrastConfig",
     "IDCLRec", "IDCLRecConfig",
     "CL4SRec", "CL4SRecConfig",
     "ICLRec", "ICLRecConfig",

@@ -10,15 +10,16 @@ from torch import Tensor
 from graphrec.data.inputs import SubsequenceInputs
 from graphrec.data.loader import partner_views
 from graphrec.models.base import resolve_config
-from graphrec.models.sasrec import SASRec, SASRecConfig
+from graphrec.models.sasrec import SameTargetContrastConfig, SASRec
 from graphrec.nn.losses import info_nce
 from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
 
 
 @dataclass
-class DuoRecConfig(SASRecConfig):
-    """SASRec's arguments (its backbone) plus the following.
+class DuoRecConfig(SameTargetContrastConfig):
+    """SASRec's arguments (its backbone), the same-target contrast's (``pair_partners``:
+    :class:`~graphrec.models.sasrec.SameTargetContrastConfig`) and the following.
 
     Args:
         loss: only ``"ce"``: DuoRec trains with softmax cross-entropy over all items.
@@ -30,11 +31,6 @@ class DuoRecConfig(SASRecConfig):
         min_input_len: shortest training prefix (1: every prefix, as RecBole's sequential data).
         separate_anchor: contrast a second dropout-forward of the sequence instead of reusing
             the cross-entropy forward (DuoRec's code does; ``False`` saves that forward).
-        pair_partners: take each row's semantic positive from the batch (the loader pairs rows with
-            the same target: :class:`~graphrec.data.loader.SubsequenceLoader` ``pair_partners``)
-            instead of encoding a drawn one: one encoder pass fewer per step. Each view then
-            also stands among the other's in-batch candidates, which ``mask_false_negatives``
-            removes (so it is required). Off by default (DuoRec's drawn positive, encoded).
     """
 
     loss: str = "ce"
@@ -44,20 +40,17 @@ class DuoRecConfig(SASRecConfig):
     mask_false_negatives: bool = False
     min_input_len: int = 1
     separate_anchor: bool = False
-    pair_partners: bool = False
 
     def validate(self) -> None:
         super().validate()
         if self.loss != "ce":
             self._fail("loss", "'ce' (DuoRec trains with softmax cross-entropy)")
         self.require_non_negative("cl_weight")
-        self.require_positive("temperature", "min_input_len")
+        self.require_positive("temperature")
         self.require_choice("similarity", ("dot", "cos"))
-        if self.pair_partners and not self.mask_false_negatives:
-            self._fail("pair_partners", "False, or mask_false_negatives=True (a pair's rows would be each "
-                       "other's negatives)")
-        if self.pair_partners and self.cl_weight <= 0:
-            self._fail("pair_partners", "False when cl_weight is 0 (pairs only serve the contrast)")
+
+    def partners_unused(self) -> str | None:
+        return "cl_weight is 0" if self.cl_weight <= 0 else None
 
 
 @register_model("duorec")

@@ -13,7 +13,7 @@ from graphrec.data.hetero import train_history
 from graphrec.data.inputs import SubsequenceInputs
 from graphrec.data.loader import SubsequenceLoader, partner_views
 from graphrec.models.base import resolve_config
-from graphrec.models.sasrec import SASRec, SASRecConfig
+from graphrec.models.sasrec import SameTargetContrastConfig, SASRec
 from graphrec.nn.cluster import intent_centroids, nearest_centroid
 from graphrec.nn.losses import info_nce
 from graphrec.ops import CSRAdjacency
@@ -24,9 +24,10 @@ E_STEP_CHUNK = 4096
 
 
 @dataclass
-class ICSRecConfig(SASRecConfig):
+class ICSRecConfig(SameTargetContrastConfig):
     """SASRec's arguments (its backbone, with the ICSRec code's defaults: cross-entropy,
-    no dropout inside the FFN) plus the following; the defaults are the authors'
+    no dropout inside the FFN), the same-target contrast's (``pair_partners``:
+    :class:`~graphrec.models.sasrec.SameTargetContrastConfig`) and the following; the defaults are the authors'
     Beauty script (QinHsiu/ICSRec ``src/scripts/beauty.sh``).
 
     Args:
@@ -46,11 +47,6 @@ class ICSRecConfig(SASRecConfig):
         normalize_centroids: contrast with L2-normalised centroids (assignment uses the
             raw ones), as the authors' code.
         min_input_len: shortest training prefix (1: every prefix).
-        pair_partners: take each row's coarse-contrast partner from the batch (the loader pairs rows with
-            the same target: :class:`~graphrec.data.loader.SubsequenceLoader` ``pair_partners``)
-            instead of encoding a drawn one: one encoder pass fewer per step. Each view then
-            also stands among the other's in-batch candidates, which ``mask_false_negatives``
-            removes (so it is required). Off by default (the authors' drawn partner, encoded).
     """
 
     loss: str = "ce"
@@ -67,22 +63,19 @@ class ICSRecConfig(SASRecConfig):
     kmeans_seed: int = 1
     normalize_centroids: bool = True
     min_input_len: int = 1
-    pair_partners: bool = False
 
     def validate(self) -> None:
         super().validate()
         if self.loss != "ce":
             self._fail("loss", "'ce' (ICSRec trains with cross-entropy over all items)")
         self.require_non_negative("cicl_weight", "ficl_weight")
-        self.require_positive("num_intents", "temperature", "kmeans_iters", "kmeans_restarts", "min_input_len")
+        self.require_positive("num_intents", "temperature", "kmeans_iters", "kmeans_restarts")
         self.require_choice("similarity", ("dot", "cos"))
-        if self.pair_partners and not self.mask_false_negatives:
-            self._fail("pair_partners", "False, or mask_false_negatives=True (a pair's rows would be each "
-                       "other's negatives)")
-        if self.pair_partners and self.cicl_weight <= 0 and self.ficl_weight <= 0:
-            self._fail("pair_partners", "False when both contrasts are off (pairs only serve their views)")
         if self.kmeans_seed < -1:
             self._fail("kmeans_seed", ">= 0, or -1 (the global generator)")
+
+    def partners_unused(self) -> str | None:
+        return "cicl_weight and ficl_weight are both 0" if self.cicl_weight <= 0 and self.ficl_weight <= 0 else None
 
 
 @register_model("icsrec")

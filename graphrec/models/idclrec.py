@@ -18,7 +18,7 @@ from graphrec.data.inputs import SubsequenceInputs
 from graphrec.data.loader import item_windows, partner_views
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import ModelConfig, RecModel, resolve_config
-from graphrec.models.sasrec import SASRecConfig
+from graphrec.models.sasrec import SameTargetContrastConfig
 from graphrec.nn.encoders import (
     CausalCrossAttention,
     GraphItemEmbedding,
@@ -114,10 +114,11 @@ def intent_category_weights(I: Tensor, valid: Tensor, delta: float | Tensor, tau
 
 
 @dataclass
-class IDCLRecConfig(SASRecConfig):
+class IDCLRecConfig(SameTargetContrastConfig):
     """SASRec's arguments (its backbone: ``dim``, ``max_len``, ``num_layers``, ``num_heads``,
-    ``dropout``, ``norm_first``, ``graph_layers``) plus the following (spec section 4 defaults;
-    every ablation of section 8 is a flag).
+    ``dropout``, ``norm_first``, ``graph_layers``), the same-target contrast's
+    (``pair_partners``: :class:`~graphrec.models.sasrec.SameTargetContrastConfig`) and the
+    following (spec section 4 defaults; every ablation of section 8 is a flag).
 
     Args:
         loss: only ``"ce"``: L_rec is softmax cross-entropy over all items.
@@ -150,12 +151,6 @@ class IDCLRecConfig(SASRecConfig):
             Same values either way, other dropout draws.
         centroid_items: ``"current"`` (items v_j of the category) or ``"next"`` (v_{j+1}).
         min_input_len: shortest input of a training subsequence (2).
-        pair_partners: take each row's L_CL1 partner from the batch (the loader pairs rows with
-            the same target: :class:`~graphrec.data.loader.SubsequenceLoader` ``pair_partners``)
-            instead of encoding a drawn one: no second encoder pass, so a step costs about the
-            backbone's (docs/methods/idclrec.md). Each view then
-            also stands among the other's in-batch candidates, which ``mask_false_negatives``
-            removes (so it is required). Off by default (the spec's and ICSRec's drawn partner, encoded).
     """
 
     loss: str = "ce"
@@ -182,7 +177,6 @@ class IDCLRecConfig(SASRecConfig):
     cl1_length_groups: int | None = None
     centroid_items: str = "current"
     min_input_len: int = 2
-    pair_partners: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -190,7 +184,7 @@ class IDCLRecConfig(SASRecConfig):
             self._fail("loss", "'ce' (IDCLRec trains with softmax cross-entropy)")
         if not (self.use_interest or self.use_intent):
             raise ConfigError("use_interest", "and use_intent cannot both be False (IDCLRecConfig)")
-        self.require_positive("cross_heads", "delta_temperature", "tau_a", "temperature", "min_input_len")
+        self.require_positive("cross_heads", "delta_temperature", "tau_a", "temperature")
         if self.cl1_length_groups is not None:
             self.require_non_negative("cl1_length_groups")
         if self.dim % self.cross_heads:
@@ -198,11 +192,9 @@ class IDCLRecConfig(SASRecConfig):
         self.require_non_negative("lambda_d", "lambda_cl1", "lambda_cl2")
         self.require_choice("similarity", ("dot", "cos"))
         self.require_choice("centroid_items", ("current", "next"))
-        if self.pair_partners and not (self.use_CL1 and self.lambda_cl1 > 0):
-            self._fail("pair_partners", "False when L_CL1 is off (pairs only serve its partners)")
-        if self.pair_partners and not self.mask_false_negatives:
-            self._fail("pair_partners", "False, or mask_false_negatives=True (a pair's rows would be each "
-                       "other's negatives)")
+
+    def partners_unused(self) -> str | None:
+        return None if self.use_CL1 and self.lambda_cl1 > 0 else "L_CL1 is off (use_CL1=False or lambda_cl1=0)"
 
 
 def _pad_left(t: Tensor, width: int) -> Tensor:

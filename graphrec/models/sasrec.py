@@ -58,6 +58,45 @@ class SASRecConfig(ModelConfig):
             self._fail("dim", f"a multiple of num_heads={self.num_heads} (attention splits dim across heads)")
 
 
+@dataclass
+class SameTargetContrastConfig(SASRecConfig):
+    """SASRec's arguments plus those every model shares that trains on subsequences and
+    contrasts each with another of the same target (DuoRec, ICSRec, IDCLRec); each such
+    model sets its own defaults and names the contrast the partners serve
+    (:meth:`partners_unused`).
+
+    Args:
+        mask_false_negatives: drop in-batch views with the same target from the denominator.
+        min_input_len: shortest input of a training subsequence.
+        pair_partners: take each row's same-target partner from the batch (the loader pairs
+            rows with the same target: :class:`~graphrec.data.loader.SubsequenceLoader`
+            ``pair_partners``) instead of encoding a drawn one: one encoder pass fewer per
+            step. Each view then also stands among the other's in-batch candidates, which
+            ``mask_false_negatives`` removes (so it is required). Off by default (the
+            papers' drawn partner, encoded).
+    """
+
+    mask_false_negatives: bool = True
+    min_input_len: int = 1
+    pair_partners: bool = False
+
+    def partners_unused(self) -> str | None:
+        """Why no loss would read the partners (a setting named), or ``None`` when one does."""
+        return None
+
+    def validate(self) -> None:
+        super().validate()
+        self.require_positive("min_input_len")
+        if not self.pair_partners:
+            return
+        if not self.mask_false_negatives:
+            self._fail("pair_partners", "False, or mask_false_negatives=True (a pair's rows would be each "
+                       "other's negatives)")
+        unused = self.partners_unused()
+        if unused is not None:
+            self._fail("pair_partners", f"False when {unused} (pairs only serve the contrast)")
+
+
 @register_model("sasrec")
 class SASRec(RecModel):
     r"""SASRec (`Kang & McAuley, ICDM 2018 <https://arxiv.org/abs/1808.09781>`_).

@@ -13,9 +13,11 @@ from graphrec.models import (
     ICLRecConfig,
     ICSRec,
     ICSRecConfig,
+    IDCLRecConfig,
     Popularity,
 )
 from graphrec.models.cl4srec import MASK_ID, crop, mask, pool, random_augment, reorder
+from graphrec.models.sasrec import SameTargetContrastConfig
 from graphrec.train import TrainConfig, Trainer
 
 SEQ = torch.tensor([[0, 0, 0, 0, 0, 1, 2, 3, 4, 5],
@@ -274,3 +276,17 @@ def test_partners_paired_in_the_batch_give_the_loss_of_encoded_partners(name, to
     with pytest.raises(ConfigError, match="pair_partners"):  # in-batch duplicates need the masking
         DuoRecConfig(pair_partners=True) if name == "duorec" else ICSRecConfig(pair_partners=True,
                                                                                mask_false_negatives=False)
+
+
+@pytest.mark.parametrize("cls, contrast_off, named", [
+    (DuoRecConfig, {"cl_weight": 0.0}, "cl_weight"),
+    (ICSRecConfig, {"cicl_weight": 0.0, "ficl_weight": 0.0}, "cicl_weight and ficl_weight"),
+    (IDCLRecConfig, {"use_CL1": False}, "L_CL1"),
+    (IDCLRecConfig, {"lambda_cl1": 0.0}, "L_CL1"),
+])
+def test_pair_partners_is_refused_where_no_contrast_reads_the_partners(cls, contrast_off, named):
+    # the check lives once, in SameTargetContrastConfig; each model names its own contrast
+    cls(mask_false_negatives=True, **contrast_off)  # valid without pairs
+    with pytest.raises(ConfigError, match=f"pair_partners.*{named}"):
+        cls(mask_false_negatives=True, pair_partners=True, **contrast_off)
+    assert issubclass(cls, SameTargetContrastConfig)
