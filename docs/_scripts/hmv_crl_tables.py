@@ -14,6 +14,8 @@ from typing import Any
 
 def _pm(block: dict[str, Any], key: str, signed: bool = False) -> str:
     value, std = block[key], block.get(f"{key}_std", 0.0)
+    if block.get(f"{key}_pairs") == 1:  # the stability of two seeds is one pair: no spread to show
+        return f"{value:+.3f}" if signed else f"{value:.3f}"
     return f"{value:+.3f} ± {std:.3f}" if signed else f"{value:.3f} ± {std:.3f}"
 
 
