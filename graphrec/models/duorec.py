@@ -38,7 +38,6 @@ class DuoRecConfig(SameTargetContrastConfig):
     temperature: float = 1.0
     similarity: str = "dot"
     mask_false_negatives: bool = False
-    min_input_len: int = 1
     separate_anchor: bool = False
 
     def validate(self) -> None:

@@ -56,13 +56,11 @@ class ICSRecConfig(SameTargetContrastConfig):
     num_intents: int = 256
     temperature: float = 1.0
     similarity: str = "dot"
-    mask_false_negatives: bool = True
     kmeans_iters: int = 20
     kmeans_restarts: int = 5
     kmeans_split_empty: bool = True
     kmeans_seed: int = 1
     normalize_centroids: bool = True
-    min_input_len: int = 1
 
     def validate(self) -> None:
         super().validate()

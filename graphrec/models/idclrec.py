@@ -173,7 +173,6 @@ class IDCLRecConfig(SameTargetContrastConfig):
     lambda_cl2: float = 0.1
     temperature: float = 0.2
     similarity: str = "cos"
-    mask_false_negatives: bool = True
     cl1_length_groups: int | None = None
     centroid_items: str = "current"
     min_input_len: int = 2
