@@ -232,9 +232,13 @@ def test_clardrec_grid_names_runs_its_config_defines():
     first = {(r.model, r.seed) for r in runs[:27]}
     assert first == {(m, s) for m in (*grid.CF, *grid.SEQUENTIAL) for s in (0, 1, 2)}
     assert {r.folder for r in runs[:27]} == {"beauty", "beauty-full"}
-    sens = [r for r in runs if r.folder.startswith("beauty-sens/")]
-    assert {r.folder for r in sens} == {f"beauty-sens/{k}={v}" for k, v in grid.SENSITIVITY}
-    assert all(r.sets == (f"model.{r.folder.split('/')[1].split('=')[0]}={r.folder.split('=')[1]}",) for r in sens)
+    for world, extra in (("beauty", ()), ("synthetic-offtaste", grid.OFFTASTE)):
+        sens = [r for r in runs if r.folder.startswith(f"{world}-sens/")]
+        assert {r.folder for r in sens} == {f"{world}-sens/{k}={v}" for k, v in grid.SENSITIVITY}
+        assert all(r.sets == (*extra, f"model.{r.folder.split('/')[1].split('=')[0]}={r.folder.split('=')[1]}")
+                   for r in sens)
+    offtaste = {(r.model, r.seed) for r in runs if r.folder == "synthetic-offtaste"}
+    assert offtaste == {(m, s) for m in (*grid.CF, *grid.ABLATIONS) for s in (0, 1, 2)}
 
 
 def test_clardrec_grid_line_resumes_and_redoes_a_run_without_its_checkpoint(tmp_path):
