@@ -37,6 +37,9 @@ SENSITIVITY = (("alpha", 0.01), ("alpha", 0.5), ("alpha", 1.0), ("beta", 0.01), 
                ("lam", 1.0))
 #: the synthetic world with negative transfer built in (docs/methods/clardrec.md)
 OFFTASTE = ("data.search_offtaste=0.5",)
+#: a world where search is most of the behaviour (two searches to a recommendation click, the paper's
+#: "larger where search is a bigger share"), with and without the off-taste half
+SEARCH_HEAVY = ("data.search_logit_mean=0.0", "data.mean_rec_interactions=15")
 FULL_KS = "1,5,10,20"
 
 
@@ -83,6 +86,9 @@ def grid() -> list[Run]:
     runs += [Run("synthetic", "synthetic-offtaste", m, s, OFFTASTE) for s in (0, 1, 2) for m in ABLATIONS]
     runs += [Run("synthetic", f"synthetic-offtaste-sens/{k}={v}", "clardrec", 0, OFFTASTE + (f"model.{k}={v}",))
              for k, v in SENSITIVITY]
+    runs += _setting("synthetic", "synthetic-searchheavy", (0, 1, 2), CF + ("clardrec-threshold",),
+                     SEARCH_HEAVY + OFFTASTE)
+    runs += _setting("synthetic", "synthetic-searchheavy-ontaste", (0,), CF, SEARCH_HEAVY)
     return runs
 
 

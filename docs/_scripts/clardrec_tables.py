@@ -27,7 +27,7 @@ NAMES = {
     "clardrec-no-cd": "w/o $\\mathcal{L}_{cd}$", "clardrec-no-con": "w/o $\\mathcal{L}_{con}$",
     "clardrec-no-fa": "w/o feature augmentation", "clardrec-no-da": "w/o data augmentation",
     "clardrec-no-attr": "gate without attributes", "clardrec-c1": "$c_{ui} = 1$",
-    "clardrec-relative": "relative $c_{ui}$",
+    "clardrec-relative": "relative $c_{ui}$", "clardrec-threshold": "$c_{ui}$ thresholded ($\\tau = 0.98$)",
     "sasrec-seq": "SASRec (no search)", "search_transfer-seq": "naive transfer (merged history)",
     "sesrec": "SESRec", "clardrec-seq": "**ClardRec (sequential)**",
 }
