@@ -330,6 +330,8 @@ def test_clardrec_tables_protocols_groups_and_unfinished_runs(tmp_path, capsys):
         if model == "clardrec":
             full = {k: v / 10 for k, v in test.items()} | {"ndcg@10": 0.05}
             (run / "full.json").write_text(json.dumps({"test": full}))
+            (run / "analysis.json").write_text(json.dumps({"gate_mean": 0.2 + seed / 10, "gate_quantiles": [0, 0.1, 1],
+                                                           "confidence_mean": 0.9}))  # no truth: no on/off-taste
     full_pop = tmp_path / "full" / "popularity" / "seed-0"
     full_pop.mkdir(parents=True)
     (full_pop / "results.json").write_text(json.dumps({"protocol": "full", "test": {
@@ -342,8 +344,11 @@ def test_clardrec_tables_protocols_groups_and_unfinished_runs(tmp_path, capsys):
     assert "| SESRec | training |" in sampled
     assert "| **ClardRec** | 0.0410 ± 0.0014 |" in full and "| Popularity | 0.0010 |" in full
     assert "sparse (5 users)" in out
-    saved = json.loads((tmp_path / "t.json").read_text())["models"]
-    assert saved["clardrec"]["seeds"] == [0, 1] and saved["sesrec"] == {"training_seeds": [0]}
+    parts = out.split("parts and confidences")[1]
+    assert "| **ClardRec** | 0.2500 ± 0.0707 | 0.1000 ± 0.0000 |  | 0.9000 ± 0.0000 |  |  |  | 2 |" in parts
+    saved = json.loads((tmp_path / "t.json").read_text())
+    assert saved["models"]["clardrec"]["seeds"] == [0, 1] and saved["models"]["sesrec"] == {"training_seeds": [0]}
+    assert saved["analysis"]["clardrec"]["gate_mean"] == [0.2, 0.3]
 
 
 def test_device_queue_runs_the_list_and_packs(tmp_path):

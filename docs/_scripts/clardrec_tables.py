@@ -6,9 +6,10 @@
 Reads every ``MODEL/seed-N/results.json`` under the folder (the 1 + 99 protocol the runs
 selected on) and, where there, ``full.json`` beside it (the same checkpoint under full
 ranking: ``graphrec evaluate CHECKPOINT --protocol full``), and prints mean ± std over the
-seeds found, the seeds and epochs behind every row, and test NDCG@5 by search-activity
-group. A run still training (a checkpoint, no results) is listed as such, never as a
-result. ``--json`` also writes the numbers the tables show.
+seeds found, the seeds and epochs behind every row, test NDCG@5 by search-activity
+group, and ClardRec's parts and confidences from each run's ``analysis.json``. A run still
+training (a checkpoint, no results) is listed as such, never as a result. ``--json`` also
+writes the numbers the tables show.
 """
 from __future__ import annotations
 
@@ -148,6 +149,38 @@ def sensitivity(folder: str) -> tuple[str, dict[str, Any]]:
     return "\n".join(head + rows) if rows else "", out
 
 
+#: what ``examples/clardrec.py --analyse`` writes that the page reads (the last three need the world's truth)
+ANALYSIS = (("gate_mean", "gate mean (query-related share)"), ("gate_q50", "gate median"),
+            ("cos_qr_qi", "mean $|\\cos(qr, qi)|$"),
+            ("confidence_mean", "mean $c_{ui}$"), ("confidence_mean_on_taste", "mean $c_{ui}$, on-taste clicks"),
+            ("confidence_mean_offtaste", "mean $c_{ui}$, off-taste clicks"),
+            ("confidence_auc_on_vs_offtaste", "AUC on- vs off-taste"))
+
+
+def analyses(folder: str) -> tuple[str, dict[str, Any]]:
+    """ClardRec's parts, gate and confidences (``analysis.json`` beside each run), mean ± std
+    over the seeds that have one; a quantity a run did not measure is left blank."""
+    found: dict[str, dict[str, list[float]]] = {}
+    for path in sorted(glob.glob(os.path.join(folder, "*", "seed-*", "analysis.json"))):
+        model = os.path.basename(os.path.dirname(os.path.dirname(path)))
+        a = _read(path) or {}
+        a["gate_q50"] = (a.get("gate_quantiles") or [None, None])[1]
+        for key, _ in ANALYSIS:
+            if a.get(key) is not None:
+                found.setdefault(model, {}).setdefault(key, []).append(float(a[key]))
+    if not found:
+        return "", {}
+    models = _order(list(found))
+    lines = ["**ClardRec's parts and confidences (the searched items and the training search clicks)**", "",
+             "| model | " + " | ".join(name for _, name in ANALYSIS) + " | seeds |",
+             "|---|" + "---:|" * (len(ANALYSIS) + 1)]
+    for model in models:
+        row = found[model]
+        cells = [_pm(row[k]) if k in row else "" for k, _ in ANALYSIS]
+        lines.append(f"| {NAMES.get(model, model)} | " + " | ".join(cells) + f" | {max(map(len, row.values()))} |")
+    return "\n".join(lines), {m: found[m] for m in models}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folder")
@@ -161,6 +194,10 @@ def main(argv: list[str] | None = None) -> None:
     print(table(summary, "full", "Test, full ranking (the same checkpoints)"))
     print()
     print(group_table(summary))
+    text, parts = analyses(args.folder)
+    if text:
+        print()
+        print(text)
     sens: dict[str, Any] = {}
     if args.sensitivity:
         text, sens = sensitivity(args.sensitivity)
@@ -168,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
         print(text)
     if args.json:
         from graphrec.metrics.report import atomic_write_json
-        atomic_write_json(args.json, {"folder": args.folder, "models": summary, "sensitivity": sens})
+        atomic_write_json(args.json, {"folder": args.folder, "models": summary, "sensitivity": sens,
+                                       "analysis": parts})
 
 
 if __name__ == "__main__":
