@@ -151,7 +151,7 @@ def sensitivity(folder: str) -> tuple[str, dict[str, Any]]:
 
 #: what ``examples/clardrec.py --analyse`` writes that the page reads (the last three need the world's truth)
 ANALYSIS = (("gate_mean", "gate mean (query-related share)"), ("gate_q50", "gate median"),
-            ("cos_qr_qi", "mean $|\\cos(qr, qi)|$"),
+            ("cos_qr_qi", "mean $\\lvert\\cos(qr, qi)\\rvert$"),  # no | inside a table cell
             ("confidence_mean", "mean $c_{ui}$"), ("confidence_mean_on_taste", "mean $c_{ui}$, on-taste clicks"),
             ("confidence_mean_offtaste", "mean $c_{ui}$, off-taste clicks"),
             ("confidence_auc_on_vs_offtaste", "AUC on- vs off-taste"))
