@@ -290,7 +290,9 @@ class JointTimelineInputs(TrainInputs):
     and search histories strictly before :math:`t` (the last ``max_rec_len`` clicks and
     ``max_search_len`` searches: query ids and clicked items, with their times), the
     target and :math:`t` (:class:`~graphrec.data.loader.JointTimelineLoader`).
-    ``num_negatives`` adds sampled items outside the user's training clicks.
+    ``num_negatives`` adds sampled items outside the user's training clicks. With
+    ``last_only`` training has one row per user (its last training click, the windows its
+    whole visible history), for models that train on every position of the windows.
 
     At evaluation ``history`` is a :class:`TensorRows` of the same windows cut at each
     user's held-out time (:func:`~graphrec.data.timeline.eval_timeline`); validation
@@ -301,6 +303,7 @@ class JointTimelineInputs(TrainInputs):
     max_search_len: int = 50
     min_history: int = 1
     num_negatives: int = 0
+    last_only: bool = False
 
     def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
                generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
@@ -310,7 +313,8 @@ class JointTimelineInputs(TrainInputs):
             return JointTimelineLoader(JointTimeline.from_data(data), num_items, max_rec_len=self.max_rec_len,
                                        max_search_len=self.max_search_len, batch_size=batch_size,
                                        min_history=self.min_history, num_negatives=self.num_negatives,
-                                       generator=generator, length_buckets=length_buckets)
+                                       generator=generator, length_buckets=length_buckets,
+                                       last_only=self.last_only)
         rows = eval_timeline(data, "valid", max_rec_len=self.max_rec_len, max_search_len=self.max_search_len,
                              with_target=True)
         if self.num_negatives > 0:

@@ -486,12 +486,15 @@ class JointTimelineLoader:
         shuffle: shuffle the targets each epoch. (default: ``True``)
         generator: random source of shuffling and negatives. (default: ``None``)
         length_buckets: batches of similar click-history length. (default: ``0``)
+        last_only: one row per user, its last training click: the windows then hold the
+            user's whole visible history, for models that train on every position of
+            them (SASRec's regime) rather than once per target. (default: ``False``)
     """
 
     def __init__(self, timeline: JointTimeline, num_items: int, max_rec_len: int = 50,
                  max_search_len: int = 50, batch_size: int = 256, min_history: int = 1,
                  num_negatives: int = 0, shuffle: bool = True, generator: torch.Generator | None = None,
-                 length_buckets: int = 0) -> None:
+                 length_buckets: int = 0, last_only: bool = False) -> None:
         if min(max_rec_len, max_search_len) < 1:
             raise ValueError(f"window lengths must be >= 1, got {max_rec_len}, {max_search_len}")
         self.timeline, self.num_items = timeline, num_items
@@ -503,6 +506,8 @@ class JointTimelineLoader:
         end = timeline.cut_before(user, timeline.time[pos])
         n_rec, n_search = timeline.history_lengths(user, end)
         keep = n_rec >= min_history
+        if last_only:  # positions run user by user in time order: a user's last is where the next row's user differs
+            keep &= torch.cat([user[1:] != user[:-1], torch.ones(min(user.numel(), 1), dtype=torch.bool)])
         self.pos, self.user, self.end = pos[keep], user[keep], end[keep]
         self.rec_len = n_rec[keep].clamp(max=max_rec_len)
         self.search_len = n_search[keep].clamp(max=max_search_len)

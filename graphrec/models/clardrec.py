@@ -100,6 +100,10 @@ class ClardRecConfig(SearchBackboneConfig):
         confidence_threshold: tau of ``confidence="threshold"`` (0.5).
         domain_mlp: ``sasrec``: a linear map per domain on the shared item table (the
             recommendation and search views of an item differ by it).
+        seq_targets: ``sasrec``: ``"all"`` (one row per user and a target at every position
+            of its window, SASRec's regime and the spec's "1 negative per position";
+            default) or ``"last"`` (one row per training click, with the histories strictly
+            before it: the same targets, each window encoded again, about 30x the work).
     """
 
     alpha: float = 0.1
@@ -117,10 +121,14 @@ class ClardRecConfig(SearchBackboneConfig):
     confidence: str = "score"
     confidence_threshold: float = 0.5
     domain_mlp: bool = True
+    seq_targets: str = "all"
 
     def validate(self) -> None:
         super().validate()
         self.require_non_negative("alpha", "beta", "lam", "cd_margin", "con_mu")
+        self.require_choice("seq_targets", ("all", "last"))
+        if self.backbone != "sasrec" and self.seq_targets != "all":
+            self._fail("seq_targets", f'left at "all": it only applies to backbone="sasrec", not {self.backbone!r}')
         self.require_choice("cd_form", ("order", "cross"))
         self.require_choice("con_form", ("bpr_cos", "gate"))
         self.require_choice("confidence", ("score", "threshold", "one", "relative"))
@@ -148,7 +156,7 @@ def confidence_weight(pref_qi: Tensor, kind: str = "score", threshold: float = 0
 
 
 def search_losses(cfg: ClardRecConfig, user: Tensor, query: Tensor, pos: Mapping[str, Tensor],
-                  neg: Mapping[str, Tensor], rec_user: Tensor) -> dict[str, Tensor]:
+                  neg: Mapping[str, Tensor], rec_user: Tensor, da_mask: Tensor | None = None) -> dict[str, Tensor]:
     r"""The search-side parts of ClardRec's objective over a set of search examples, the
     same in both settings: :math:`\mathcal{L}_S`, :math:`\mathcal{L}_{cd}`,
     :math:`\mathcal{L}_{con}`, :math:`\mathcal{L}_{da}` (each only when switched on, in that
@@ -161,6 +169,7 @@ def search_losses(cfg: ClardRecConfig, user: Tensor, query: Tensor, pos: Mapping
             ``g`` and ``fused`` (:math:`\hat{\mathbf{h}}^R_i`), each ``(N, d)``.
         neg: the same views of one negative item per example (``search``, ``qi``, ``fused``).
         rec_user: :math:`\mathbf{h}^R_u` of each example, scoring the clicks in L_da.
+        da_mask: the examples L_da reads (those with a recommendation state); all if ``None``.
     """
     parts: dict[str, Tensor] = {}
     pref_qi, pref_qr = (user * pos["qi"]).sum(-1), (user * pos["qr"]).sum(-1)
@@ -181,7 +190,11 @@ def search_losses(cfg: ClardRecConfig, user: Tensor, query: Tensor, pos: Mapping
             parts["con"] = (pos["g"].mean() - 0.5).pow(2)
     if cfg.lam > 0:
         c = confidence_weight(pref_qi, cfg.confidence, cfg.confidence_threshold, pref_qi_neg)
-        parts["da"] = weighted_bpr_loss((rec_user * pos["fused"]).sum(-1), (rec_user * neg["fused"]).sum(-1), c)
+        pos_r, neg_r = (rec_user * pos["fused"]).sum(-1), (rec_user * neg["fused"]).sum(-1)
+        if da_mask is not None:
+            pos_r, neg_r, c = pos_r[da_mask], neg_r[da_mask], c[da_mask]
+        # no example with a recommendation state: a zero that keeps the graph (a mean of nothing is nan)
+        parts["da"] = weighted_bpr_loss(pos_r, neg_r, c) if pos_r.numel() else rec_user.sum() * 0.0
     return parts
 
 

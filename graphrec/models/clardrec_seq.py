@@ -28,21 +28,26 @@ class ClardRecSequential(RecModel):
     :math:`\hat{\mathbf{h}}^R_i = \beta_i \mathbf{h}^R_i + (1 - \beta_i) \mathbf{h}^{qi}_i`,
     used both for the history's items and for the scored items (the spec's proposal).
 
-    * :math:`f_R`: SASRec over the fused items of the recommendation clicks before the
-      target; :math:`\mathbf{h}^R_u` is its last position, :math:`y^R_{u,i} =
-      \langle \mathbf{h}^R_u, \hat{\mathbf{h}}^R_i \rangle`, :math:`\mathcal{L}_R` BCE with one
-      sampled negative per target.
+    * :math:`f_R`: SASRec over the fused items of the recommendation clicks;
+      :math:`\mathbf{h}^R_u` is its state after the clicks before the target,
+      :math:`y^R_{u,i} = \langle \mathbf{h}^R_u, \hat{\mathbf{h}}^R_i \rangle`,
+      :math:`\mathcal{L}_R` BCE with one sampled negative per target. With
+      ``seq_targets="all"`` (default) a row is a user's window and every position is a
+      target (SASRec's regime, one encoder pass for all of them); with ``"last"`` a row is
+      one training click with the histories strictly before it.
     * :math:`f_S`: SASRec over the search clicks before the target, item plus query vector
       per position, :math:`\mathbf{h}^S_i + \mathbf{q}`. Each search click ``(q_p, i_p)``
       of the window that has an earlier one is a search example with the user state
       :math:`\mathbf{h}^S_u = f_S(\cdot)_{p-1}` (the searches before it) and a uniform
       negative item: :math:`\mathcal{L}_S`, :math:`\mathcal{L}_{cd}`, :math:`\mathcal{L}_{con}`
       are the CF setting's over these examples.
-    * :math:`\mathcal{L}_{da}`: every such search click is an extra recommendation target
-      of its row, weighted by :math:`c = \mathrm{sg}(\sigma(\langle \mathbf{h}^S_u,
-      \mathbf{h}^{qi}_i\rangle))` and scored with the row's :math:`\mathbf{h}^R_u` (the
-      recommendation state at the row's target time, later than the search click:
-      an approximation of the spec's "insert at its timestamp").
+    * :math:`\mathcal{L}_{da}`: every such search click is an extra recommendation target,
+      weighted by :math:`c = \mathrm{sg}(\sigma(\langle \mathbf{h}^S_u,
+      \mathbf{h}^{qi}_i\rangle))` and scored with a recommendation state: with
+      ``seq_targets="all"`` the state after the clicks before the search click (the spec's
+      "insert at its timestamp"; a click with no earlier one in the window is left out of
+      L_da), with ``"last"`` the row's state at its target time (later than the search
+      click: an approximation).
     """
 
     def __init__(self, num_users: int, num_items: int, query_tokens: tuple[Tensor, Tensor] | None = None,
@@ -100,9 +105,20 @@ class ClardRecSequential(RecModel):
         valid = rec_item > 0
         return self.rec_encoder(self.item_views(rec_item)["fused"], valid)[:, -1]
 
+    def rec_states(self, rec_item: Tensor) -> Tensor:
+        r""":math:`f_R` at every position ``(B, L, d)`` of left-padded windows ``rec_item (B, L)``
+        (position ``p``: the state after the clicks up to ``p``)."""
+        return self.rec_encoder(self.item_views(rec_item)["fused"], rec_item > 0)
+
+    @property
+    def all_positions(self) -> bool:
+        return self.config.seq_targets == "all"
+
     def train_inputs(self) -> TrainInputs:
+        # every position of a user's window is a target: one negative per position
         return JointTimelineInputs(max_rec_len=self.config.max_len, max_search_len=self.config.max_len,
-                                   num_negatives=1)
+                                   num_negatives=self.config.max_len if self.all_positions else 1,
+                                   last_only=self.all_positions)
 
     def full_scores(self, users: Tensor, history: Any) -> Tensor:
         hu = self.rec_state(history["rec_item"].to(self.item_emb.weight.device))
@@ -138,10 +154,14 @@ class ClardRecSequential(RecModel):
         return confidence_weight(pref, self.config.confidence, self.config.confidence_threshold, pref_neg)
 
     # ---- training --------------------------------------------------------------------
-    def search_examples(self, query: Tensor, item: Tensor) -> dict[str, Tensor] | None:
+    def search_examples(self, query: Tensor, item: Tensor, time: Tensor | None = None) -> dict[str, Tensor] | None:
         """Search examples of left-padded windows ``query, item (B, Ls)``: every click with
-        an earlier one in its window, with the user state before it. ``None`` if none."""
-        query, item = trim_left_padding(query, item)
+        an earlier one in its window, with the user state before it (and its ``time``
+        when given). ``None`` if none."""
+        if time is None:
+            query, item = trim_left_padding(query, item)
+        else:
+            query, item, time = trim_left_padding(query, item, time)
         valid = query > 0
         if query.size(1) < 2 or not bool((valid[:, 1:] & valid[:, :-1]).any()):
             return None
@@ -151,22 +171,60 @@ class ClardRecSequential(RecModel):
         take = valid[:, 1:] & valid[:, :-1]  # position p (>= 1) with a click at p - 1
         row = take.nonzero()[:, 0]
         out = {"row": row, "user": H[:, :-1][take], "query": self.w_q(q[:, 1:][take]), "item": item[:, 1:][take]}
+        if time is not None:
+            out["time"] = time[:, 1:][take]
         return out | {k: views[k][:, 1:][take] for k in ("search", "qr", "qi", "g", "fused")}
+
+    def _rec_loss_all_positions(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """L_R over every position of the rows' windows; also the states ``(B, L, d)``, the
+        click times and the valid mask, for the search clicks' L_da."""
+        L = batch["rec_item"].size(1)
+        seq = torch.cat([batch["rec_item"], batch["target"].unsqueeze(1)], 1)
+        # the negatives were drawn for the widest window: the last L line up with the positions
+        x, y, rec_time, neg = trim_left_padding(seq[:, :-1], seq[:, 1:], batch["rec_time"],
+                                             batch["neg"].view(seq.size(0), -1)[:, -L:])
+        valid = x > 0
+        H = self.rec_states(x)
+        fused = self.item_views(torch.stack([y, neg]))["fused"]
+        pos_logit, neg_logit = (H * fused[0]).sum(-1), (H * fused[1]).sum(-1)
+        m = valid.to(H.dtype)
+        rec = ((F.softplus(-pos_logit) + F.softplus(neg_logit)) * m).sum() / m.sum().clamp(min=1)
+        return rec, H, rec_time, valid
+
+    @staticmethod
+    def _state_before(H: Tensor, rec_time: Tensor, valid: Tensor, row: Tensor, time: Tensor) -> tuple[Tensor, Tensor]:
+        """The recommendation state of row ``row`` after its clicks strictly before ``time``
+        (one per search example) and whether there is one."""
+        before = ((rec_time[row] < time.unsqueeze(1)) & valid[row]).sum(1)  # clicks before the search click
+        n = valid[row].sum(1)
+        idx = (H.size(1) - n + before - 1).clamp(min=0)  # left-padded: the c-th click sits at L - n + c - 1
+        return H[row, idx], before > 0
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         cfg = self.config
-        hu = self.rec_state(batch["rec_item"])
-        target = self.item_views(batch["target"])["fused"]
-        neg = self.item_views(batch["neg"].view(-1))["fused"]
-        pos_logit, neg_logit = (hu * target).sum(-1), (hu * neg).sum(-1)
-        parts = {"rec": (F.softplus(-pos_logit) + F.softplus(neg_logit)).mean()}
+        if self.all_positions:
+            rec, H, rec_time, valid = self._rec_loss_all_positions(batch)
+        else:
+            hu = self.rec_state(batch["rec_item"])
+            target = self.item_views(batch["target"])["fused"]
+            neg = self.item_views(batch["neg"].view(-1))["fused"]
+            pos_logit, neg_logit = (hu * target).sum(-1), (hu * neg).sum(-1)
+            rec = (F.softplus(-pos_logit) + F.softplus(neg_logit)).mean()
+        parts = {"rec": rec}
         total = parts["rec"]
-        ex = self.search_examples(batch["search_query"], batch["search_item"]) if "search_query" in batch else None
+        ex = None
+        if "search_query" in batch:
+            ex = self.search_examples(batch["search_query"], batch["search_item"],
+                                      batch["search_time"] if self.all_positions else None)
         if ex is not None:
             # one uniform negative item per search example (a rare hit on a positive is kept)
-            j = torch.randint(1, self.num_items + 1, ex["item"].shape, device=hu.device)
+            j = torch.randint(1, self.num_items + 1, ex["item"].shape, device=rec.device)
             weights = search_weights(cfg)
-            search = search_losses(cfg, ex["user"], ex["query"], ex, self.item_views(j), hu[ex["row"]])
+            if self.all_positions:
+                rec_user, da_mask = self._state_before(H, rec_time, valid, ex["row"], ex["time"])
+            else:
+                rec_user, da_mask = hu[ex["row"]], None
+            search = search_losses(cfg, ex["user"], ex["query"], ex, self.item_views(j), rec_user, da_mask)
             for key, value in search.items():
                 parts[key] = value
                 total = total + weights[key] * value

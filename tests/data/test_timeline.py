@@ -85,6 +85,25 @@ def test_min_history_drops_targets_without_enough_earlier_clicks():
     assert (n0, n1, n2) == (8, 5, 1)
 
 
+def test_last_only_keeps_each_users_last_training_click():
+    logs = tied_logs()
+    data = build_hetero_data(logs, leave_one_out(logs))
+    every = JointTimelineLoader.from_hetero(data, max_rec_len=4, max_search_len=3, shuffle=False, min_history=0,
+                                            batch_size=100)
+    last = JointTimelineLoader.from_hetero(data, max_rec_len=4, max_search_len=3, shuffle=False, min_history=0,
+                                           batch_size=100, last_only=True)
+    b, a = next(iter(last)), next(iter(every))
+    # one row per user: its latest training click (user 0: item 3 at t=3; user 1: item 7; user 2: item 2)
+    assert b["user"].tolist() == [0, 1, 2] and (b["target"] - 1).tolist() == [3, 7, 2]
+    # ... with the same windows the every-target loader gives that click
+    for r, (u, t) in enumerate(zip(b["user"], b["target"])):
+        (i,) = torch.nonzero((a["user"] == u) & (a["target"] == t)).flatten().tolist()
+        for key in ("rec_item", "rec_time", "search_query", "search_item", "search_time", "target_time"):
+            assert torch.equal(b[key][r], a[key][i]), key
+    # min_history still applies: user 1's last click has one earlier, user 2's one too
+    assert JointTimelineLoader.from_hetero(data, min_history=2, last_only=True).num_rows == 1
+
+
 def test_windows_keep_the_most_recent_events():
     n = 9
     rec = RecLog(torch.zeros(n + 2, dtype=torch.long), torch.arange(n + 2), torch.arange(n + 2.0), 1, n + 2)
