@@ -345,7 +345,8 @@ def test_clardrec_tables_protocols_groups_and_unfinished_runs(tmp_path, capsys):
     assert "| **ClardRec** | 0.0410 ± 0.0014 |" in full and "| Popularity | 0.0010 |" in full
     assert "sparse (5 users)" in out
     parts = out.split("parts and confidences")[1]
-    assert "| **ClardRec** | 0.2500 ± 0.0707 | 0.1000 ± 0.0000 |  | 0.9000 ± 0.0000 |  |  |  | 2 |" in parts
+    assert "| **ClardRec** | 0.2500 ± 0.0707 | 0.1000 ± 0.0000 | 0.9000 ± 0.0000 | 2 |" in parts
+    assert "off-taste" not in parts  # no run measured it (no truth)
     saved = json.loads((tmp_path / "t.json").read_text())
     assert saved["models"]["clardrec"]["seeds"] == [0, 1] and saved["models"]["sesrec"] == {"training_seeds": [0]}
     assert saved["analysis"]["clardrec"]["gate_mean"] == [0.2, 0.3]

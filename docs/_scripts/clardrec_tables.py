@@ -159,7 +159,8 @@ ANALYSIS = (("gate_mean", "gate mean (query-related share)"), ("gate_q50", "gate
 
 def analyses(folder: str) -> tuple[str, dict[str, Any]]:
     """ClardRec's parts, gate and confidences (``analysis.json`` beside each run), mean ± std
-    over the seeds that have one; a quantity a run did not measure is left blank."""
+    over the seeds that have one; a quantity a run did not measure is left blank, and one
+    no run measured is left out."""
     found: dict[str, dict[str, list[float]]] = {}
     for path in sorted(glob.glob(os.path.join(folder, "*", "seed-*", "analysis.json"))):
         model = os.path.basename(os.path.dirname(os.path.dirname(path)))
@@ -171,12 +172,13 @@ def analyses(folder: str) -> tuple[str, dict[str, Any]]:
     if not found:
         return "", {}
     models = _order(list(found))
+    cols = [(k, name) for k, name in ANALYSIS if any(k in found[m] for m in models)]  # no truth: no on/off-taste
     lines = ["**ClardRec's parts and confidences (the searched items and the training search clicks)**", "",
-             "| model | " + " | ".join(name for _, name in ANALYSIS) + " | seeds |",
-             "|---|" + "---:|" * (len(ANALYSIS) + 1)]
+             "| model | " + " | ".join(name for _, name in cols) + " | seeds |",
+             "|---|" + "---:|" * (len(cols) + 1)]
     for model in models:
         row = found[model]
-        cells = [_pm(row[k]) if k in row else "" for k, _ in ANALYSIS]
+        cells = [_pm(row[k]) if k in row else "" for k, _ in cols]
         lines.append(f"| {NAMES.get(model, model)} | " + " | ".join(cells) + f" | {max(map(len, row.values()))} |")
     return "\n".join(lines), {m: found[m] for m in models}
 
