@@ -196,6 +196,16 @@ def test_every_position_target_sees_what_its_own_row_would(world):
     assert checked > 20
 
 
+def test_domain_views_start_as_the_shared_table(world):
+    """The per-domain maps begin as the identity (no shared offset hides the items); the
+    learning test below trains markedly slower with Linear's default start and a bias."""
+    model = seq_model(world)
+    ids = torch.tensor([[0, 3, 7]])
+    views, e = model.item_views(ids), model.item_emb(ids)
+    assert torch.equal(views["rec"], e) and torch.equal(views["search"], e)
+    assert model.rec_proj.bias is None and model.search_proj.bias is None
+
+
 def test_a_search_click_reads_the_state_after_the_clicks_before_it():
     H = torch.arange(4.0).view(1, 4, 1).expand(1, 4, 2)  # the state at position p is (p, p)
     rec_time = torch.tensor([[0.0, 1.0, 3.0, 5.0]])
