@@ -15,6 +15,7 @@ from graphrec.models.base import RecModel, resolve_config
 from graphrec.models.clardrec import ClardRecConfig, confidence_weight, search_losses, search_weights
 from graphrec.nn.disentangle import DisentanglingGate, GatedFusion
 from graphrec.nn.encoders import QueryEncoder, SequenceTransformer, trim_left_padding
+from graphrec.nn.losses import sampled_bce
 
 
 class ClardRecSequential(RecModel):
@@ -107,9 +108,7 @@ class ClardRecSequential(RecModel):
     def rec_state(self, rec_item: Tensor) -> Tensor:
         r""":math:`\mathbf{h}^R_u` ``(B, d)``: the last position of :math:`f_R` over the
         fused items of left-padded windows ``rec_item (B, L)``."""
-        (rec_item,) = trim_left_padding(rec_item)
-        valid = rec_item > 0
-        return self.rec_encoder(self.item_views(rec_item)["fused"], valid)[:, -1]
+        return self.rec_states(trim_left_padding(rec_item)[0])[:, -1]
 
     def rec_states(self, rec_item: Tensor) -> Tensor:
         r""":math:`f_R` at every position ``(B, L, d)`` of left-padded windows ``rec_item (B, L)``
@@ -184,17 +183,15 @@ class ClardRecSequential(RecModel):
     def _rec_loss_all_positions(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """L_R over every position of the rows' windows; also the states ``(B, L, d)``, the
         click times and the valid mask, for the search clicks' L_da."""
-        L = batch["rec_item"].size(1)
-        seq = torch.cat([batch["rec_item"], batch["target"].unsqueeze(1)], 1)
+        rec_item = batch["rec_item"]
+        seq = torch.cat([rec_item, batch["target"].unsqueeze(1)], 1)  # inputs seq[:, :-1], targets seq[:, 1:]
         # the negatives were drawn for the widest window: the last L line up with the positions
-        x, y, rec_time, neg = trim_left_padding(seq[:, :-1], seq[:, 1:], batch["rec_time"],
-                                             batch["neg"].view(seq.size(0), -1)[:, -L:])
+        neg = batch["neg"].view(seq.size(0), -1)[:, -rec_item.size(1):]
+        x, rec_time, neg, seq = trim_left_padding(rec_item, batch["rec_time"], neg, seq)
         valid = x > 0
-        H = self.rec_states(x)
-        fused = self.item_views(torch.stack([y, neg]))["fused"]
-        pos_logit, neg_logit = (H * fused[0]).sum(-1), (H * fused[1]).sum(-1)
-        m = valid.to(H.dtype)
-        rec = ((F.softplus(-pos_logit) + F.softplus(neg_logit)) * m).sum() / m.sum().clamp(min=1)
+        fused = self.item_views(seq)["fused"]  # once for the inputs and the targets they share
+        H = self.rec_encoder(fused[:, :-1], valid)
+        rec = sampled_bce((H * fused[:, 1:]).sum(-1), (H * self.item_views(neg)["fused"]).sum(-1), valid)
         return rec, H, rec_time, valid
 
     @staticmethod
