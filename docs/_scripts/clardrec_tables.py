@@ -31,6 +31,11 @@ NAMES = {
     "clardrec-relative": "relative $c_{ui}$", "clardrec-threshold": "$c_{ui}$ thresholded ($\\tau = 0.98$)",
     "sasrec-seq": "SASRec (no search)", "search_transfer-seq": "naive transfer (merged history)",
     "sesrec": "SESRec", "clardrec-seq": "**ClardRec (sequential)**",
+    "clardrec-seq-no-search": "sequential, every search part off",
+    "clardrec-seq-no-task": "sequential, w/o $\\mathcal{L}_S$",
+    "clardrec-seq-no-cd": "sequential, w/o $\\mathcal{L}_{cd}$",
+    "clardrec-seq-no-fa": "sequential, w/o feature augmentation",
+    "clardrec-seq-no-da": "sequential, w/o data augmentation",
 }
 
 
