@@ -22,9 +22,11 @@ class ClardRecSequential(RecModel):
     r"""ClardRec's sequential setting; built by :class:`~graphrec.models.clardrec.ClardRec`
     ``.from_data`` when ``backbone="sasrec"``.
 
-    Items have one shared table :math:`\mathbf{E}_I` and a linear map per domain
-    (``domain_mlp``; the identity at initialisation): :math:`\mathbf{h}^R_i = \mathbf{W}_R \mathbf{e}_i`,
-    :math:`\mathbf{h}^S_i = \mathbf{W}_S \mathbf{e}_i`. The gate splits :math:`\mathbf{h}^S_i`
+    Items have one shared table :math:`\mathbf{E}_I`; the search view goes through its own
+    linear map (``domain_mlp="search"``; the identity at initialisation),
+    :math:`\mathbf{h}^S_i = \mathbf{W}_S \mathbf{e}_i`, and the recommendation view is the
+    table itself, :math:`\mathbf{h}^R_i = \mathbf{e}_i` (``"both"`` maps it too,
+    :math:`\mathbf{W}_R \mathbf{e}_i`; ``"none"`` maps neither). The gate splits :math:`\mathbf{h}^S_i`
     into :math:`\mathbf{h}^{qr}_i, \mathbf{h}^{qi}_i` and the fusion gives
     :math:`\hat{\mathbf{h}}^R_i = \beta_i \mathbf{h}^R_i + (1 - \beta_i) \mathbf{h}^{qi}_i`,
     used both for the history's items and for the scored items (the spec's proposal).
@@ -58,8 +60,8 @@ class ClardRecSequential(RecModel):
         cfg = self.config = resolve_config(ClardRecConfig, config, kwargs, type(self).__name__)
         self.num_users, self.num_items, d = num_users, num_items, cfg.dim
         self.item_emb = nn.Embedding(num_items + 1, d, padding_idx=0)
-        self.rec_proj = nn.Linear(d, d, bias=False) if cfg.domain_mlp else nn.Identity()
-        self.search_proj = nn.Linear(d, d, bias=False) if cfg.domain_mlp else nn.Identity()
+        self.rec_proj = nn.Linear(d, d, bias=False) if cfg.domain_mlp == "both" else nn.Identity()
+        self.search_proj = nn.Linear(d, d, bias=False) if cfg.domain_mlp in ("search", "both") else nn.Identity()
         if query_tokens is None:  # no search log: every search window is empty
             query_tokens, num_words = (torch.zeros(1, dtype=torch.long), torch.zeros(0, dtype=torch.long)), 0
         self.query_enc = QueryEncoder(*query_tokens, num_words=num_words, dim=d)  # batch ids are shifted by 1
