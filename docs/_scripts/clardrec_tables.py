@@ -138,19 +138,23 @@ def group_table(summary: dict[str, Any]) -> str:
 
 
 def sensitivity(folder: str) -> tuple[str, dict[str, Any]]:
-    """One row per ``KEY=VALUE`` run folder (ClardRec, one setting changed)."""
+    """One row per ``KEY=VALUE`` run folder and ClardRec variant in it (one setting changed)."""
     rows, out = [], {}
-    for path in sorted(glob.glob(os.path.join(folder, "*", "clardrec", "seed-*", "results.json"))):
-        setting = os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(path))))
+    for path in sorted(glob.glob(os.path.join(folder, "*", "clardrec*", "seed-*", "results.json"))):
+        model_dir = os.path.dirname(os.path.dirname(path))
+        setting, model = os.path.basename(os.path.dirname(model_dir)), os.path.basename(model_dir)
         res = _read(path)
         valid = res["valid"].get("ndcg@5")  # what a setting is chosen on
-        out[setting] = {m: res["test"][m] for m in METRICS} | {"valid_ndcg@5": valid, "epochs": res["epochs"],
-                                                               "best_epoch": res["best_epoch"]}
-        rows.append(f"| {setting} | {valid:.4f} | " + " | ".join(f"{res['test'][m]:.4f}" for m in METRICS)
-                    + f" | {res['epochs']} ({res['best_epoch']}) |")
-    head = ["**Sensitivity (ClardRec, one setting changed, seed 0, 1 + 99)**", "",
-            "| setting | valid NDCG@5 | " + " | ".join(f"test {m.upper()}" for m in METRICS) + " | epochs (best) |",
-            "|---|" + "---:|" * 6]
+        key = setting if model == "clardrec" else f"{setting} {model}"
+        out[key] = {m: res["test"][m] for m in METRICS} | {"valid_ndcg@5": valid, "epochs": res["epochs"],
+                                                           "best_epoch": res["best_epoch"]}
+        test = " | ".join(f"{res['test'][m]:.4f}" for m in METRICS)
+        epochs = f"{res['epochs']} ({res['best_epoch']})"
+        rows.append(f"| {setting} | {NAMES.get(model, model)} | {valid:.4f} | {test} | {epochs} |")
+    head = ["**Sensitivity (one setting changed, seed 0, 1 + 99)**", "",
+            "| setting | model | valid NDCG@5 | " + " | ".join(f"test {m.upper()}" for m in METRICS)
+            + " | epochs (best) |",
+            "|---|---|" + "---:|" * 6]
     return "\n".join(head + rows) if rows else "", out
 
 
