@@ -240,9 +240,12 @@ def test_clardrec_grid_names_runs_its_config_defines():
     offtaste = {(r.model, r.seed) for r in runs if r.folder == "synthetic-offtaste"}
     assert offtaste == {(m, s) for m in (*grid.CF, *grid.ABLATIONS) for s in (0, 1, 2)}
     # the sequential parts, one off at a time, where the sequential setting runs with one seed
-    seq_ablations = {(r.folder, r.model, r.seed) for r in runs if r.model in grid.SEQ_ABLATIONS}
+    seq_ablations = {(r.folder, r.model, r.seed) for r in runs
+                     if r.model in grid.SEQ_ABLATIONS and not r.folder.startswith("synthetic-seqmaps/")}
     assert seq_ablations == {(f, m, 0) for f in ("beauty", "synthetic") for m in grid.SEQ_ABLATIONS}
     assert all(variants[m]["model"]["backbone"] == "sasrec" for m in grid.SEQ_ABLATIONS)
+    maps = {(r.folder, r.model) for r in runs if r.folder.startswith("synthetic-seqmaps/")}
+    assert maps == {(f"synthetic-seqmaps/domain_mlp={v}", m) for v, models in grid.SEQ_MAPS for m in models}
 
 
 def test_clardrec_grid_line_resumes_and_redoes_a_run_without_its_checkpoint(tmp_path):

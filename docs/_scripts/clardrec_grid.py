@@ -36,6 +36,10 @@ ABLATIONS = ("clardrec-no-cd", "clardrec-no-con", "clardrec-no-fa", "clardrec-no
 #: the sequential setting's parts, one switched off at a time (clardrec-seq-no-search: all of them)
 SEQ_ABLATIONS = ("clardrec-seq-no-search", "clardrec-seq-no-task", "clardrec-seq-no-cd", "clardrec-seq-no-fa",
                  "clardrec-seq-no-da")
+#: the sequential item maps (model.domain_mlp; the default maps the search view only), with the model and
+#: its every-search-part-off form: what put ClardRec-seq under SASRec
+SEQ_MAPS = (("both", ("clardrec-seq", "clardrec-seq-no-search", "clardrec-seq-no-da")),
+            ("none", ("clardrec-seq", "clardrec-seq-no-search")))
 SENSITIVITY = (("alpha", 0.01), ("alpha", 0.5), ("alpha", 1.0), ("beta", 0.01), ("beta", 1.0), ("lam", 0.1),
                ("lam", 1.0))
 #: the synthetic world with negative transfer built in (docs/methods/clardrec.md)
@@ -86,6 +90,8 @@ def grid() -> list[Run]:
     runs += _setting("toys-search", "toys", (0,), CF + SEQUENTIAL)
     runs += _setting("synthetic", "synthetic", (0,), CF + SEQUENTIAL)
     runs += [Run("synthetic", "synthetic", m, 0) for m in SEQ_ABLATIONS]
+    runs += [Run("synthetic", f"synthetic-seqmaps/domain_mlp={v}", m, 0, (f"model.domain_mlp={v}",))
+             for v, models in SEQ_MAPS for m in models]
     runs += _setting("synthetic", "synthetic-offtaste", (0, 1, 2), CF, OFFTASTE)
     # where negative transfer exists, the ablations and the sensitivity say what removes it (cheap: minutes a run)
     runs += [Run("synthetic", "synthetic-offtaste", m, s, OFFTASTE) for s in (0, 1, 2) for m in ABLATIONS]
