@@ -36,10 +36,10 @@ ABLATIONS = ("clardrec-no-cd", "clardrec-no-con", "clardrec-no-fa", "clardrec-no
 #: the sequential setting's parts, one switched off at a time (clardrec-seq-no-search: all of them)
 SEQ_ABLATIONS = ("clardrec-seq-no-search", "clardrec-seq-no-task", "clardrec-seq-no-cd", "clardrec-seq-no-fa",
                  "clardrec-seq-no-da")
-#: the sequential item maps (model.domain_mlp; the default maps the search view only), with the model and
-#: its every-search-part-off form: what put ClardRec-seq under SASRec
+#: the sequential item maps (model.domain_mlp; the default maps neither view), with the model and its forms
+#: without data augmentation or any search part: what put ClardRec-seq under SASRec
 SEQ_MAPS = (("both", ("clardrec-seq", "clardrec-seq-no-search", "clardrec-seq-no-da")),
-            ("none", ("clardrec-seq", "clardrec-seq-no-search")))
+            ("search", ("clardrec-seq", "clardrec-seq-no-da")))
 SENSITIVITY = (("alpha", 0.01), ("alpha", 0.5), ("alpha", 1.0), ("beta", 0.01), ("beta", 1.0), ("lam", 0.1),
                ("lam", 1.0))
 #: the synthetic world with negative transfer built in (docs/methods/clardrec.md)

@@ -22,12 +22,12 @@ class ClardRecSequential(RecModel):
     r"""ClardRec's sequential setting; built by :class:`~graphrec.models.clardrec.ClardRec`
     ``.from_data`` when ``backbone="sasrec"``.
 
-    Items have one shared table :math:`\mathbf{E}_I`; the search view goes through its own
-    linear map (``domain_mlp="search"``; the identity at initialisation),
-    :math:`\mathbf{h}^S_i = \mathbf{W}_S \mathbf{e}_i`, and the recommendation view is the
-    table itself, :math:`\mathbf{h}^R_i = \mathbf{e}_i` (``"both"`` maps it too,
-    :math:`\mathbf{W}_R \mathbf{e}_i`; ``"none"`` maps neither). The gate splits :math:`\mathbf{h}^S_i`
-    into :math:`\mathbf{h}^{qr}_i, \mathbf{h}^{qi}_i` and the fusion gives
+    Items have one shared table :math:`\mathbf{E}_I` and both views are the table itself,
+    :math:`\mathbf{h}^R_i = \mathbf{h}^S_i = \mathbf{e}_i` (``domain_mlp="none"``);
+    ``"search"`` maps the search view, :math:`\mathbf{h}^S_i = \mathbf{W}_S \mathbf{e}_i`, and
+    ``"both"`` the recommendation view too, :math:`\mathbf{W}_R \mathbf{e}_i` (identity-started).
+    The gate splits :math:`\mathbf{h}^S_i` into :math:`\mathbf{h}^{qr}_i, \mathbf{h}^{qi}_i`
+    and the fusion gives
     :math:`\hat{\mathbf{h}}^R_i = \beta_i \mathbf{h}^R_i + (1 - \beta_i) \mathbf{h}^{qi}_i`,
     used both for the history's items and for the scored items (the spec's proposal).
 

@@ -199,7 +199,7 @@ def test_every_position_target_sees_what_its_own_row_would(world):
 def test_domain_views_start_as_the_shared_table(world):
     """The per-domain maps begin as the identity (no shared offset hides the items); the
     learning test below trains markedly slower with Linear's default start and a bias. By
-    default only the search view is mapped: the recommendation view is SASRec's own table."""
+    default neither view is mapped: both are SASRec's own table."""
     ids = torch.tensor([[0, 3, 7]])
     for domain_mlp, mapped in (("search", ("search",)), ("both", ("rec", "search")), ("none", ())):
         model = seq_model(world, domain_mlp=domain_mlp)
@@ -208,7 +208,7 @@ def test_domain_views_start_as_the_shared_table(world):
         projs = {"rec": model.rec_proj, "search": model.search_proj}
         assert {k for k, proj in projs.items() if isinstance(proj, torch.nn.Linear)} == set(mapped)
         assert all(proj.bias is None for proj in projs.values() if isinstance(proj, torch.nn.Linear))
-    assert ClardRecConfig().domain_mlp == "search"
+    assert ClardRecConfig().domain_mlp == "none"
 
 
 def test_a_search_click_reads_the_state_after_the_clicks_before_it():
@@ -233,7 +233,7 @@ def test_sequential_scores_agree_between_full_ranking_and_pairs(world):
 def test_bad_options_raise():
     for bad in ({"backbone": "sasrec2"}, {"cd_form": "literal"}, {"confidence": "soft"}, {"alpha": -1.0},
                 {"confidence_threshold": 2.0}, {"seq_targets": "first"}, {"seq_targets": "last"},
-                {"domain_mlp": True}, {"domain_mlp": "rec"}, {"domain_mlp": "both"}):
+                {"domain_mlp": True}, {"domain_mlp": "rec"}, {"domain_mlp": "search"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ClardRecConfig(**bad)  # seq_targets and domain_mlp only mean something with backbone="sasrec"
     ClardRecConfig(backbone="sasrec", seq_targets="last", domain_mlp="both")
