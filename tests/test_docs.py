@@ -221,6 +221,7 @@ def test_clardrec_grid_names_runs_its_config_defines():
     import yaml
 
     from graphrec.resolver import model_resolver
+    from graphrec.train.run import build_spec
 
     grid = _script("clardrec_grid")
     runs = grid.grid()
@@ -243,7 +244,9 @@ def test_clardrec_grid_names_runs_its_config_defines():
     seq_ablations = {(r.folder, r.model, r.seed) for r in runs
                      if r.model in grid.SEQ_ABLATIONS and not r.folder.startswith("synthetic-seqmaps/")}
     assert seq_ablations == {(f, m, 0) for f in ("beauty", "synthetic") for m in grid.SEQ_ABLATIONS}
-    assert all(variants[m]["model"]["backbone"] == "sasrec" for m in grid.SEQ_ABLATIONS)
+    config = yaml.safe_load((REPO / grid.CONFIG).read_text())
+    assert all(build_spec(m, "synthetic", config, []).model_args["backbone"] == "sasrec"
+               for m in grid.SEQ_ABLATIONS)
     maps = {(r.folder, r.model) for r in runs if r.folder.startswith("synthetic-seqmaps/")}
     assert maps == {(f"synthetic-seqmaps/domain_mlp={v}", m) for v, models in grid.SEQ_MAPS for m in models}
 

@@ -68,16 +68,19 @@ def build_spec(model: str, dataset: str, yaml_cfg: dict[str, Any], overrides: li
     ``model`` is a registered name or a *variant* defined in the YAML's ``models``
     section with a ``base`` model, e.g. ``idclrec-no-Ld: {base: idclrec, model:
     {use_Ld: false}}``: it starts from the base model's section, then applies its own;
-    ``--set <variant>.<section>.<field>=...`` addresses it alone."""
+    a ``base`` may itself be a variant (``clardrec-seq-no-da: {base: clardrec-seq, ...}``),
+    applied in turn. ``--set <variant>.<section>.<field>=...`` addresses it alone."""
     sections = yaml_cfg.get("models") or {}
-    variant = sections.get(model) if isinstance(sections.get(model), dict) else None
-    label = None
-    if variant is not None and "base" in variant:
-        cls, label = model_resolver(variant["base"]), model
-        chain = [sections.get(cls.registry_name) or {}, variant]
-    else:
-        cls = model_resolver(model)
-        chain = [sections.get(cls.registry_name) or {}]
+    variants, name = [], model  # the variant chain, nearest first, down to a registered model
+    while isinstance(sections.get(name), dict) and "base" in sections[name]:
+        if name in {v for v, _ in variants}:
+            raise ValueError(f"model '{model}': its YAML 'base' entries form a loop "
+                             f"({' -> '.join([v for v, _ in variants] + [name])})")
+        variants.append((name, sections[name]))
+        name = sections[name]["base"]
+    cls = model_resolver(name)
+    label = model if variants else None
+    chain = [sections.get(cls.registry_name) or {}, *(section for _, section in reversed(variants))]
     merged = merge_sections([yaml_cfg, *chain])
     fields = {"model": {f.name for f in dataclasses.fields(cls.Config)},
               "train": {f.name for f in dataclasses.fields(TrainConfig)}}
