@@ -31,8 +31,6 @@ CF = ("popularity", "lightgcn", "search_transfer", "clardrec")
 SEQUENTIAL = ("sasrec-seq", "search_transfer-seq", "sesrec", "clardrec-seq")
 ABLATIONS = ("clardrec-no-cd", "clardrec-no-con", "clardrec-no-fa", "clardrec-no-da", "clardrec-no-attr",
              "clardrec-c1", "clardrec-relative", "clardrec-threshold")
-#: the spec's grids (shared/methods/clardrec.md, section 5) without ClardRec's defaults (alpha 0.1, beta 0.1,
-#: lambda 0.5), each setting changed alone
 #: the sequential setting's parts, one switched off at a time (clardrec-seq-no-search: all of them)
 SEQ_ABLATIONS = ("clardrec-seq-no-search", "clardrec-seq-no-task", "clardrec-seq-no-cd", "clardrec-seq-no-fa",
                  "clardrec-seq-no-da")
@@ -40,6 +38,8 @@ SEQ_ABLATIONS = ("clardrec-seq-no-search", "clardrec-seq-no-task", "clardrec-seq
 #: without data augmentation or any search part: what put ClardRec-seq under SASRec
 SEQ_MAPS = (("both", ("clardrec-seq", "clardrec-seq-no-search", "clardrec-seq-no-da")),
             ("search", ("clardrec-seq", "clardrec-seq-no-da")))
+#: the spec's grids (shared/methods/clardrec.md, section 5) without ClardRec's defaults (alpha 0.1, beta 0.1,
+#: lambda 0.5), each setting changed alone
 SENSITIVITY = (("alpha", 0.01), ("alpha", 0.5), ("alpha", 1.0), ("beta", 0.01), ("beta", 1.0), ("lam", 0.1),
                ("lam", 1.0))
 #: the synthetic world with negative transfer built in (docs/methods/clardrec.md)
@@ -78,9 +78,9 @@ def _setting(dataset: str, folder: str, seeds: tuple[int, ...], models: tuple[st
 
 def grid() -> list[Run]:
     """What the issue asks for, in the order it is wanted: beauty-search with three seeds in both
-    settings; its ablations (both settings) and the sensitivity grid; toys-search and the synthetic world with one
-    seed; the off-taste world (where negative transfer exists) with three, its ablations with three
-    and its sensitivity grid with one."""
+    settings; its ablations (both settings) and the sensitivity grid; toys-search and the synthetic
+    world with one seed, with the sequential item-map runs; the off-taste world (where negative
+    transfer exists) with three, its ablations with three and its sensitivity grid with one."""
     runs = _setting("beauty-search", "beauty", (0, 1, 2), CF)
     runs += _setting("beauty-search", "beauty", (0, 1, 2), SEQUENTIAL)
     runs += [Run("beauty-search", "beauty", m, 0) for m in ABLATIONS]
