@@ -49,6 +49,7 @@ from torch_geometric.data import HeteroData
 
 from graphrec.data.hetero import CLICKS, SEARCHES, first_heldout, heldout, history, train_history
 from graphrec.data.loader import (
+    NEGATIVES,
     BPRLoader,
     JointTimelineLoader,
     NegativeSampler,
@@ -56,6 +57,7 @@ from graphrec.data.loader import (
     SequenceLoader,
     SubsequenceLoader,
     batch_order,
+    negative_weights,
 )
 from graphrec.data.ragged import Ragged
 from graphrec.data.timeline import JointTimeline, eval_timeline
@@ -290,7 +292,8 @@ class JointTimelineInputs(TrainInputs):
     and search histories strictly before :math:`t` (the last ``max_rec_len`` clicks and
     ``max_search_len`` searches: query ids and clicked items, with their times), the
     target and :math:`t` (:class:`~graphrec.data.loader.JointTimelineLoader`).
-    ``num_negatives`` adds sampled items outside the user's training clicks. With
+    ``num_negatives`` adds sampled items outside the user's training clicks, uniform or,
+    with ``negatives="popularity"``, in proportion to their training clicks. With
     ``last_only`` training has one row per user (its last training click, the windows its
     whole visible history), for models that train on every position of the windows.
 
@@ -304,6 +307,11 @@ class JointTimelineInputs(TrainInputs):
     min_history: int = 1
     num_negatives: int = 0
     last_only: bool = False
+    negatives: str = "uniform"
+
+    def __post_init__(self) -> None:
+        if self.negatives not in NEGATIVES:
+            raise ValueError(f"JointTimelineInputs: negatives must be one of {NEGATIVES}, got {self.negatives!r}")
 
     def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
                generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
@@ -314,11 +322,12 @@ class JointTimelineInputs(TrainInputs):
                                        max_search_len=self.max_search_len, batch_size=batch_size,
                                        min_history=self.min_history, num_negatives=self.num_negatives,
                                        generator=generator, length_buckets=length_buckets,
-                                       last_only=self.last_only)
+                                       last_only=self.last_only, negatives=self.negatives)
         rows = eval_timeline(data, "valid", max_rec_len=self.max_rec_len, max_search_len=self.max_search_len,
                              with_target=True)
         if self.num_negatives > 0:
-            sampler = NegativeSampler(train_history(data), num_items)
+            clicks = train_history(data)
+            sampler = NegativeSampler(clicks, num_items, weights=negative_weights(self.negatives, clicks, num_items))
             neg = sampler.sample(rows["user"], self.num_negatives, generator) + 1
             rows["neg"] = neg
         return _RowBatches(rows, batch_size)

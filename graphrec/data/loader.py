@@ -16,7 +16,8 @@ from graphrec.data.timeline import REC, JointTimeline
 
 
 class NegativeSampler:
-    """Uniform negatives that avoid each user's positive items.
+    """Negatives that avoid each user's positive items: uniform over the items, or in
+    proportion to ``weights``.
 
     Args:
         positives: each user's positive items (row = user).
@@ -24,14 +25,30 @@ class NegativeSampler:
         max_rounds: redraw rounds before giving up on a user whose positives cover
             almost every item (the rare leftover is accepted and counted in
             :attr:`accepted_collisions`).
+        weights: ``(num_items,)`` non-negative: item :math:`i` is drawn with probability
+            :math:`w_i / \sum_j w_j` (e.g. its training popularity; an item of weight 0 is
+            never drawn). ``None``: uniform.
     """
 
-    def __init__(self, positives: Ragged, num_items: int, max_rounds: int = 100) -> None:
+    def __init__(self, positives: Ragged, num_items: int, max_rounds: int = 100,
+                 weights: Tensor | None = None) -> None:
         self.num_items = num_items
         self.max_rounds = max_rounds
         users = positives.row_index()
         self._keys = torch.unique(users * num_items + positives.values)  # sorted
         self.accepted_collisions = 0
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.float64)
+            if weights.shape != (num_items,) or bool((weights < 0).any()) or not bool(weights.sum() > 0):
+                raise ValueError(f"NegativeSampler: weights must be ({num_items},), non-negative and not all "
+                                 f"zero, got shape {tuple(weights.shape)}")
+        self.weights = weights
+
+    def _draw(self, n: int, generator: torch.Generator | None) -> Tensor:
+        if self.weights is None:
+            return torch.randint(self.num_items, (n,), generator=generator)
+        return torch.multinomial(self.weights, n, replacement=True, generator=generator) if n else \
+            torch.zeros(0, dtype=torch.long)
 
     def is_positive(self, users: Tensor, items: Tensor) -> Tensor:
         keys = users * self.num_items + items
@@ -43,17 +60,28 @@ class NegativeSampler:
     def sample(self, users: Tensor, num: int = 1, generator: torch.Generator | None = None) -> Tensor:
         """``(len(users), num)`` negatives; ``num=1`` returns shape ``(len(users),)``."""
         u = users.reshape(-1, 1).expand(-1, num).reshape(-1)
-        neg = torch.randint(self.num_items, u.shape, generator=generator)
+        neg = self._draw(u.numel(), generator)
         bad = self.is_positive(u, neg)
         rounds = 0
         while bool(bad.any()) and rounds < self.max_rounds:
             idx = bad.nonzero().flatten()
-            neg[idx] = torch.randint(self.num_items, idx.shape, generator=generator)
+            neg[idx] = self._draw(idx.numel(), generator)
             bad[idx] = self.is_positive(u[idx], neg[idx])
             rounds += 1
         self.accepted_collisions += int(bad.sum())
         out = neg.view(-1, num)
         return out.squeeze(1) if num == 1 else out
+
+
+NEGATIVES = ("uniform", "popularity")
+
+
+def negative_weights(kind: str, clicks: Ragged, num_items: int) -> Tensor | None:
+    """The :class:`NegativeSampler` weights of a negatives ``kind``: ``None`` for
+    ``"uniform"``, each item's count in ``clicks`` for ``"popularity"``."""
+    if kind not in NEGATIVES:
+        raise ValueError(f"negatives must be one of {NEGATIVES}, got {kind!r}")
+    return torch.bincount(clicks.values, minlength=num_items) if kind == "popularity" else None
 
 
 class BPRLoader:
@@ -483,6 +511,9 @@ class JointTimelineLoader:
         min_history: keep targets with at least this many earlier clicks; ``0`` also
             keeps targets whose only context is search (or nothing). (default: ``1``)
         num_negatives: sampled negatives per target, ``0`` for none. (default: ``0``)
+        negatives: ``"uniform"`` over the items, or ``"popularity"``: each item in
+            proportion to its training recommendation clicks (as SESRec's authors draw
+            them). (default: ``"uniform"``)
         shuffle: shuffle the targets each epoch. (default: ``True``)
         generator: random source of shuffling and negatives. (default: ``None``)
         length_buckets: batches of similar click-history length. (default: ``0``)
@@ -494,7 +525,7 @@ class JointTimelineLoader:
     def __init__(self, timeline: JointTimeline, num_items: int, max_rec_len: int = 50,
                  max_search_len: int = 50, batch_size: int = 256, min_history: int = 1,
                  num_negatives: int = 0, shuffle: bool = True, generator: torch.Generator | None = None,
-                 length_buckets: int = 0, last_only: bool = False) -> None:
+                 length_buckets: int = 0, last_only: bool = False, negatives: str = "uniform") -> None:
         if min(max_rec_len, max_search_len) < 1:
             raise ValueError(f"window lengths must be >= 1, got {max_rec_len}, {max_search_len}")
         self.timeline, self.num_items = timeline, num_items
@@ -514,7 +545,7 @@ class JointTimelineLoader:
         self.sampler = None
         if num_negatives > 0:
             clicks = Ragged.from_coo(user, timeline.item[pos], timeline.num_rows)
-            self.sampler = NegativeSampler(clicks, num_items)
+            self.sampler = NegativeSampler(clicks, num_items, weights=negative_weights(negatives, clicks, num_items))
 
     @classmethod
     def from_hetero(cls, data, **kwargs) -> JointTimelineLoader:  # noqa: ANN001
@@ -548,4 +579,4 @@ class JointTimelineLoader:
 
 
 __all__ = ["NegativeSampler", "BPRLoader", "RecSearchBPRLoader", "item_windows", "SequenceLoader", "SubsequenceLoader",
-           "partner_views", "SearchSessionLoader", "JointTimelineLoader"]
+           "partner_views", "SearchSessionLoader", "JointTimelineLoader", "NEGATIVES", "negative_weights"]

@@ -2,8 +2,10 @@ r"""SESRec (Si et al., SIGIR 2023): disentangled search representations for reco
 the published search-enhanced sequential baseline ClardRec is measured against.
 
 Built from the authors' released code (``Ethan00Si/SESREC-SIGIR-2023`` @ de9c0ae: read, not
-copied; the paper's body could not be read): its settings are this config's defaults, and
-``docs/methods/clardrec.md`` lists where graphrec differs.
+copied; the paper's body could not be read): its model settings are this config's defaults
+but for the negatives' draw, and ``sesrec`` in ``graphrec/configs/clardrec.yaml`` adds that
+and the authors' training schedule (``docs/methods/clardrec.md`` lists where graphrec still
+differs).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from torch_geometric.data import HeteroData
 
 from graphrec.data.hetero import CLICKS, SEARCHES
 from graphrec.data.inputs import JointTimelineInputs, TrainInputs
+from graphrec.data.loader import NEGATIVES
 from graphrec.models.base import ModelConfig, RecModel, resolve_config
 from graphrec.nn.encoders import QueryEncoder, TargetAttention
 from graphrec.nn.losses import BilinearSimilarity
@@ -36,6 +39,11 @@ class SESRecConfig(ModelConfig):
         dropout: dropout of the encoders and the MLP (0.1).
         mlp_dims: hidden sizes of the prediction MLP ((200, 80)).
         num_negatives: sampled negatives per training target for BCE (4).
+        negatives: how they are drawn, outside the user's training clicks: ``"uniform"``
+            or ``"popularity"`` (in proportion to each item's training recommendation
+            clicks, as the authors' sampler draws from the training records; the YAML's
+            ``sesrec`` sets it). The default keeps runs written before the switch existed
+            resuming as they started.
         align_weight: weight of the query-item alignment InfoNCE (0.1).
         align_negatives: random items and random queries per step in the alignment (1024 each).
         align_temperature: initial learnable temperature of the alignment (0.1).
@@ -54,6 +62,7 @@ class SESRecConfig(ModelConfig):
     dropout: float = 0.1
     mlp_dims: tuple[int, ...] = (200, 80)
     num_negatives: int = 4
+    negatives: str = "uniform"
     align_weight: float = 0.1
     align_negatives: int = 1024
     align_temperature: float = 0.1
@@ -68,6 +77,7 @@ class SESRecConfig(ModelConfig):
                               "full_rank_block")
         self.require_non_negative("align_weight", "triplet_weight", "triplet_margin")
         self.require_fraction("dropout", below_one=True)
+        self.require_choice("negatives", NEGATIVES)
         if self.dim % self.num_heads:
             self._fail("dim", f"a multiple of num_heads={self.num_heads}")
         if not self.mlp_dims or any(int(h) < 1 for h in self.mlp_dims):
@@ -203,7 +213,7 @@ class SESRec(RecModel):
 
     def train_inputs(self) -> TrainInputs:
         return JointTimelineInputs(max_rec_len=self.config.max_rec_len, max_search_len=self.config.max_search_len,
-                                   num_negatives=self.config.num_negatives)
+                                   num_negatives=self.config.num_negatives, negatives=self.config.negatives)
 
     # ---- representations ---------------------------------------------------------------
     def items(self, ids: Tensor) -> Tensor:

@@ -48,7 +48,7 @@ from graphrec.train.checkpoint import load_checkpoint, load_weights, require_key
 log = logging.getLogger("graphrec.train")
 
 OPTIMIZERS = ("adam", "adamw")
-LR_SCHEDULES = ("constant", "cosine", "linear")
+LR_SCHEDULES = ("constant", "cosine", "linear", "plateau")
 
 
 @dataclass
@@ -61,7 +61,17 @@ class TrainConfig:
         optimizer: ``"adam"`` or ``"adamw"``.
         grad_clip: clip the global gradient norm to this value before each step (0: off).
         lr_schedule: ``"constant"``, ``"cosine"`` (to 0 at the last epoch) or ``"linear"``
-            (to 0), applied per epoch after ``warmup_epochs`` of linear warm-up.
+            (to 0), applied per epoch after ``warmup_epochs`` of linear warm-up; or
+            ``"plateau"``: PyTorch's ``ReduceLROnPlateau`` on the validation criterion
+            (``metric``), each LR multiplied by ``lr_decay`` once ``lr_patience``
+            evaluations in a row have not improved it, never below ``min_lr``, and early
+            stopping counts only evaluations at that floor (``patience`` of them without a
+            new best stop the run): the schedule of SESRec's and several other authors'
+            released trainers. It needs a validation split and no warm-up.
+        lr_decay: ``"plateau"``: the factor of each cut (PyTorch's default, 0.1).
+        lr_patience: ``"plateau"``: evaluations without improvement tolerated; the next one
+            cuts the LR (PyTorch's ``patience``).
+        min_lr: ``"plateau"``: the LR floor.
         warmup_epochs: epochs of linear LR warm-up from ``lr / (warmup_epochs + 1)``.
         eval_every: evaluate on validation every this many epochs.
         patience: stop after this many evaluations without improvement.
@@ -112,6 +122,9 @@ class TrainConfig:
     optimizer: str = "adam"
     grad_clip: float = 0.0
     lr_schedule: str = "constant"
+    lr_decay: float = 0.1
+    lr_patience: int = 5
+    min_lr: float = 0.0
     warmup_epochs: int = 0
     eval_every: int = 1
     patience: int = 5
@@ -141,7 +154,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_every", "encoder_length_groups"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("patience", "warmup_epochs", "length_buckets"):
+        for name in ("patience", "warmup_epochs", "length_buckets", "lr_patience"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)!r}")
         if not (self.lr >= 0 and math.isfinite(self.lr)):
@@ -152,6 +165,19 @@ class TrainConfig:
             raise ValueError(f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"train.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0 < self.lr_decay < 1:
+            raise ValueError(f"train.lr_decay must be in (0, 1), got {self.lr_decay!r}")
+        if not (self.min_lr >= 0 and math.isfinite(self.min_lr)):
+            raise ValueError(f"train.min_lr must be a finite number >= 0, got {self.min_lr!r}")
+        if self.lr_schedule != "plateau":
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            changed = [n for n in ("lr_decay", "lr_patience", "min_lr") if getattr(self, n) != defaults[n]]
+            if changed:
+                raise ValueError(f"train.{changed[0]}={getattr(self, changed[0])!r} only applies to "
+                                 f"train.lr_schedule='plateau', not {self.lr_schedule!r}")
+        if self.lr_schedule == "plateau" and self.warmup_epochs:
+            raise ValueError(f"train.warmup_epochs={self.warmup_epochs} with train.lr_schedule='plateau': the "
+                             "plateau schedule has no warm-up; set one of them to its default")
         if not self.ks or any(int(k) < 1 for k in self.ks):
             raise ValueError(f"train.ks must be positive cut-offs, got {self.ks!r}")
         parse_protocol(self.protocol)  # raises on an unknown label
@@ -293,11 +319,10 @@ class Trainer:
             groups = user_groups(self.config.groups, data)
         self.groups = groups
         self.optimizer = self._make_optimizer() if self.inputs is not None else None
-        self.scheduler = (torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-                          if self.optimizer is not None else None)
         self.state = TrainState()
         self.best_state: dict[str, torch.Tensor] | None = None
         self.has_valid = has_heldout(data, "valid")
+        self.scheduler = self._make_scheduler() if self.optimizer is not None else None
         if self.config.minimize_metric and self.inputs is None:
             raise ValueError(f"train.metric={self.config.metric!r} is a validation loss, but "
                              f"{type(model).__name__} trains on nothing")
@@ -324,6 +349,26 @@ class Trainer:
             raise ValueError(f"{type(model).__name__}.param_groups() leaves out trainable parameters {missing[:5]}")
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         return opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    @property
+    def on_plateau(self) -> bool:
+        return self.config.lr_schedule == "plateau"
+
+    def _make_scheduler(self) -> Any:
+        cfg = self.config
+        if not self.on_plateau:
+            return torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        if not self.has_valid:
+            raise ValueError("train.lr_schedule='plateau' follows the validation criterion, and this split "
+                             "has no validation set; use another lr_schedule")
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min" if cfg.minimize_metric else "max", factor=cfg.lr_decay,
+            patience=cfg.lr_patience, min_lr=cfg.min_lr)
+
+    def _at_lr_floor(self) -> bool:
+        """Whether every parameter group's LR is at ``min_lr`` (a group started below it
+        counts as there: the schedule never raises an LR)."""
+        return all(g["lr"] <= self.config.min_lr * (1 + 1e-9) for g in self.optimizer.param_groups)
 
     def _lr_factor(self, epoch: int) -> float:
         """LR multiplier for the epoch after ``epoch`` completed epochs."""
@@ -496,6 +541,13 @@ class Trainer:
                         else [f"{have!r} there, {want!r} now"])
                 raise ValueError(f"--resume: checkpoint '{path}' was written with another {key} ({'; '.join(diff)}); "
                                  "resume with the same settings or write to another --output")
+        # the schedule's state only means something to a scheduler of its own kind (other
+        # train settings, such as more epochs, may change on resume)
+        written = (ckpt.get("train_config") or {}).get("lr_schedule", "constant")
+        if self.scheduler is not None and ckpt.get("scheduler") and written != self.config.lr_schedule:
+            raise ValueError(f"--resume: checkpoint '{path}' was trained with train.lr_schedule={written!r}, "
+                             f"not {self.config.lr_schedule!r}; resume with the same schedule or write to "
+                             "another --output")
         load_weights(self.model, ckpt["model"], path)
         self.best_state = ckpt.get("best_model")
         if self.optimizer is not None and ckpt.get("optimizer"):
@@ -620,7 +672,8 @@ class Trainer:
             lr = self.optimizer.param_groups[0]["lr"]
             with self._rank_rng():
                 loss, parts = self._train_epoch(loader)
-            self.scheduler.step()
+            if not self.on_plateau:
+                self.scheduler.step()
             secs = time.perf_counter() - t0
             st.train_seconds += secs
             record: dict[str, Any] = {"epoch": st.epoch, "loss": loss, "seconds": secs, "lr": lr}
@@ -639,8 +692,10 @@ class Trainer:
                     if distributed.broadcast_value(self._improved(score)):
                         st.best_score, st.best_epoch, st.bad_rounds = score, st.epoch, 0
                         self.best_state = copy.deepcopy(self.model.state_dict())
-                    else:
+                    elif not self.on_plateau or self._at_lr_floor():
                         st.bad_rounds += 1
+                    if self.on_plateau:  # after the count: an epoch is judged at the LR it trained with
+                        self.scheduler.step(score)
                 if cfg.track_test:
                     record["test"] = self.evaluate("test")
                 # wall time of the evaluation, so a curve can be drawn against the run's

@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from graphrec.data.loader import BPRLoader, NegativeSampler, SearchSessionLoader, SequenceLoader
+from graphrec.data.loader import BPRLoader, NegativeSampler, SearchSessionLoader, SequenceLoader, negative_weights
 from graphrec.data.ragged import Ragged
 
 
@@ -20,6 +21,33 @@ def test_negative_sampler_counts_impossible_users():
     s = NegativeSampler(Ragged.from_lists([[0, 1]]), 2, max_rounds=3)
     s.sample(torch.tensor([0, 0]))
     assert s.accepted_collisions == 2
+
+
+def test_weighted_negative_sampler_draws_in_proportion_and_avoids_positives():
+    # item 1 is user 0's positive; items 0 and 4 have weight 0; items 2 and 3 weigh 1 : 3
+    weights = torch.tensor([0.0, 5.0, 1.0, 3.0, 0.0])
+    s = NegativeSampler(Ragged.from_lists([[1], []]), 5, weights=weights)
+    neg = s.sample(torch.tensor([0] * 4000), 1, torch.Generator().manual_seed(0))
+    counts = torch.bincount(neg, minlength=5)
+    assert counts[[0, 1, 4]].tolist() == [0, 0, 0]
+    assert abs(counts[3].item() / counts[2].item() - 3.0) < 0.3
+    # user 1 has no positives: item 1 is drawn 5/9 of the time
+    free = torch.bincount(s.sample(torch.tensor([1] * 4000), 1, torch.Generator().manual_seed(1)), minlength=5)
+    assert abs(free[1].item() / 4000 - 5 / 9) < 0.03
+
+
+@pytest.mark.parametrize("weights", [torch.zeros(5), torch.tensor([1.0, -1.0, 1.0, 1.0, 1.0]), torch.ones(4)])
+def test_negative_sampler_refuses_meaningless_weights(weights):
+    with pytest.raises(ValueError, match="weights must be"):
+        NegativeSampler(Ragged.from_lists([[1]]), 5, weights=weights)
+
+
+def test_popularity_negatives_follow_the_training_clicks():
+    clicks = Ragged.from_lists([[0, 0, 2], [2]])  # item 0 twice, item 2 twice, 1 and 3 never
+    assert negative_weights("popularity", clicks, 4).tolist() == [2, 0, 2, 0]
+    assert negative_weights("uniform", clicks, 4) is None
+    with pytest.raises(ValueError, match="negatives must be one of"):
+        negative_weights("pop", clicks, 4)
 
 
 def test_bpr_loader_covers_every_edge_once_per_epoch():

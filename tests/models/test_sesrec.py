@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from graphrec.data.hetero import train_history
+from graphrec.data.loader import NegativeSampler
 from graphrec.models import Popularity, SESRec, SESRecConfig
 from graphrec.models.sesrec import co_attention_split
 from graphrec.train.run import build_model, load_dataset
@@ -68,6 +70,30 @@ def test_bad_options_raise():
         SESRecConfig(dim=30, num_heads=4)
     with pytest.raises(ValueError, match="mlp_dims"):
         SESRecConfig(mlp_dims=())
+    with pytest.raises(ValueError, match="negatives"):
+        SESRecConfig(negatives="pop")
+
+
+def test_popularity_negatives_follow_the_training_clicks(world):
+    """The authors' draw: negatives in proportion to the items' training clicks (never a
+    positive of the user either way), so the most clicked tenth of the items is drawn far more
+    often than the least clicked, where uniform draws take them alike."""
+    clicks = train_history(world)
+    counts = torch.bincount(clicks.values, minlength=world["item"].num_nodes)
+    drawn = {}
+    for kind in ("popularity", "uniform"):
+        model = SESRec.from_data(world, SESRecConfig(**SMALL, negatives=kind))
+        loader = model.train_inputs().loader(world, batch_size=256, generator=torch.Generator().manual_seed(0))
+        batches = list(loader)
+        neg = torch.cat([b["neg"].flatten() for b in batches]) - 1
+        user = torch.cat([b["user"].repeat_interleave(b["neg"].size(1)) for b in batches])
+        assert not NegativeSampler(clicks, world["item"].num_nodes).is_positive(user, neg).any()
+        drawn[kind] = torch.bincount(neg, minlength=counts.numel())
+    order = counts.argsort()
+    tenth = counts.numel() // 10
+    ratio = {k: (d[order[-tenth:]].sum() / d[order[:tenth]].sum()).item() for k, d in drawn.items()}
+    clicked = (counts[order[-tenth:]].sum() / counts[order[:tenth]].sum()).item()
+    assert clicked > 3 and ratio["uniform"] < 1.5 and ratio["popularity"] > 0.7 * clicked, (ratio, clicked)
 
 
 @pytest.mark.slow

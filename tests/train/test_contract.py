@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -263,6 +264,54 @@ def test_adamw_cosine_schedule_and_warmup(toy_data):
     assert lrs[2] == pytest.approx(0.01) and lrs[2] > lrs[3] > lrs[4] > lrs[5] > 0
 
 
+def _scripted_validation(trainer, scores):
+    """Make ``trainer``'s validation criterion (ndcg@10) follow ``scores``, one per evaluation."""
+    it = iter(scores)
+    trainer.evaluate = lambda split, *a, **k: {"ndcg@10": next(it)}
+    return trainer
+
+
+#: a best at epoch 1, then no improvement until one at the LR floor (epoch 7), then none
+PLATEAU_SCORES = [0.5, 0.4, 0.4, 0.4, 0.4, 0.4, 0.6, 0.5, 0.5, 0.5, 0.5]
+
+
+def _plateau_config(**kw):
+    return TrainConfig(**{"epochs": 20, "lr": 0.01, "lr_schedule": "plateau", "lr_patience": 1, "lr_decay": 0.1,
+                          "min_lr": 1e-4, "patience": 2, "progress": False, "max_batches": 1, **kw})
+
+
+def test_plateau_schedule_cuts_the_lr_and_stops_only_at_its_floor(toy_data):
+    st = _scripted_validation(Trainer(BPRMF.from_data(toy_data), toy_data, _plateau_config()), PLATEAU_SCORES).fit()
+    # lr_patience=1: the second evaluation in a row without a new best cuts the LR (PyTorch's rule)
+    assert [h["lr"] for h in st.history] == pytest.approx([1e-2, 1e-2, 1e-2, 1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-4])
+    # above the floor no epoch counts toward early stopping (epochs 2-5 were not improvements); at it,
+    # the best of epoch 7 resets the count, and two epochs without one (8, 9) stop the run
+    assert st.epoch == 9 and st.best_epoch == 7 and st.best_score == pytest.approx(0.6)
+
+
+def test_plateau_schedule_resumes_where_it_stopped(toy_data, tmp_path):
+    whole = _scripted_validation(Trainer(BPRMF.from_data(toy_data), toy_data, _plateau_config()),
+                                 PLATEAU_SCORES).fit()
+    first = Trainer(BPRMF.from_data(toy_data), toy_data, _plateau_config(epochs=4), output_dir=str(tmp_path))
+    _scripted_validation(first, PLATEAU_SCORES[:4]).fit()
+    again = Trainer(BPRMF.from_data(toy_data), toy_data, _plateau_config(), output_dir=str(tmp_path))
+    assert again.resume()
+    st = _scripted_validation(again, PLATEAU_SCORES[4:]).fit()
+    assert [h["lr"] for h in st.history] == pytest.approx([h["lr"] for h in whole.history])
+    assert (st.epoch, st.best_epoch) == (whole.epoch, whole.best_epoch)
+    other = Trainer(BPRMF.from_data(toy_data), toy_data, TrainConfig(progress=False), output_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="lr_schedule='plateau', not 'constant'"):
+        other.resume()
+
+
+def test_plateau_schedule_needs_a_validation_split(toy_data):
+    data = toy_data.clone()
+    data.valid_edge_label_index = data.valid_edge_label_index[:, :0]
+    data.valid_edge_label_time = data.valid_edge_label_time[:0]
+    with pytest.raises(ValueError, match="no validation set"):
+        Trainer(BPRMF.from_data(data), data, _plateau_config())
+
+
 def test_gradient_clipping_is_applied(toy_data, monkeypatch):
     norms = []
     real = torch.nn.utils.clip_grad_norm_
@@ -313,11 +362,22 @@ def test_early_stopping_on_a_validation_loss(toy_data):
 @pytest.mark.parametrize("key, value, message", [
     ("optimizer", "sgd", "train.optimizer"), ("lr_schedule", "exp", "train.lr_schedule"),
     ("metric", "ndcg@50", "train.metric"), ("protocol", "sampled-x", "protocol"), ("epochs", 0, "train.epochs"),
-    ("grad_clip", -1.0, "grad_clip"),
+    ("grad_clip", -1.0, "grad_clip"), ("lr_decay", 1.0, "train.lr_decay"), ("min_lr", -1.0, "train.min_lr"),
+    ("lr_patience", -1, "train.lr_patience"),
 ])
 def test_meaningless_train_settings_are_errors(key, value, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**{key: value})
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"min_lr": 1e-5}, "train.min_lr=1e-05 only applies to train.lr_schedule='plateau', not 'constant'"),
+    ({"lr_schedule": "cosine", "lr_patience": 3}, "train.lr_patience=3 only applies"),
+    ({"lr_schedule": "plateau", "warmup_epochs": 2}, "no warm-up"),
+])
+def test_plateau_settings_without_the_plateau_schedule_are_errors(settings, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainConfig(**settings)
 
 
 # ---- sampled protocols use pair scores only; groups -------------------------------------
