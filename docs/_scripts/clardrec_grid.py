@@ -31,9 +31,11 @@ CF = ("popularity", "lightgcn", "search_transfer", "clardrec")
 SEQUENTIAL = ("sasrec-seq", "search_transfer-seq", "sesrec", "clardrec-seq")
 ABLATIONS = ("clardrec-no-cd", "clardrec-no-con", "clardrec-no-fa", "clardrec-no-da", "clardrec-no-attr",
              "clardrec-c1", "clardrec-relative", "clardrec-threshold")
-#: the sequential setting's parts, one switched off at a time (clardrec-seq-no-search: all of them)
+#: the sequential setting's parts, one switched off at a time (clardrec-seq-no-search: all of them;
+#: clardrec-seq-da-only: all but the search clicks as extra targets, at full weight: naive transfer without them
+#: in the input history)
 SEQ_ABLATIONS = ("clardrec-seq-no-search", "clardrec-seq-no-task", "clardrec-seq-no-cd", "clardrec-seq-no-fa",
-                 "clardrec-seq-no-da")
+                 "clardrec-seq-no-da", "clardrec-seq-da-only")
 #: the sequential item maps (model.domain_mlp; the default maps neither view), with the model and its forms
 #: without data augmentation or any search part: what put ClardRec-seq under SASRec
 SEQ_MAPS = (("both", ("clardrec-seq", "clardrec-seq-no-search", "clardrec-seq-no-da")),

@@ -36,6 +36,7 @@ NAMES = {
     "clardrec-seq-no-cd": "sequential, w/o $\\mathcal{L}_{cd}$",
     "clardrec-seq-no-fa": "sequential, w/o feature augmentation",
     "clardrec-seq-no-da": "sequential, w/o data augmentation",
+    "clardrec-seq-da-only": "sequential, search clicks as plain extra targets only",
 }
 
 
