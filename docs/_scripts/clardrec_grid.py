@@ -30,7 +30,7 @@ CONFIG = "graphrec/configs/clardrec.yaml"
 CF = ("popularity", "lightgcn", "search_transfer", "clardrec")
 SEQUENTIAL = ("sasrec-seq", "search_transfer-seq", "sesrec", "clardrec-seq")
 ABLATIONS = ("clardrec-no-cd", "clardrec-no-con", "clardrec-no-fa", "clardrec-no-da", "clardrec-no-attr",
-             "clardrec-c1", "clardrec-relative", "clardrec-threshold")
+             "clardrec-c1", "clardrec-relative", "clardrec-threshold", "clardrec-text-queries")
 #: the sequential setting's parts, one switched off at a time (clardrec-seq-no-search: all of them;
 #: clardrec-seq-da-only: all but the search clicks as extra targets, at full weight: naive transfer without them
 #: in the input history)

@@ -29,6 +29,7 @@ NAMES = {
     "clardrec-no-fa": "w/o feature augmentation", "clardrec-no-da": "w/o data augmentation",
     "clardrec-no-attr": "gate without attributes", "clardrec-c1": "$c_{ui} = 1$",
     "clardrec-relative": "relative $c_{ui}$", "clardrec-threshold": "$c_{ui}$ thresholded ($\\tau = 0.98$)",
+    "clardrec-text-queries": "queries with their text's sentence vector",
     "sasrec-seq": "SASRec (no search)", "search_transfer-seq": "naive transfer (merged history)",
     "sesrec": "SESRec", "clardrec-seq": "**ClardRec (sequential)**",
     "clardrec-seq-no-search": "sequential, every search part off",

@@ -16,7 +16,7 @@ from graphrec.data.timeline import REC, JointTimeline
 
 
 class NegativeSampler:
-    """Negatives that avoid each user's positive items: uniform over the items, or in
+    r"""Negatives that avoid each user's positive items: uniform over the items, or in
     proportion to ``weights``.
 
     Args:

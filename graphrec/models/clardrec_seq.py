@@ -12,7 +12,13 @@ from torch_geometric.data import HeteroData
 
 from graphrec.data.inputs import JointTimelineInputs, TrainInputs
 from graphrec.models.base import RecModel, resolve_config
-from graphrec.models.clardrec import ClardRecConfig, confidence_weight, search_losses, search_weights
+from graphrec.models.clardrec import (
+    ClardRecConfig,
+    confidence_weight,
+    query_encoder,
+    search_losses,
+    search_weights,
+)
 from graphrec.nn.disentangle import DisentanglingGate, GatedFusion
 from graphrec.nn.encoders import QueryEncoder, SequenceTransformer, trim_left_padding
 from graphrec.nn.losses import sampled_bce
@@ -55,16 +61,14 @@ class ClardRecSequential(RecModel):
 
     def __init__(self, num_users: int, num_items: int, query_tokens: tuple[Tensor, Tensor] | None = None,
                  num_words: int = 0, item_attrs: tuple[Tensor, Tensor] | None = None, num_attrs: int = 0,
-                 config: ClardRecConfig | None = None, **kwargs: Any) -> None:
+                 query_text: Tensor | None = None, config: ClardRecConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
         cfg = self.config = resolve_config(ClardRecConfig, config, kwargs, type(self).__name__)
         self.num_users, self.num_items, d = num_users, num_items, cfg.dim
         self.item_emb = nn.Embedding(num_items + 1, d, padding_idx=0)
         self.rec_proj = nn.Linear(d, d, bias=False) if cfg.domain_mlp == "both" else nn.Identity()
         self.search_proj = nn.Linear(d, d, bias=False) if cfg.domain_mlp in ("search", "both") else nn.Identity()
-        if query_tokens is None:  # no search log: every search window is empty
-            query_tokens, num_words = (torch.zeros(1, dtype=torch.long), torch.zeros(0, dtype=torch.long)), 0
-        self.query_enc = QueryEncoder(*query_tokens, num_words=num_words, dim=d)  # batch ids are shifted by 1
+        self.query_enc = query_encoder(cfg, query_tokens, num_words, query_text, shift=1)  # batch ids: shifted
         self.w_q = nn.Linear(d, d, bias=False)
         self.attr_enc = (QueryEncoder(*item_attrs, num_words=num_attrs, dim=d, shift=0)
                          if cfg.use_attributes and item_attrs is not None and num_attrs > 0 else None)

@@ -34,7 +34,7 @@ Example:
     >>> len(rec) == len(search) == 50
     True
 """
-from graphrec.text.documents import UserDocuments, item_texts, last_events, user_documents
+from graphrec.text.documents import UserDocuments, item_texts, last_events, query_texts, user_documents
 from graphrec.text.embedder import (
     BehaviourEmbedder,
     MiniLMEmbedder,
@@ -58,6 +58,7 @@ __all__ = [
     "UserDocuments",
     "user_documents",
     "item_texts",
+    "query_texts",
     "last_events",
     "PreferenceSummarizer",
     "TemplateSummarizer",

@@ -171,6 +171,38 @@ def item_texts(data: HeteroData, item_ids: Sequence[Any] | None = None,
     return out
 
 
+def _query_vocab(data: HeteroData) -> list[str]:
+    """Word ``w``'s text: ``data.query_words[w]``, or ``w<id>`` where the log keeps only ids."""
+    if "query_words" in data:
+        return list(data.query_words)
+    token = data["query"].token
+    num_words = int(getattr(data, "num_words", 0) or (int(token.max()) + 1 if token.numel() else 0))
+    return [f"w{w}" for w in range(num_words)]
+
+
+def query_texts(data: HeteroData, query_ids: Tensor | None = None, max_words: int | None = 32) -> list[str]:
+    """One text per query (every query node, or ``query_ids``): its words joined by
+    spaces (``data.query_words``, else ``w<id>`` tokens), cut to ``max_words``; a query
+    without words is the empty string.
+
+    Example:
+        >>> from graphrec.train.run import load_dataset
+        >>> data = load_dataset("synthetic", None, num_users=50, num_items=40)[0]
+        >>> texts = query_texts(data)
+        >>> len(texts) == data["query"].num_nodes and texts[0].startswith("w")
+        True
+    """
+    if "query" not in data.node_types or "token_ptr" not in data["query"]:
+        raise ValueError("the graph has no query words (data['query'].token_ptr / token) to make query texts of")
+    ids = torch.arange(data["query"].num_nodes) if query_ids is None else torch.as_tensor(query_ids).cpu()
+    t_ptr, token = data["query"].token_ptr.cpu(), data["query"].token.cpu()
+    vocab = _query_vocab(data)
+    owner, tok = _gather_csr(t_ptr, token, ids)
+    per_query = _split([vocab[t] for t in tok.tolist()], _exclusive_cumsum(torch.bincount(owner,
+                                                                                      minlength=ids.numel())))
+    return [_cut_words(" ".join(w), max_words) for w in per_query]
+
+
 def _gather_csr(ptr: Tensor, values: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
     """``(owner, values)`` of the concatenated CSR rows ``rows`` (vectorised)."""
     lengths = ptr[rows + 1] - ptr[rows]
@@ -283,17 +315,10 @@ def user_documents(data: HeteroData, max_items: int = 20, max_sessions: int = 20
     top_words: list[list[str]] = [[] for _ in range(num_users)]
     query_text: dict[int, str] = {}
     if s_pos.numel() and "token_ptr" in data["query"]:
-        t_ptr, token = data["query"].token_ptr.cpu(), data["query"].token.cpu()
-        words = list(data.query_words) if "query_words" in data else None
-        num_words = int(getattr(data, "num_words", 0) or (int(token.max()) + 1 if token.numel() else 0))
-        vocab = words if words is not None else [f"w{w}" for w in range(num_words)]
         uq = torch.unique(s_query)
-        owner, tok = _gather_csr(t_ptr, token, uq)
-        per_query = _split([vocab[t] for t in tok.tolist()], _exclusive_cumsum(torch.bincount(owner,
-                                                                                          minlength=uq.numel())))
-        query_text = {q: _cut_words(" ".join(w), max_query_words) for q, w in zip(uq.tolist(), per_query)}
-        owner, tok = _gather_csr(t_ptr, token, s_query)
-        top_words = _top_terms(s_user[owner], tok, vocab, num_users, top_k)
+        query_text = dict(zip(uq.tolist(), query_texts(data, uq, max_query_words)))
+        owner, tok = _gather_csr(data["query"].token_ptr.cpu(), data["query"].token.cpu(), s_query)
+        top_words = _top_terms(s_user[owner], tok, _query_vocab(data), num_users, top_k)
     queries = [query_text.get(q, f"query {q}") for q in s_query.tolist()]
     clicked = [texts[i] for i in tl.item[s_pos].tolist()]
 
@@ -303,4 +328,4 @@ def user_documents(data: HeteroData, max_items: int = 20, max_sessions: int = 20
                          tops["brand"], top_words, n_rec, n_search, settings)
 
 
-__all__ = ["UserDocuments", "user_documents", "item_texts", "last_events"]
+__all__ = ["UserDocuments", "user_documents", "item_texts", "query_texts", "last_events"]

@@ -1,3 +1,5 @@
+import zlib
+
 import pytest
 import torch
 
@@ -6,6 +8,7 @@ from graphrec.data.inputs import RecSearchPairsInputs
 from graphrec.models import BPRMF, ClardRec, ClardRecConfig, Popularity, SearchTransfer, SearchTransferConfig
 from graphrec.models.clardrec import confidence_weight
 from graphrec.models.clardrec_seq import ClardRecSequential
+from graphrec.text import TextEmbedder, query_texts
 from graphrec.train.run import build_model, load_dataset
 from graphrec.train.trainer import TrainConfig, Trainer
 
@@ -237,6 +240,56 @@ def test_bad_options_raise():
         with pytest.raises(ValueError, match=next(iter(bad))):
             ClardRecConfig(**bad)  # seq_targets and domain_mlp only mean something with backbone="sasrec"
     ClardRecConfig(backbone="sasrec", seq_targets="last", domain_mlp="both")
+    # the query encoder's text input: its settings only with it, a folder exactly for sentence-transformers
+    for bad, name in (({"query_input": "title"}, "query_input"),
+                      ({"query_embedder": "sentence-transformers", "query_embedder_path": "/m"}, "query_embedder"),
+                      ({"query_embedder_path": "/m"}, "query_embedder_path"),
+                      ({"query_input": "text", "query_embedder": "sentence-transformers"}, "query_embedder_path"),
+                      ({"query_input": "text", "query_embedder_path": "/m"}, "query_embedder_path")):
+        with pytest.raises(ValueError, match=name):
+            ClardRecConfig(**bad)
+    ClardRecConfig(query_input="both", query_embedder="sentence-transformers", query_embedder_path="/m")
+
+
+class HashEmbedder(TextEmbedder):
+    """A stand-in sentence encoder: a fixed pseudo-random unit vector per text."""
+
+    name = "hash"
+    calls = 0
+
+    @property
+    def dim(self) -> int:
+        return 8
+
+    def settings(self) -> dict:
+        return {}
+
+    def embed(self, texts, batch_size=64, progress=None):
+        type(self).calls += 1
+        rows = [torch.randn(8, generator=torch.Generator().manual_seed(zlib.crc32(t.encode()))) for t in texts]
+        return torch.nn.functional.normalize(torch.stack(rows), dim=1)
+
+
+@pytest.mark.parametrize("backbone", ["lightgcn", "sasrec"])
+def test_text_queries_come_from_the_cached_query_vectors_stage(world, tmp_path, monkeypatch, backbone):
+    monkeypatch.setattr("graphrec.text.embedder_from_name", lambda name, **kw: HashEmbedder())
+    HashEmbedder.calls = 0
+    cfg = ClardRecConfig(**SMALL, backbone=backbone, query_input="both")
+    train = TrainConfig(epochs=1, max_batches=2, progress=False, stage_cache=str(tmp_path))
+    model, records = build_model(ClardRec, world, cfg, train)
+    assert [r.name for r in records] == ["query_vectors"] and HashEmbedder.calls == 1
+    enc = model.query_enc
+    texts = query_texts(world)
+    assert enc.text.shape == (world["query"].num_nodes, 8) and enc.use_words
+    assert torch.allclose(enc.text[3], HashEmbedder().embed([texts[3]])[0])  # query 3's own text
+    calls = HashEmbedder.calls
+    again, records = build_model(ClardRec, world, cfg, train)
+    assert records[0].cached and HashEmbedder.calls == calls  # read from the cache, not embedded again
+    assert torch.equal(again.query_enc.text, enc.text)
+    Trainer(model, world, train).fit()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    with pytest.raises(ValueError, match="query_vectors"):
+        ClardRec.from_data(world, cfg)
 
 
 @pytest.mark.slow

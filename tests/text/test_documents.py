@@ -12,7 +12,7 @@ from graphrec.data.hetero import build_hetero_data
 from graphrec.data.logs import BehaviourLogs, ItemInfo, RecLog, SearchLog
 from graphrec.data.ragged import Ragged
 from graphrec.data.split import leave_one_out
-from graphrec.text.documents import item_texts, user_documents
+from graphrec.text.documents import item_texts, query_texts, user_documents
 
 
 def text_logs(with_search: bool = True) -> BehaviourLogs:
@@ -99,6 +99,18 @@ def test_query_word_ids_without_text():
     logs.search.words = None
     docs = user_documents(build_hetero_data(logs, leave_one_out(logs)))
     assert docs.search_queries[0] == ["w1 w0", "w2"]
+
+
+def test_query_texts_one_per_query_node():
+    data = text_graph()
+    assert query_texts(data) == ["lip gloss", "nail"]
+    assert query_texts(data, torch.tensor([1, 0, 1])) == ["nail", "lip gloss", "nail"]
+    assert query_texts(data, max_words=1) == ["lip", "nail"]
+    logs = text_logs()
+    logs.search.words = None
+    assert query_texts(build_hetero_data(logs, leave_one_out(logs))) == ["w1 w0", "w2"]
+    with pytest.raises(ValueError, match="no query words"):
+        query_texts(text_graph(with_search=False))
 
 
 def test_synthetic_world():

@@ -1,4 +1,4 @@
-r"""Queries as the mean of their word embeddings."""
+r"""Queries as the mean of their word embeddings, optionally with a text embedding."""
 from __future__ import annotations
 
 import torch
@@ -19,6 +19,12 @@ class QueryEncoder(nn.Module):
     ids becomes one ``embedding_bag`` call; no padded word matrix is built. A query
     without words encodes to zero.
 
+    With ``text``, fixed vectors :math:`\mathbf{t}_q` of the queries' texts (a sentence
+    encoder's, e.g. :func:`graphrec.text.query_texts` through
+    :class:`~graphrec.text.MiniLMEmbedder`), a learned map adds them,
+    :math:`\mathbf{q} = \frac{1}{|q|} \sum_{w \in q} \mathbf{e}_w + \mathbf{W}_t \mathbf{t}_q`,
+    or replaces the words with ``use_words=False``: :math:`\mathbf{q} = \mathbf{W}_t \mathbf{t}_q`.
+
     Args:
         token_ptr (torch.Tensor): ``(|Q| + 1,)`` offsets of each query's words.
         token (torch.Tensor): ``(nnz,)`` word ids in ``[0, num_words)``.
@@ -27,6 +33,10 @@ class QueryEncoder(nn.Module):
         shift (int, optional): id offset of the inputs: ``1`` when batches store query
             ``q`` as ``q + 1`` with ``0`` as padding (graphrec's loaders). Padding
             encodes to zero. (default: ``1``)
+        text (torch.Tensor, optional): ``(|Q|, d_t)`` fixed text vectors of the queries
+            (a buffer, not trained). (default: ``None``)
+        use_words (bool, optional): the word mean is part of :math:`\mathbf{q}`; ``False``
+            needs ``text``. (default: ``True``)
 
     Shapes:
         - **input:** query ids of any shape :math:`(*)`
@@ -39,7 +49,8 @@ class QueryEncoder(nn.Module):
         (True, True)
     """
 
-    def __init__(self, token_ptr: Tensor, token: Tensor, num_words: int, dim: int, shift: int = 1) -> None:
+    def __init__(self, token_ptr: Tensor, token: Tensor, num_words: int, dim: int, shift: int = 1,
+                 text: Tensor | None = None, use_words: bool = True) -> None:
         super().__init__()
         token_ptr, token = torch.as_tensor(token_ptr, dtype=torch.long), torch.as_tensor(token, dtype=torch.long)
         if (token_ptr.dim() != 1 or token_ptr.numel() < 1 or int(token_ptr[0]) != 0
@@ -53,28 +64,47 @@ class QueryEncoder(nn.Module):
         self.register_buffer("token_ptr", token_ptr, persistent=False)
         self.register_buffer("token", token, persistent=False)
         self.word_emb = nn.Embedding(max(num_words, 1), dim)
+        if text is not None:
+            text = torch.as_tensor(text, dtype=torch.float32)
+            if text.dim() != 2 or text.size(0) != self.num_queries:
+                raise ValueError(f"text must hold one vector per query, ({self.num_queries}, d_t); "
+                                 f"got shape {tuple(text.shape)}")
+        elif not use_words:
+            raise ValueError("use_words=False leaves a query nothing to encode: pass its text vectors (text=...)")
+        self.use_words = use_words
+        self.register_buffer("text", text, persistent=False)
+        self.text_proj = nn.Linear(text.size(1), dim, bias=False) if text is not None else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         nn.init.xavier_normal_(self.word_emb.weight)
+        if self.text_proj is not None:
+            self.text_proj.reset_parameters()
 
     def forward(self, query: Tensor) -> Tensor:
         shape = query.shape
         q = query.reshape(-1) - self.shift
         valid = q >= 0
         qv = q[valid]
-        start = self.token_ptr[qv]
-        length = self.token_ptr[qv + 1] - start
-        offsets = torch.cumsum(length, 0) - length  # where each bag starts
-        # position k of bag b reads token_ptr[q_b] + k: one gather, no Python loop
-        flat = torch.repeat_interleave(start - offsets, length) + torch.arange(int(length.sum()), device=q.device)
-        bags = F.embedding_bag(self.token[flat], self.word_emb.weight, offsets, mode="mean")
+        bags = self._word_mean(qv) if self.use_words else None
+        if self.text_proj is not None:
+            from_text = self.text_proj(self.text[qv])
+            bags = from_text if bags is None else bags + from_text
         out = bags.new_zeros(q.numel(), self.dim)
         out[valid] = bags
         return out.view(*shape, self.dim)
 
+    def _word_mean(self, qv: Tensor) -> Tensor:
+        start = self.token_ptr[qv]
+        length = self.token_ptr[qv + 1] - start
+        offsets = torch.cumsum(length, 0) - length  # where each bag starts
+        # position k of bag b reads token_ptr[q_b] + k: one gather, no Python loop
+        flat = torch.repeat_interleave(start - offsets, length) + torch.arange(int(length.sum()), device=qv.device)
+        return F.embedding_bag(self.token[flat], self.word_emb.weight, offsets, mode="mean")
+
     def extra_repr(self) -> str:
-        return f"num_queries={self.num_queries}, num_words={self.num_words}, dim={self.dim}"
+        text = f", text_dim={self.text.size(1)}, use_words={self.use_words}" if self.text is not None else ""
+        return f"num_queries={self.num_queries}, num_words={self.num_words}, dim={self.dim}{text}"
 
 
 __all__ = ["QueryEncoder"]
