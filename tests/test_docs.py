@@ -362,6 +362,24 @@ def test_clardrec_tables_protocols_groups_and_unfinished_runs(tmp_path, capsys):
     assert saved["analysis"]["clardrec"]["gate_mean"] == [0.2, 0.3]
 
 
+def test_compose_tables_fills_one_section_and_keeps_the_rest(tmp_path):
+    compose = _script("compose_tables")
+    run = tmp_path / "runs" / "clardrec" / "seed-0"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps({"test": {"hr@1": 0.4, "hr@5": 0.5, "ndcg@5": 0.45, "mrr": 0.3},
+                                                  "epochs": 9, "best_epoch": 4}))
+    template = tmp_path / "t.md"
+    template.write_text(f"## Worlds\n\nIntro.\n\n{{{{TABLES {tmp_path / 'runs'}}}}}\n\nAfter.\n")
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\n## Worlds\n\nold text\n\n## Real data (in progress)\n\nkept\n")
+    compose.main([str(template), str(page), "--start", "## Worlds", "--end", "## Real data"])
+    text = page.read_text()
+    assert text.startswith("# Page\n\n## Worlds\n\nIntro.") and "old text" not in text
+    assert "| **ClardRec** | 0.4000 |" in text and text.endswith("After.\n\n## Real data (in progress)\n\nkept\n")
+    with pytest.raises(SystemExit, match="no line beginning with '## Toys'"):
+        compose.main([str(template), str(page), "--start", "## Worlds", "--end", "## Toys"])
+
+
 def test_device_queue_runs_the_list_and_packs(tmp_path):
     """The GPU-lease runner (checked here on the CPU): every line runs with $Q and $DATA set,
     a failing line costs only itself, comment lines are skipped, and the pack holds the
