@@ -304,6 +304,15 @@ def test_plateau_schedule_resumes_where_it_stopped(toy_data, tmp_path):
         other.resume()
 
 
+def test_plateau_schedule_follows_a_validation_loss_downwards(toy_data):
+    """With a loss as the criterion, lower is better: a loss that keeps falling never cuts the LR."""
+    tr = Trainer(BPRMF.from_data(toy_data), toy_data, _plateau_config(metric="loss", epochs=4))
+    losses = iter([{"loss": v} for v in (0.9, 0.8, 0.7, 0.6)])
+    tr.validation_loss = lambda *a, **k: next(losses)
+    st = tr.fit()
+    assert [h["lr"] for h in st.history] == pytest.approx([1e-2] * 4) and st.best_epoch == 4
+
+
 def test_plateau_schedule_needs_a_validation_split(toy_data):
     data = toy_data.clone()
     data.valid_edge_label_index = data.valid_edge_label_index[:, :0]
