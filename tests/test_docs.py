@@ -380,6 +380,23 @@ def test_compose_tables_fills_one_section_and_keeps_the_rest(tmp_path):
         compose.main([str(template), str(page), "--start", "## Worlds", "--end", "## Toys"])
 
 
+def test_clardrec_da_targets_refuses_a_model_without_search_examples(tmp_path):
+    """The script reads a sequential ClardRec; a CF checkpoint is named, not half-read."""
+    from graphrec.cli import main as cli
+
+    out = tmp_path / "run"
+    cli(["train", "--model", "clardrec", "--set", "data.num_users=80", "--set", "data.num_items=60",
+         "--set", "train.epochs=1", "--set", "train.max_batches=1", "--set", "train.num_threads=1", "-q",
+         "--output", str(out)])
+    with pytest.raises(SystemExit, match="not a sequential ClardRec"):
+        _script("clardrec_da_targets").target_ranks(str(out / "checkpoint.pt"))
+    cli(["train", "--model", "clardrec", "--set", "model.backbone=sasrec", "--set", "data.num_users=80",
+         "--set", "data.num_items=60", "--set", "train.epochs=1", "--set", "train.max_batches=1",
+         "--set", "train.num_threads=1", "-q", "--output", str(tmp_path / "seq")])
+    r = _script("clardrec_da_targets").target_ranks(str(tmp_path / "seq" / "checkpoint.pt"), batches=1)
+    assert r["rec_targets"] > 0 and 0 <= r["rec_above_random"] <= 1 and 0 <= r["search_above_random"] <= 1
+
+
 def test_device_queue_runs_the_list_and_packs(tmp_path):
     """The GPU-lease runner (checked here on the CPU): every line runs with $Q and $DATA set,
     a failing line costs only itself, comment lines are skipped, and the pack holds the
