@@ -66,12 +66,12 @@ class TrainConfig:
             (``metric``), each LR multiplied by ``lr_decay`` once ``lr_patience``
             evaluations in a row have not improved it, never below ``min_lr``, and early
             stopping counts only evaluations at that floor (``patience`` of them without a
-            new best stop the run): the schedule of SESRec's and several other authors'
-            released trainers. It needs a validation split and no warm-up.
+            new best stop the run): the schedule of SESRec's released trainer. It needs a
+            validation split, a ``min_lr`` above 0 and no warm-up.
         lr_decay: ``"plateau"``: the factor of each cut (PyTorch's default, 0.1).
         lr_patience: ``"plateau"``: evaluations without improvement tolerated; the next one
             cuts the LR (PyTorch's ``patience``).
-        min_lr: ``"plateau"``: the LR floor.
+        min_lr: ``"plateau"``: the LR floor (> 0: early stopping waits for it).
         warmup_epochs: epochs of linear LR warm-up from ``lr / (warmup_epochs + 1)``.
         eval_every: evaluate on validation every this many epochs.
         patience: stop after this many evaluations without improvement.
@@ -175,6 +175,9 @@ class TrainConfig:
             if changed:
                 raise ValueError(f"train.{changed[0]}={getattr(self, changed[0])!r} only applies to "
                                  f"train.lr_schedule='plateau', not {self.lr_schedule!r}")
+        if self.lr_schedule == "plateau" and not self.min_lr > 0:
+            raise ValueError("train.lr_schedule='plateau' needs train.min_lr > 0: early stopping waits for the "
+                             "LR to reach it (SESRec's authors use 1e-5)")
         if self.lr_schedule == "plateau" and self.warmup_epochs:
             raise ValueError(f"train.warmup_epochs={self.warmup_epochs} with train.lr_schedule='plateau': the "
                              "plateau schedule has no warm-up; set one of them to its default")

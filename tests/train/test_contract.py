@@ -382,7 +382,8 @@ def test_meaningless_train_settings_are_errors(key, value, message):
 @pytest.mark.parametrize("settings, message", [
     ({"min_lr": 1e-5}, "train.min_lr=1e-05 only applies to train.lr_schedule='plateau', not 'constant'"),
     ({"lr_schedule": "cosine", "lr_patience": 3}, "train.lr_patience=3 only applies"),
-    ({"lr_schedule": "plateau", "warmup_epochs": 2}, "no warm-up"),
+    ({"lr_schedule": "plateau", "min_lr": 1e-5, "warmup_epochs": 2}, "no warm-up"),
+    ({"lr_schedule": "plateau"}, "needs train.min_lr > 0"),
 ])
 def test_plateau_settings_without_the_plateau_schedule_are_errors(settings, message):
     with pytest.raises(ValueError, match=re.escape(message)):
