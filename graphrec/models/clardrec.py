@@ -21,8 +21,8 @@ from torch_geometric.data import HeteroData
 from graphrec.data.hetero import CLICKS, HAS_ATTR, SEARCHES
 from graphrec.data.inputs import RecSearchPairsInputs, TrainInputs
 from graphrec.models.base import ModelConfig, resolve_config
-from graphrec.models.stage import Stage, StageContext, StageOutputs
 from graphrec.models.propagated import PropagatedEmbeddingModel
+from graphrec.models.stage import Stage, StageContext, StageOutputs
 from graphrec.nn.disentangle import DisentanglingGate, GatedFusion
 from graphrec.nn.encoders import QueryEncoder
 from graphrec.nn.losses import bpr_loss, counterfactual_triplet_loss, l2_reg, weighted_bpr_loss
@@ -158,7 +158,8 @@ class ClardRecConfig(SearchBackboneConfig):
             name = "query_embedder" if self.query_embedder != "minilm" else "query_embedder_path"
             self._fail(name, 'left at its default: it only applies to query_input="text" or "both"')
         if (self.query_embedder == "sentence-transformers") != bool(self.query_embedder_path):
-            self._fail("query_embedder_path", 'a local model folder exactly when query_embedder="sentence-transformers"')
+            self._fail("query_embedder_path",
+                       'a local model folder exactly when query_embedder="sentence-transformers"')
 
     @property
     def query_text(self) -> bool:

@@ -13,19 +13,12 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from graphrec.config import ConfigError
-from graphrec.data.hetero import CLICKS
 from graphrec.data.inputs import SubsequenceInputs
 from graphrec.data.loader import item_windows, partner_views
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import ModelConfig, RecModel, resolve_config
-from graphrec.models.sasrec import SameTargetContrastConfig
-from graphrec.nn.encoders import (
-    CausalCrossAttention,
-    GraphItemEmbedding,
-    SequenceTransformer,
-    length_groups,
-    trim_left_padding,
-)
+from graphrec.models.sasrec import SameTargetContrastConfig, clicks_adjacency, sasrec_backbone
+from graphrec.nn.encoders import CausalCrossAttention, length_groups, trim_left_padding
 from graphrec.nn.losses import info_nce
 from graphrec.ops import CSRAdjacency
 from graphrec.resolver import register_model
@@ -265,10 +258,7 @@ class IDCLRec(RecModel):
         self.cl1_length_groups, self.pair_partners = cfg.cl1_length_groups, cfg.pair_partners
         self.ld_fn = ld_fn or SIMILARITY_ADJUSTMENT[cfg.ld_form]
         # same attribute names as SASRec, so SASRec weights load into IDCLRec and back
-        self.item_emb = GraphItemEmbedding(num_items, cfg.dim, adj=adj, num_layers=cfg.graph_layers)
-        self.encoder = SequenceTransformer(cfg.dim, cfg.max_len, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-                                           dropout=cfg.dropout, norm_first=cfg.norm_first,
-                                           inner_dropout=cfg.ffn_inner_dropout)
+        self.item_emb, self.encoder = sasrec_backbone(cfg, num_items, adj)
         self.cross = CausalCrossAttention(cfg.dim, num_heads=cfg.cross_heads, dropout=cfg.dropout,
                                           include_self=cfg.include_self)
         self.delta_param = nn.Parameter(torch.zeros(())) if cfg.learn_delta else None
@@ -278,8 +268,8 @@ class IDCLRec(RecModel):
     def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> IDCLRec:
         """``adj``: the user x item training clicks when ``config.graph_layers > 0``."""
         cfg = resolve_config(cls.Config, config, owner=cls.__name__)
-        adj = CSRAdjacency.from_hetero(data, CLICKS) if cfg.graph_layers > 0 else None
-        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes, adj=adj, config=cfg)
+        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
+                   adj=clicks_adjacency(data, cfg), config=cfg)
 
     def reset_parameters(self) -> None:
         self.item_emb.reset_parameters()

@@ -97,6 +97,22 @@ class SameTargetContrastConfig(SASRecConfig):
             self._fail("pair_partners", f"False when {unused} (pairs only serve the contrast)")
 
 
+def sasrec_backbone(cfg: SASRecConfig, num_items: int,
+                    adj: CSRAdjacency | None = None) -> tuple[GraphItemEmbedding, SequenceTransformer]:
+    """SASRec's item table and causal encoder from a config, for SASRec and the models built
+    on its backbone (the same attribute names, ``item_emb`` and ``encoder``, let weights
+    move between them)."""
+    item_emb = GraphItemEmbedding(num_items, cfg.dim, adj=adj, num_layers=cfg.graph_layers)
+    encoder = SequenceTransformer(cfg.dim, cfg.max_len, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
+                                  dropout=cfg.dropout, norm_first=cfg.norm_first, inner_dropout=cfg.ffn_inner_dropout)
+    return item_emb, encoder
+
+
+def clicks_adjacency(data: HeteroData, cfg: SASRecConfig) -> CSRAdjacency | None:
+    """The user x item training clicks when ``cfg.graph_layers > 0`` (the graph item table), else ``None``."""
+    return CSRAdjacency.from_hetero(data, CLICKS) if cfg.graph_layers > 0 else None
+
+
 @register_model("sasrec")
 class SASRec(RecModel):
     r"""SASRec (`Kang & McAuley, ICDM 2018 <https://arxiv.org/abs/1808.09781>`_).
@@ -120,18 +136,15 @@ class SASRec(RecModel):
         cfg = self.config = resolve_config(self.Config, config, kwargs, type(self).__name__)
         self.num_users, self.num_items = num_users, num_items
         self.max_len, self.loss_type = cfg.max_len, cfg.loss
-        self.item_emb = GraphItemEmbedding(num_items, cfg.dim, adj=adj, num_layers=cfg.graph_layers)
-        self.encoder = SequenceTransformer(cfg.dim, cfg.max_len, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-                                           dropout=cfg.dropout, norm_first=cfg.norm_first,
-                                           inner_dropout=cfg.ffn_inner_dropout)
+        self.item_emb, self.encoder = sasrec_backbone(cfg, num_items, adj)
         self.reset_parameters()
 
     @classmethod
     def from_data(cls, data: HeteroData, config: ModelConfig | None = None) -> SASRec:
         """``adj``: the user x item training clicks when ``config.graph_layers > 0``."""
         cfg = resolve_config(cls.Config, config, owner=cls.__name__)
-        adj = CSRAdjacency.from_hetero(data, CLICKS) if cfg.graph_layers > 0 else None
-        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes, adj=adj, config=cfg)
+        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
+                   adj=clicks_adjacency(data, cfg), config=cfg)
 
     def reset_parameters(self) -> None:
         self.item_emb.reset_parameters()
