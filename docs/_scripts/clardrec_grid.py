@@ -36,6 +36,8 @@ ABLATIONS = ("clardrec-no-cd", "clardrec-no-con", "clardrec-no-fa", "clardrec-no
 #: in the input history)
 SEQ_ABLATIONS = ("clardrec-seq-no-search", "clardrec-seq-no-task", "clardrec-seq-no-cd", "clardrec-seq-no-fa",
                  "clardrec-seq-no-da", "clardrec-seq-da-only")
+#: baselines trained another way: SESRec with its authors' training negatives (by popularity)
+BASELINE_VARIANTS = ("sesrec-popneg",)
 #: the sequential item maps (model.domain_mlp; the default maps neither view), with the model and its forms
 #: without data augmentation or any search part: what put ClardRec-seq under SASRec
 SEQ_MAPS = (("both", ("clardrec-seq", "clardrec-seq-no-search", "clardrec-seq-no-da")),
@@ -86,12 +88,12 @@ def grid() -> list[Run]:
     runs = _setting("beauty-search", "beauty", (0, 1, 2), CF)
     runs += _setting("beauty-search", "beauty", (0, 1, 2), SEQUENTIAL)
     runs += [Run("beauty-search", "beauty", m, 0) for m in ABLATIONS]
-    runs += [Run("beauty-search", "beauty", m, 0) for m in SEQ_ABLATIONS]
+    runs += [Run("beauty-search", "beauty", m, 0) for m in SEQ_ABLATIONS + BASELINE_VARIANTS]
     runs += [Run("beauty-search", f"beauty-sens/{k}={v}", "clardrec", 0, (f"model.{k}={v}",))
              for k, v in SENSITIVITY]
     runs += _setting("toys-search", "toys", (0,), CF + SEQUENTIAL)
     runs += _setting("synthetic", "synthetic", (0,), CF + SEQUENTIAL)
-    runs += [Run("synthetic", "synthetic", m, 0) for m in SEQ_ABLATIONS]
+    runs += [Run("synthetic", "synthetic", m, 0) for m in SEQ_ABLATIONS + BASELINE_VARIANTS]
     runs += [Run("synthetic", f"synthetic-seqmaps/domain_mlp={v}", m, 0, (f"model.domain_mlp={v}",))
              for v, models in SEQ_MAPS for m in models]
     runs += _setting("synthetic", "synthetic-offtaste", (0, 1, 2), CF, OFFTASTE)

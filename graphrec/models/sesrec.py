@@ -2,10 +2,10 @@ r"""SESRec (Si et al., SIGIR 2023): disentangled search representations for reco
 the published search-enhanced sequential baseline ClardRec is measured against.
 
 Built from the authors' released code (``Ethan00Si/SESREC-SIGIR-2023`` @ de9c0ae: read, not
-copied; the paper's body could not be read): its model settings are this config's defaults
-but for the negatives' draw, and ``sesrec`` in ``graphrec/configs/clardrec.yaml`` adds that
-and the authors' training schedule (``docs/methods/clardrec.md`` lists where graphrec still
-differs).
+copied; the paper's body could not be read): its model settings are this config's defaults,
+``sesrec`` in ``graphrec/configs/clardrec.yaml`` adds the authors' training schedule and
+``sesrec-popneg`` their training negatives, by popularity (``docs/methods/clardrec.md`` says
+why the comparison draws them uniformly, and where graphrec differs).
 """
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ class SESRecConfig(ModelConfig):
         negatives: how they are drawn, outside the user's training clicks: ``"uniform"``
             or ``"popularity"`` (in proportion to each item's training recommendation
             clicks, as the authors' sampler draws from the training records; the YAML's
-            ``sesrec`` sets it). The default keeps runs written before the switch existed
-            resuming as they started.
+            ``sesrec-popneg``). Uniform matches the uniformly drawn test negatives of the
+            sampled protocols, and keeps runs written before the switch resuming as they started.
         align_weight: weight of the query-item alignment InfoNCE (0.1).
         align_negatives: random items and random queries per step in the alignment (1024 each).
         align_temperature: initial learnable temperature of the alignment (0.1).
