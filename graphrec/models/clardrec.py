@@ -246,12 +246,9 @@ def _query_vectors(ctx: StageContext) -> StageOutputs:
     s = ctx.settings
     kwargs: dict[str, Any] = {"path": s["path"]} if s["embedder"] == "sentence-transformers" else {}
     embedder = embedder_from_name(s["embedder"], **kwargs)
-    texts = query_texts(ctx.data, max_words=s["max_words"])
-    unique = sorted(set(texts))  # queries can share a text (the cut, wordless ones): embed each text once
-    position = {t: i for i, t in enumerate(unique)}
-    index = torch.tensor([position[t] for t in texts], dtype=torch.long)
-    vectors = embedder.embed(unique, progress=ctx.progress)
-    return {"vectors": vectors[index].float(), "embedder": embedder.name, "distinct_texts": len(unique)}
+    # queries can share a text (the cut, wordless ones): each distinct text is embedded once
+    vectors, distinct = embedder.embed_distinct(query_texts(ctx.data, max_words=s["max_words"]), progress=ctx.progress)
+    return {"vectors": vectors.float(), "embedder": embedder.name, "distinct_texts": distinct}
 
 
 #: words kept of a query's text for its sentence vector (queries are short; the cut only guards the encoder)

@@ -91,13 +91,10 @@ def _text_vectors(ctx: StageContext) -> StageOutputs:
     embedder = embedder_from_name(s["embedder"], **kwargs)
     rec, search = stage_summaries(ctx.outputs["summaries"])
     # a user without search gets the rec summary as search summary (and vice versa):
-    # embed each distinct text once
-    unique = sorted(set(rec) | set(search))
-    index = {t: i for i, t in enumerate(unique)}
-    vectors = embedder.embed(unique, progress=ctx.progress)
-    return {"rec": vectors[torch.tensor([index[t] for t in rec], dtype=torch.long)],
-            "search": vectors[torch.tensor([index[t] for t in search], dtype=torch.long)],
-            "embedder": embedder.name, "dim": int(vectors.size(1)), "distinct_texts": len(unique)}
+    # each distinct text is embedded once
+    vectors, distinct = embedder.embed_distinct(rec + search, progress=ctx.progress)
+    return {"rec": vectors[:len(rec)], "search": vectors[len(rec):],
+            "embedder": embedder.name, "dim": int(vectors.size(1)), "distinct_texts": distinct}
 
 
 def _behaviour_vectors(ctx: StageContext) -> StageOutputs:

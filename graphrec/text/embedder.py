@@ -52,6 +52,15 @@ class TextEmbedder(ABC):
     def settings(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim}
 
+    def embed_distinct(self, texts: list[str], progress: bool | None = None) -> tuple[Tensor, int]:
+        """:meth:`embed` ``texts`` with each distinct text embedded once (in sorted order,
+        so the call is the same whatever the input order): ``(rows in the order of
+        texts, number of distinct texts)``."""
+        unique = sorted(set(texts))
+        position = {t: i for i, t in enumerate(unique)}
+        vectors = self.embed(unique, progress=progress)
+        return vectors[torch.tensor([position[t] for t in texts], dtype=torch.long)], len(unique)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.settings()})"
 

