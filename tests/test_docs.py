@@ -247,6 +247,9 @@ def test_clardrec_grid_names_runs_its_config_defines():
     config = yaml.safe_load((REPO / grid.CONFIG).read_text())
     assert all(build_spec(m, "synthetic", config, []).model_args["backbone"] == "sasrec"
                for m in grid.SEQ_ABLATIONS)
+    assert {(r.folder, r.model, r.seed) for r in runs if r.model in grid.DIAGNOSTICS} == {
+        ("beauty", m, 0) for m in grid.DIAGNOSTICS}
+    assert build_spec("clardrec-union-graph", "synthetic", config, []).model_args["rec_graph"] == "union"
     maps = {(r.folder, r.model) for r in runs if r.folder.startswith("synthetic-seqmaps/")}
     assert maps == {(f"synthetic-seqmaps/domain_mlp={v}", m) for v, models in grid.SEQ_MAPS for m in models}
 

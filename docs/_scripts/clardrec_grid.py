@@ -36,6 +36,8 @@ ABLATIONS = ("clardrec-no-cd", "clardrec-no-con", "clardrec-no-fa", "clardrec-no
 #: in the input history)
 SEQ_ABLATIONS = ("clardrec-seq-no-search", "clardrec-seq-no-task", "clardrec-seq-no-cd", "clardrec-seq-no-fa",
                  "clardrec-seq-no-da", "clardrec-seq-da-only")
+#: graphrec's diagnostics, not the paper's: ClardRec's f_R over naive transfer's graph (is the gap in the graph?)
+DIAGNOSTICS = ("clardrec-union-graph",)
 #: baselines trained another way: SESRec with its authors' training negatives (by popularity)
 BASELINE_VARIANTS = ("sesrec-popneg",)
 #: the sequential item maps (model.domain_mlp; the default maps neither view), with the model and its forms
@@ -87,7 +89,7 @@ def grid() -> list[Run]:
     transfer exists) with three, its ablations with three and its sensitivity grid with one."""
     runs = _setting("beauty-search", "beauty", (0, 1, 2), CF)
     runs += _setting("beauty-search", "beauty", (0, 1, 2), SEQUENTIAL)
-    runs += [Run("beauty-search", "beauty", m, 0) for m in ABLATIONS]
+    runs += [Run("beauty-search", "beauty", m, 0) for m in ABLATIONS + DIAGNOSTICS]
     runs += [Run("beauty-search", "beauty", m, 0) for m in SEQ_ABLATIONS + BASELINE_VARIANTS]
     runs += [Run("beauty-search", f"beauty-sens/{k}={v}", "clardrec", 0, (f"model.{k}={v}",))
              for k, v in SENSITIVITY]

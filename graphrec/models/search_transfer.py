@@ -10,10 +10,9 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from graphrec.data.hetero import CLICKS
 from graphrec.data.inputs import MergedSequenceInputs, RecSearchPairsInputs, TrainInputs
 from graphrec.models.base import ModelConfig, resolve_config
-from graphrec.models.clardrec import SEARCH_GRAPH, SearchBackboneConfig, search_click_graph
+from graphrec.models.clardrec import SEARCH_GRAPH, SearchBackboneConfig, rec_and_search_click_graph
 from graphrec.models.propagated import PropagatedEmbeddingModel
 from graphrec.models.sasrec import SASRec, SASRecConfig
 from graphrec.nn.losses import bpr_loss, l2_reg
@@ -79,8 +78,8 @@ class SearchTransfer(PropagatedEmbeddingModel):
             seq = SASRecConfig(dim=cfg.dim, max_len=cfg.max_len, num_layers=cfg.seq_layers, num_heads=cfg.num_heads,
                                dropout=cfg.dropout, loss="bce")
             return MergedHistorySASRec(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes, config=seq)
-        union = torch.cat([data[CLICKS].edge_index, search_click_graph(data)], 1)
-        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes, edge_index=union, config=cfg)
+        return cls(num_users=data["user"].num_nodes, num_items=data["item"].num_nodes,
+                   edge_index=rec_and_search_click_graph(data), config=cfg)
 
     @classmethod
     def graph_requirements(cls, config: ModelConfig) -> tuple[tuple[str, ...], tuple[Any, ...]]:

@@ -138,6 +138,17 @@ def test_search_transfer_propagates_over_both_surfaces(world):
     assert set(model.loss(batch_of(world))) == {"loss", "rec", "search"}
 
 
+def test_union_graph_puts_the_search_clicks_in_the_recommendation_propagation_only(world):
+    n_rec, n_search = world[CLICKS].edge_index.size(1), world[SEARCHES].edge_index.size(1)
+    default, union = (ClardRec.from_data(world, ClardRecConfig(**SMALL, rec_graph=g)) for g in ("rec", "union"))
+    assert default.rec_adj.num_edges == n_rec and union.rec_adj.num_edges == n_rec + n_search
+    assert union.search_adj.num_edges == default.search_adj.num_edges == n_search
+    # the same parameters, other recommendation embeddings: the graph is the only difference
+    union.load_state_dict(default.state_dict())
+    a, b = default.encode(), union.encode()
+    assert torch.equal(a["i_search"], b["i_search"]) and not torch.allclose(a["u_rec"], b["u_rec"])
+
+
 def seq_model(world, **kw):
     torch.manual_seed(0)
     return ClardRec.from_data(world, ClardRecConfig(**SMALL, backbone="sasrec", **kw))
@@ -236,7 +247,8 @@ def test_sequential_scores_agree_between_full_ranking_and_pairs(world):
 def test_bad_options_raise():
     for bad in ({"backbone": "sasrec2"}, {"cd_form": "literal"}, {"confidence": "soft"}, {"alpha": -1.0},
                 {"confidence_threshold": 2.0}, {"seq_targets": "first"}, {"seq_targets": "last"},
-                {"domain_mlp": True}, {"domain_mlp": "rec"}, {"domain_mlp": "search"}):
+                {"domain_mlp": True}, {"domain_mlp": "rec"}, {"domain_mlp": "search"}, {"rec_graph": "search"},
+                {"rec_graph": "union", "backbone": "sasrec"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ClardRecConfig(**bad)  # seq_targets and domain_mlp only mean something with backbone="sasrec"
     ClardRecConfig(backbone="sasrec", seq_targets="last", domain_mlp="both")
