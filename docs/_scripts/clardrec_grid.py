@@ -36,8 +36,9 @@ ABLATIONS = ("clardrec-no-cd", "clardrec-no-con", "clardrec-no-fa", "clardrec-no
 #: in the input history)
 SEQ_ABLATIONS = ("clardrec-seq-no-search", "clardrec-seq-no-task", "clardrec-seq-no-cd", "clardrec-seq-no-fa",
                  "clardrec-seq-no-da", "clardrec-seq-da-only")
-#: graphrec's diagnostics, not the paper's: ClardRec's f_R over naive transfer's graph (is the gap in the graph?)
-DIAGNOSTICS = ("clardrec-union-graph",)
+#: graphrec's diagnostics, not the paper's: ClardRec's f_R over naive transfer's graph (is the gap in the
+#: graph?) and ClardRec with neither transfer path (is the gain over the backbone in the shared tables?)
+DIAGNOSTICS = ("clardrec-union-graph", "clardrec-no-transfer")
 #: baselines trained another way: SESRec with its authors' training negatives (by popularity)
 BASELINE_VARIANTS = ("sesrec-popneg",)
 #: the sequential item maps (model.domain_mlp; the default maps neither view), with the model and its forms

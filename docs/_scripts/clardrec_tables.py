@@ -30,6 +30,7 @@ NAMES = {
     "clardrec-no-attr": "gate without attributes", "clardrec-c1": "$c_{ui} = 1$",
     "clardrec-relative": "relative $c_{ui}$", "clardrec-threshold": "$c_{ui}$ thresholded ($\\tau = 0.98$)",
     "clardrec-text-queries": "queries with their text's sentence vector",
+    "clardrec-no-transfer": "w/o feature and data augmentation (diagnostic)",
     "clardrec-union-graph": "$f_R$ over recommendation + search clicks (diagnostic)",
     "sasrec-seq": "SASRec (no search)", "search_transfer-seq": "naive transfer (merged history)",
     "sesrec": "SESRec", "sesrec-popneg": "SESRec, negatives by popularity",
