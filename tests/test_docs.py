@@ -250,6 +250,7 @@ def test_clardrec_grid_names_runs_its_config_defines():
     assert {(r.folder, r.model, r.seed) for r in runs if r.model in grid.DIAGNOSTICS} == {
         ("beauty", m, 0) for m in grid.DIAGNOSTICS}
     assert build_spec("clardrec-union-graph", "synthetic", config, []).model_args["rec_graph"] == "union"
+    assert {r.seed for r in runs if (r.folder, r.model) == ("beauty", "clardrec-no-cd")} == {0, 1, 2}
     maps = {(r.folder, r.model) for r in runs if r.folder.startswith("synthetic-seqmaps/")}
     assert maps == {(f"synthetic-seqmaps/domain_mlp={v}", m) for v, models in grid.SEQ_MAPS for m in models}
 
