@@ -1,3 +1,4 @@
+import math
 import zlib
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 from graphrec.data.hetero import CLICKS, SEARCHES, first_heldout
 from graphrec.data.inputs import RecSearchPairsInputs
 from graphrec.models import BPRMF, ClardRec, ClardRecConfig, Popularity, SearchTransfer, SearchTransferConfig
-from graphrec.models.clardrec import confidence_weight
+from graphrec.models.clardrec import confidence_weight, search_losses
 from graphrec.models.clardrec_seq import ClardRecSequential
 from graphrec.text import TextEmbedder, query_texts
 from graphrec.train.run import build_model, load_dataset
@@ -63,6 +64,33 @@ def test_total_is_the_weighted_sum_of_the_parts(world):
     out = ClardRec.from_data(world, cfg).loss(batch_of(world))
     want = out["rec"] + out["search"] + 0.3 * out["cd"] + 0.2 * out["con"] + 0.7 * out["da"]
     assert torch.allclose(out["loss"], want, atol=1e-6)
+
+
+def test_search_side_losses_hand_case():
+    """L_S, L_con (both forms) and L_da on one example small enough to work by hand."""
+    def nls(x: float) -> float:  # -log sigmoid(x)
+        return math.log1p(math.exp(-x))
+
+    def t(*rows: list[float]) -> torch.Tensor:
+        return torch.tensor(rows)
+
+    user, query, rec_user = t([1.0, 0.0]), t([0.0, 1.0]), t([1.0, 0.0])
+    # qr and qi at 45 degrees (cos^2 = 1/2); the gate's mean is 0.4
+    pos = {"search": t([1.0, 1.0]), "qr": t([1.0, 1.0]), "qi": t([1.0, 0.0]), "g": t([0.2, 0.6]),
+           "fused": t([2.0, 0.0])}
+    neg = {"search": t([0.0, 0.0]), "qi": t([0.0, 1.0]), "fused": t([0.0, 0.0])}
+    cfg = ClardRecConfig(dim=2, alpha=0.0, beta=1.0, lam=1.0, con_mu=2.0)
+    parts = search_losses(cfg, user, query, pos, neg, rec_user)
+    assert set(parts) == {"search", "con", "da"}
+    # L_S: (h_u + q) . h_i = 2 against 0 for the negative
+    assert parts["search"].item() == pytest.approx(nls(2.0), abs=1e-6)
+    # L_con: BPR of the query-independent scores (1 against 0) + mu * cos^2 = 2 * 1/2
+    assert parts["con"].item() == pytest.approx(nls(1.0) + 1.0, abs=1e-6)
+    # L_da: confidence sigma(s(u, qi)) = sigma(1) times BPR of the fused item (2 against 0)
+    assert parts["da"].item() == pytest.approx(nls(2.0) / (1 + math.exp(-1.0)), abs=1e-6)
+    gate = search_losses(ClardRecConfig(dim=2, alpha=0.0, beta=1.0, lam=0.0, con_form="gate"),
+                         user, query, pos, neg, rec_user)
+    assert gate["con"].item() == pytest.approx((0.4 - 0.5) ** 2, abs=1e-6)
 
 
 def test_confidence_is_a_stop_gradient_weight():
