@@ -215,6 +215,25 @@ def test_sequential_grid_names_runs_its_configs_define():
     assert sum(1 for j in jobs if j.name == "duorec-fair") == 5  # Beauty x3, Sports, Toys
 
 
+def test_sequential_grid_length_buckets_only_every_prefix_models():
+    """``--length-buckets`` buckets the every-prefix models alone, under their own run names, and
+    drops the CPU encoder groups there (rows of a bucketed batch are already of similar length)."""
+    grid = _script("seq_grid")
+    plain, jobs = grid.grid(), grid.bucketed(grid.grid(), 16)
+    assert grid.bucketed(plain, 0) == plain
+    for before, after in zip(plain, jobs):
+        cmd = grid.command(after, "DATA", "OUT", "cpu")
+        if before.label.startswith(("icsrec", "idclrec", "duorec")):
+            assert after.run_name == before.run_name.replace(f"-s{before.seed}", f"-lb16-s{before.seed}")
+            assert "train.length_buckets=16" in cmd and "train.encoder_length_groups=4" not in cmd
+        else:
+            assert after == before and "train.encoder_length_groups=4" in cmd
+    assert len({j.run_name + j.dataset for j in jobs}) == len(jobs)
+    assert grid.main(["--root", "DATA", "--output", "OUT", "--length-buckets", "16", "--list"]) == 0
+    with pytest.raises(SystemExit):
+        grid.main(["--root", "DATA", "--output", "OUT", "--length-buckets", "-1", "--list"])
+
+
 def test_clardrec_grid_names_runs_its_config_defines():
     """Every run of issue 15's grid names a model of clardrec.yaml (or a registered one), has its
     own folder, and beauty-search's three seeds of both settings come first."""
@@ -311,6 +330,11 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
             "seed": seed, "epochs": 120, "best_epoch": 80, "seconds_per_epoch": 2.0,
             "config": {"train": {"epochs": 300, "patience": 40}},
             "test": {k: v + shift for k, v in metrics.items()}}))
+    bucketed = tmp_path / "beauty" / "icsrec-lb16-s1" / "icsrec" / "seed-1"
+    bucketed.mkdir(parents=True)
+    (bucketed / "results.json").write_text(json.dumps({
+        "seed": 1, "epochs": 90, "best_epoch": 50, "seconds_per_epoch": 1.0,
+        "config": {"train": {"epochs": 300, "patience": 40}}, "test": metrics}))
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "beauty_icsrec-s1.log").write_text("Epoch: 001, Loss: 9.0, ndcg@20: 0.0100, 1.0s\n")
     (tmp_path / "logs" / "beauty_duorec-fair-s1.log").write_text(
@@ -326,6 +350,8 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
     assert "(icsrec_readme)" in row and "-19.1% / -17.0%" in row  # the authors' own release wins
     assert "| duorec-fair (unfinished) | 1 | 2 (best 1: valid 0.0300) |" in out
     assert "icsrec (unfinished)" not in out  # it has results
+    bucketed_row = next(line for line in out.splitlines() if line.startswith("| icsrec-lb16 |"))
+    assert "90* (50)" in bucketed_row and "-23.0% / -24.6%" in bucketed_row  # its own row, same published one
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["finished"]["beauty"]["icsrec"]["seeds"] == [1, 2]
 

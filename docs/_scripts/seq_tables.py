@@ -21,6 +21,8 @@ from collections import defaultdict
 METRICS = ["hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20"]
 # which published row a run is compared with (the model family, without the per-dataset suffix)
 FAMILY = {"iclrec-sports": "iclrec", "iclrec-toys": "iclrec", "icsrec-toys": "icsrec", "duorec-fair": "duorec"}
+# a run of length-bucketed batches (seq_grid.py --length-buckets N) is named NAME-lbN
+BUCKETED = re.compile(r"-lb\d+$")
 EPOCH_LINE = re.compile(r"Epoch: (\d+),.*?ndcg@20: ([0-9.]+)")
 
 
@@ -89,7 +91,8 @@ def table(dataset: str, rows: dict[str, dict], unfinished: dict[str, list[dict]]
         stopped = ["*" if e < mx else "" for e, mx in zip(row["epochs"], row["max_epochs"])]
         epochs = ", ".join(f"{e}{s} ({b})" for e, s, b in zip(row["epochs"], stopped, row["best_epoch"]))
         cells = [f"{row[m]['mean']:.4f} ± {row[m]['std']:.4f}" for m in METRICS]
-        src, pub = published.get((dataset, FAMILY.get(name, name)), (None, None))
+        family = BUCKETED.sub("", name)
+        src, pub = published.get((dataset, FAMILY.get(family, family)), (None, None))
         if pub:
             gap = (f"{100 * (row['hr@20']['mean'] / pub['hr@20'] - 1):+.1f}% / "
                    f"{100 * (row['ndcg@20']['mean'] / pub['ndcg@20'] - 1):+.1f}%")
@@ -101,7 +104,8 @@ def table(dataset: str, rows: dict[str, dict], unfinished: dict[str, list[dict]]
         reached = ", ".join(f"{r['epochs']} (best {r['best_epoch']}: valid {r['best_valid_ndcg@20']:.4f})"
                             for r in runs)
         lines.append(f"| {name} (unfinished) | {len(runs)} | {reached} |" + " |" * len(METRICS) + " | |")
-    lines += ["", "epochs: epochs trained (best validation epoch); `*` = ended by early stopping."]
+    lines += ["", "epochs: epochs trained (best validation epoch); `*` = ended by early stopping; "
+              "`-lbN`: trained on batches bucketed by length (`train.length_buckets=N`)."]
     return "\n".join(lines)
 
 
