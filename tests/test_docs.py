@@ -334,7 +334,8 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
     bucketed.mkdir(parents=True)
     (bucketed / "results.json").write_text(json.dumps({
         "seed": 1, "epochs": 90, "best_epoch": 50, "seconds_per_epoch": 1.0,
-        "config": {"train": {"epochs": 300, "patience": 40}}, "test": metrics}))
+        "config": {"train": {"epochs": 300, "patience": 40}}, "test": metrics,
+        "history": [{"epoch": 1, "valid": {"ndcg@20": 0.02}}, {"epoch": 2, "valid": {"ndcg@20": 0.03}}]}))
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "beauty_icsrec-s1.log").write_text("Epoch: 001, Loss: 9.0, ndcg@20: 0.0100, 1.0s\n")
     (tmp_path / "logs" / "beauty_duorec-fair-s1.log").write_text(
@@ -343,7 +344,8 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
     published.write_text(json.dumps({"figures": [
         {"source": "icsrec_readme", "dataset": "beauty", "model": "icsrec", "hr@20": 0.1298, "ndcg@20": 0.0663},
         {"source": "icsrec_table", "dataset": "beauty", "model": "icsrec", "hr@20": 0.2, "ndcg@20": 0.1}]}))
-    assert tables.main([str(tmp_path), "--published", str(published), "--json", str(tmp_path / "s.json")]) == 0
+    assert tables.main([str(tmp_path), "--published", str(published), "--json", str(tmp_path / "s.json"),
+                        "--curves", str(tmp_path / "curves.png")]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| icsrec |"))
     assert "120* (80), 120* (80)" in row and "0.1050 ± 0.0071" in row
@@ -354,6 +356,11 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
     assert "90* (50)" in bucketed_row and "-23.0% / -24.6%" in bucketed_row  # its own row, same published one
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["finished"]["beauty"]["icsrec"]["seeds"] == [1, 2]
+    curves = tables.curves(str(tmp_path))
+    assert curves[("beauty", "icsrec-lb16-s1")] == [(1, 0.02), (2, 0.03)]  # from its history
+    assert curves[("beauty", "duorec-fair-s1")] == [(1, 0.03), (2, 0.02)]  # unfinished: from its log
+    assert ("beauty", "icsrec-s2") not in curves  # no history, no log: nothing to draw
+    assert (tmp_path / "curves.png").stat().st_size > 0
 
 
 def test_clardrec_tables_protocols_groups_and_unfinished_runs(tmp_path, capsys):

@@ -3,6 +3,7 @@
 published figures.
 
     python docs/_scripts/seq_tables.py GRID_DIR [--published docs/results/sequential_published.json] [--json OUT.json]
+        [--curves OUT.png]
 
 GRID_DIR is the ``--output`` of ``docs/_scripts/seq_grid.py`` (``DATASET/RUN/MODEL/seed-S/results.json``).
 A run with no ``results.json`` (stopped before its end) is listed from its log: the epochs it reached
@@ -51,6 +52,49 @@ def unfinished_runs(grid: str) -> dict[tuple[str, str], list[dict]]:
             out[(dataset, re.sub(r"-s\d+$", "", run))].append(
                 {"epochs": curve[-1][0], "best_epoch": best[0], "best_valid_ndcg@20": best[1]})
     return out
+
+
+def curves(grid: str) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """``{(dataset, run folder): [(epoch, valid NDCG@20), ...]}``: a finished run's from its history,
+    an unfinished one's from its log."""
+    out: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for path in sorted(glob.glob(os.path.join(grid, "*", "*", "*", "seed-*", "results.json"))):
+        parts = path.split(os.sep)
+        with open(path) as f:
+            history = json.load(f).get("history", [])
+        out[(parts[-5], parts[-4])] = [(h["epoch"], h["valid"]["ndcg@20"]) for h in history if "valid" in h]
+    for log in sorted(glob.glob(os.path.join(grid, "logs", "*.log"))):
+        key = tuple(os.path.basename(log)[:-4].split("_", 1))
+        if key not in out:
+            with open(log) as f:
+                out[key] = [(int(e), float(v)) for e, v in EPOCH_LINE.findall(f.read())]
+    return {k: v for k, v in out.items() if v}
+
+
+def plot_curves(runs: dict[tuple[str, str], list[tuple[int, float]]], path: str) -> None:
+    """One panel per dataset: validation NDCG@20 by epoch, the best epoch of each run marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({d for d, _ in runs})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for (d, run), curve in sorted(runs.items()):
+            if d != dataset:
+                continue
+            epochs, values = zip(*curve)
+            line, = ax.plot(epochs, values, label=run, linewidth=1)
+            best = max(range(len(values)), key=values.__getitem__)
+            ax.plot(epochs[best], values[best], "o", color=line.get_color())
+        ax.set(title=dataset, xlabel="epoch", ylabel="valid NDCG@20 (full ranking)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=120)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -114,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("grid")
     p.add_argument("--published", default="docs/results/sequential_published.json")
     p.add_argument("--json", help="write the summaries here")
+    p.add_argument("--curves", help="plot every run's validation NDCG@20 by epoch here (PNG)")
     args = p.parse_args(argv)
     done, todo, published = finished_runs(args.grid), unfinished_runs(args.grid), published_rows(args.published)
     summary: dict[str, dict] = defaultdict(dict)
@@ -127,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dump({"finished": summary, "unfinished": {f"{d}/{n}": r for (d, n), r in todo.items()}},
                       f, indent=1)
         os.replace(args.json + ".tmp", args.json)
+    if args.curves:
+        plot_curves(curves(args.grid), args.curves)
     return 0
 
 
