@@ -38,6 +38,12 @@ def finished_runs(grid: str) -> dict[tuple[str, str], list[dict]]:
     return out
 
 
+def log_curve(log: str) -> list[tuple[int, float]]:
+    """``[(epoch, valid NDCG@20), ...]`` as a run's log printed them."""
+    with open(log) as f:
+        return [(int(e), float(v)) for e, v in EPOCH_LINE.findall(f.read())]
+
+
 def unfinished_runs(grid: str) -> dict[tuple[str, str], list[dict]]:
     """Runs with a log and no results: epochs reached and the best validation NDCG@20 so far."""
     out: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -45,8 +51,7 @@ def unfinished_runs(grid: str) -> dict[tuple[str, str], list[dict]]:
         dataset, run = os.path.basename(log)[:-4].split("_", 1)
         if glob.glob(os.path.join(grid, dataset, run, "*", "seed-*", "results.json")):
             continue
-        with open(log) as f:
-            curve = [(int(e), float(v)) for e, v in EPOCH_LINE.findall(f.read())]
+        curve = log_curve(log)
         if curve:
             best = max(curve, key=lambda c: c[1])
             out[(dataset, re.sub(r"-s\d+$", "", run))].append(
@@ -66,8 +71,7 @@ def curves(grid: str) -> dict[tuple[str, str], list[tuple[int, float]]]:
     for log in sorted(glob.glob(os.path.join(grid, "logs", "*.log"))):
         key = tuple(os.path.basename(log)[:-4].split("_", 1))
         if key not in out:
-            with open(log) as f:
-                out[key] = [(int(e), float(v)) for e, v in EPOCH_LINE.findall(f.read())]
+            out[key] = log_curve(log)
     return {k: v for k, v in out.items() if v}
 
 
