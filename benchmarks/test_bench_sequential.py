@@ -5,8 +5,10 @@ auxiliary loss), with and without length-bucketed batches, and IDCLRec with its 
 partners encoded in one pass instead of in groups of similar length, or in one pass together
 with the input (``cl1_length_groups=0``, the fewest operations), and the backbone and IDCLRec with
 every encoder pass in length groups (``train.encoder_length_groups=4``), and IDCLRec with its partners
-paired inside the batch (``pair_partners``: no second view to encode). ``extra_info`` holds the batches per
-epoch, so ``mean * batches_per_epoch`` is the epoch time.
+paired inside the batch (``pair_partners``: no second view to encode), and the baselines trained the same
+way (ICSRec, DuoRec) with drawn and with paired partners. ``extra_info`` holds the batches per epoch and the
+seconds of the per-epoch work outside the steps (ICSRec's k-means), so ``mean * batches_per_epoch +
+epoch_start_s`` is the epoch time.
 
 Run:  OMP_NUM_THREADS=1 pytest benchmarks/test_bench_sequential.py --benchmark-only --bench-threads 1
       pytest benchmarks/test_bench_sequential.py --benchmark-only --bench-device cuda   (a GPU)
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +28,7 @@ from conftest import allocator_info, synchronize
 from graphrec.data import train_history
 from graphrec.data.loader import SequenceLoader, SubsequenceLoader
 from graphrec.datasets import AmazonSeq
-from graphrec.models import IDCLRec, IDCLRecConfig, SASRec, SASRecConfig
+from graphrec.models import DuoRec, DuoRecConfig, ICSRec, ICSRecConfig, IDCLRec, IDCLRecConfig, SASRec, SASRecConfig
 from graphrec.nn.encoders import SequenceTransformer
 
 SHARED = Path(os.environ.get("GRAPHREC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -47,6 +50,13 @@ MODELS = {
     "idclrec_encoder_groups": lambda d: encoder_groups(IDCLRec.from_data(d, IDCLRecConfig()), 4),
     # pair_partners: the L_CL1 partners are rows of the same batch (a paired loader), no second view encoded
     "idclrec_paired": lambda d: IDCLRec.from_data(d, IDCLRecConfig(pair_partners=True)),
+    # the two baselines trained like IDCLRec (every prefix, a same-target partner), as their authors ran
+    # them (the partner drawn and encoded) and with the partner paired inside the batch
+    "icsrec": lambda d: ICSRec.from_data(d, ICSRecConfig()),
+    "icsrec_paired": lambda d: ICSRec.from_data(d, ICSRecConfig(pair_partners=True)),
+    "duorec": lambda d: DuoRec.from_data(d, DuoRecConfig(separate_anchor=True)),
+    "duorec_paired": lambda d: DuoRec.from_data(d, DuoRecConfig(separate_anchor=True, pair_partners=True,
+                                                                mask_false_negatives=True)),
 }
 
 
@@ -69,6 +79,11 @@ def beauty():
 def test_training_step(benchmark, beauty, device, name, buckets):
     torch.manual_seed(0)
     model = MODELS[name](beauty).train().to(device)
+    # the per-epoch work outside the steps (ICSRec's k-means E-step), once: its losses then run in full
+    start = time.perf_counter()
+    model.on_epoch_start(beauty)
+    synchronize(device)
+    epoch_start = time.perf_counter() - start
     gen = torch.Generator().manual_seed(0)
     hist, n = train_history(beauty), beauty["item"].num_nodes
     loader = (SequenceLoader(hist, n, 50, 256, generator=gen, length_buckets=buckets) if name == "sasrec"
@@ -85,6 +100,7 @@ def test_training_step(benchmark, beauty, device, name, buckets):
         synchronize(device)
 
     benchmark.group = "sequential training step, Amazon Beauty, batch 256"
-    benchmark.extra_info.update(model=name, length_buckets=buckets, batches_per_epoch=len(loader), device=str(device),
-                                threads=torch.get_num_threads(), **allocator_info())
+    benchmark.extra_info.update(model=name, length_buckets=buckets, batches_per_epoch=len(loader),
+                                epoch_start_s=epoch_start, device=str(device), threads=torch.get_num_threads(),
+                                **allocator_info())
     benchmark.pedantic(step, rounds=40, iterations=1, warmup_rounds=3)

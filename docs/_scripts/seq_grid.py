@@ -70,7 +70,7 @@ def grid() -> list[Job]:
     """Issue 14's minimum grid, most wanted first: Beauty seed 1 of every model; seeds 2 and 3 of the
     one-row-per-user models (ICLRec, CL4SRec: a seventh of the every-prefix models' steps per epoch),
     then of the others; Sports and Toys with one seed; the Beauty ablations; DuoRec as its authors
-    stop it (50 epochs, patience 10 on MRR); IDCLRec with ``pair_partners``."""
+    stop it (50 epochs, patience 10 on MRR); IDCLRec, ICSRec and DuoRec with ``pair_partners``."""
     beauty = _models("beauty")
     cheap = [m for m in beauty if m[1] in ("iclrec", "cl4srec")]
     jobs = [Job("beauty", c, lab, 1, sets, n) for c, lab, sets, n in beauty]
@@ -84,6 +84,10 @@ def grid() -> list[Job]:
     jobs.append(Job("beauty", f"{CONFIGS}/duorec.yaml", "duorec", 1))
     # the speed switch at convergence: partners paired in the batch against IDCLRec's seed 1 above
     jobs.append(Job("beauty", f"{CONFIGS}/idclrec.yaml", "idclrec-paired", 1))
+    # and for the two every-prefix baselines, whose drawn partner costs an encoder pass (about 2.4x and
+    # 2.6x the paired step on a CPU, benchmarks/results/sequential_step_baselines.json)
+    jobs.append(Job("beauty", f"{CONFIGS}/icsrec.yaml", "icsrec-paired", 1))
+    jobs.append(Job("beauty", f"{CONFIGS}/duorec.yaml", "duorec-paired", 1, FAIR, "duorec-fair-paired"))
     return jobs
 
 

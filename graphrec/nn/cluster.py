@@ -5,12 +5,20 @@ import torch
 from torch import Tensor
 
 
+#: rows scored against the centroids at once: an ``(8192, k)`` block stays in cache on a CPU (about
+#: 2x faster than one ``(N, k)`` matrix for ICSRec's 131k Beauty rows and 256 intents) and bounds memory
+NEAREST_CHUNK = 8192
+
+
 def nearest_centroid(x: Tensor, centroids: Tensor) -> Tensor:
     r"""Index of the nearest row of ``centroids (k, d)`` for every row of ``x (N, d)``
     under squared Euclidean distance,
-    :math:`\arg\min_k \lVert\mathbf{x}\rVert^2 - 2\,\mathbf{x}^\top\mathbf{c}_k + \lVert\mathbf{c}_k\rVert^2`
-    (ties go to the lowest index). One ``(N, k)`` matrix product."""
-    return ((x * x).sum(1, keepdim=True) - 2 * x @ centroids.t() + (centroids * centroids).sum(1)[None, :]).argmin(1)
+    :math:`\arg\min_k \lVert\mathbf{x}-\mathbf{c}_k\rVert^2 = \arg\min_k \lVert\mathbf{c}_k\rVert^2
+    - 2\,\mathbf{x}^\top\mathbf{c}_k` (the row's own norm moves no argmin; ties go to the lowest
+    index). One fused ``addmm`` per block of :data:`NEAREST_CHUNK` rows."""
+    norms = (centroids * centroids).sum(1)
+    return torch.cat([torch.addmm(norms, rows, centroids.t(), alpha=-2.0).argmin(1)
+                      for rows in x.split(NEAREST_CHUNK)]) if x.size(0) else x.new_zeros(0, dtype=torch.long)
 
 
 def kmeans(x: Tensor, k: int, iters: int = 20, generator: torch.Generator | None = None,

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from graphrec.nn import cluster
 from graphrec.nn.cluster import kmeans, nearest_centroid
 
 
@@ -27,6 +28,18 @@ def test_nearest_centroid_matches_cdist():
     g = torch.Generator().manual_seed(1)
     x, c = torch.randn(50, 4, generator=g), torch.randn(7, 4, generator=g)
     assert torch.equal(nearest_centroid(x, c), torch.cdist(x, c).argmin(1))
+
+
+def test_nearest_centroid_across_row_blocks_and_ties(monkeypatch):
+    """Rows are scored in blocks: the blocks' answers join in row order, an empty input gives an
+    empty answer, and an exact tie goes to the lowest index as ``argmin`` does."""
+    monkeypatch.setattr(cluster, "NEAREST_CHUNK", 16)
+    g = torch.Generator().manual_seed(2)
+    x, c = torch.randn(70, 5, generator=g), torch.randn(9, 5, generator=g)
+    assert torch.equal(nearest_centroid(x, c), torch.cdist(x, c).argmin(1))
+    assert nearest_centroid(x[:0], c).shape == (0,) and nearest_centroid(x[:0], c).dtype == torch.long
+    tie = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])  # the origin is as far from both
+    assert nearest_centroid(torch.zeros(3, 2), tie).tolist() == [0, 0, 0]
 
 
 def test_split_empty_reseeds_a_cluster_from_the_largest():
