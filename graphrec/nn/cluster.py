@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-
 #: rows scored against the centroids at once: an ``(8192, k)`` block stays in cache on a CPU (about
 #: 2x faster than one ``(N, k)`` matrix for ICSRec's 131k Beauty rows and 256 intents) and bounds memory
 NEAREST_CHUNK = 8192
