@@ -354,6 +354,7 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
     assert "icsrec (unfinished)" not in out  # it has results
     bucketed_row = next(line for line in out.splitlines() if line.startswith("| icsrec-lb16 |"))
     assert "90* (50)" in bucketed_row and "-23.0% / -24.6%" in bucketed_row  # its own row, same published one
+    assert "| 0.1000 |" in bucketed_row and "±" not in bucketed_row  # one seed: no spread to show
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["finished"]["beauty"]["icsrec"]["seeds"] == [1, 2]
     curves = tables.curves(str(tmp_path))

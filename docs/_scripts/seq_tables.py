@@ -139,7 +139,9 @@ def table(dataset: str, rows: dict[str, dict], unfinished: dict[str, list[dict]]
     for name, row in sorted(rows.items(), key=lambda kv: -kv[1]["ndcg@20"]["mean"]):
         stopped = ["*" if e < mx else "" for e, mx in zip(row["epochs"], row["max_epochs"])]
         epochs = ", ".join(f"{e}{s} ({b})" for e, s, b in zip(row["epochs"], stopped, row["best_epoch"]))
-        cells = [f"{row[m]['mean']:.4f} ± {row[m]['std']:.4f}" for m in METRICS]
+        # one seed has no spread to show (a "± 0.0000" would read as a measured one)
+        cells = [f"{row[m]['mean']:.4f}" + (f" ± {row[m]['std']:.4f}" if len(row["seeds"]) > 1 else "")
+                 for m in METRICS]
         family = BUCKETED.sub("", name)
         src, pub = published.get((dataset, FAMILY.get(family, family)), (None, None))
         if pub:
