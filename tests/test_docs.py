@@ -328,7 +328,7 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
         run.mkdir(parents=True)
         (run / "results.json").write_text(json.dumps({
             "seed": seed, "epochs": 120, "best_epoch": 80, "seconds_per_epoch": 2.0,
-            "config": {"train": {"epochs": 300, "patience": 40}},
+            "config": {"train": {"epochs": 300, "patience": 40}}, "valid": {"ndcg@20": 0.06 + shift},
             "test": {k: v + shift for k, v in metrics.items()}}))
     bucketed = tmp_path / "beauty" / "icsrec-lb16-s1" / "icsrec" / "seed-1"
     bucketed.mkdir(parents=True)
@@ -348,13 +348,14 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
                         "--curves", str(tmp_path / "curves.png")]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| icsrec |"))
-    assert "120* (80), 120* (80)" in row and "0.1050 ± 0.0071" in row
+    assert "120* (80), 120* (80) | 0.0650 ± 0.0071 |" in row and "0.1050 ± 0.0071" in row
     assert "(icsrec_readme)" in row and "-19.1% / -17.0%" in row  # the authors' own release wins
-    assert "| duorec-fair (unfinished) | 1 | 2 (best 1: valid 0.0300) |" in out
+    assert "| duorec-fair (unfinished) | 1 | 2 (1) | 0.0300 |" in out  # validation only
     assert "icsrec (unfinished)" not in out  # it has results
     bucketed_row = next(line for line in out.splitlines() if line.startswith("| icsrec-lb16 |"))
     assert "90* (50)" in bucketed_row and "-23.0% / -24.6%" in bucketed_row  # its own row, same published one
     assert "| 0.1000 |" in bucketed_row and "±" not in bucketed_row  # one seed: no spread to show
+    assert "90* (50) | – |" in bucketed_row  # no validation figure recorded: a dash, not a zero
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["finished"]["beauty"]["icsrec"]["seeds"] == [1, 2]
     curves = tables.curves(str(tmp_path))

@@ -1,6 +1,7 @@
 """The tables of issue 14's sequential grid: one per dataset, every model's test HR / NDCG at 5, 10 and
 20 as mean ± std over its seeds, the epochs it trained and whether early stopping ended it, beside the
-published figures.
+published figures, and the best validation NDCG@20 (what model selection saw, and all there is of
+an unfinished run).
 
     python docs/_scripts/seq_tables.py GRID_DIR [--published docs/results/sequential_published.json] [--json OUT.json]
         [--curves OUT.png]
@@ -110,6 +111,9 @@ def summarise(runs: list[dict]) -> dict:
     for m in METRICS:
         vals = [r["test"][m] for r in runs]
         row[m] = {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0}
+    valid = [r["valid"]["ndcg@20"] for r in runs if "valid" in r]
+    row["valid_ndcg@20"] = ({"mean": statistics.fmean(valid), "std": statistics.stdev(valid) if len(valid) > 1 else 0.0}
+                            if len(valid) == len(runs) else None)
     row["seconds_per_epoch"] = statistics.fmean(r["seconds_per_epoch"] for r in runs)
     return row
 
@@ -132,16 +136,23 @@ def fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.4f}"
 
 
+def mean_std(stat: dict | None, seeds: int) -> str:
+    """``mean ± std``; one seed has no spread to show (a "± 0.0000" would read as a measured one)."""
+    if stat is None:
+        return "–"
+    return f"{stat['mean']:.4f}" + (f" ± {stat['std']:.4f}" if seeds > 1 else "")
+
+
 def table(dataset: str, rows: dict[str, dict], unfinished: dict[str, list[dict]],
           published: dict[tuple[str, str], tuple[str, dict]]) -> str:
-    head = "| model | seeds | epochs (best) | " + " | ".join(METRICS) + " | published HR@20 / NDCG@20 | gap |"
+    head = ("| model | seeds | epochs (best) | valid ndcg@20 | " + " | ".join(METRICS)
+            + " | published HR@20 / NDCG@20 | gap |")
     lines = [f"### {dataset}", "", head, "|" + "---|" * (head.count("|") - 1)]
     for name, row in sorted(rows.items(), key=lambda kv: -kv[1]["ndcg@20"]["mean"]):
         stopped = ["*" if e < mx else "" for e, mx in zip(row["epochs"], row["max_epochs"])]
         epochs = ", ".join(f"{e}{s} ({b})" for e, s, b in zip(row["epochs"], stopped, row["best_epoch"]))
-        # one seed has no spread to show (a "± 0.0000" would read as a measured one)
-        cells = [f"{row[m]['mean']:.4f}" + (f" ± {row[m]['std']:.4f}" if len(row["seeds"]) > 1 else "")
-                 for m in METRICS]
+        cells = [mean_std(row.get("valid_ndcg@20"), len(row["seeds"]))]
+        cells += [mean_std(row[m], len(row["seeds"])) for m in METRICS]
         family = BUCKETED.sub("", name)
         src, pub = published.get((dataset, FAMILY.get(family, family)), (None, None))
         if pub:
@@ -152,10 +163,11 @@ def table(dataset: str, rows: dict[str, dict], unfinished: dict[str, list[dict]]
             gap, pubcell = "", ""
         lines.append(f"| {name} | {len(row['seeds'])} | {epochs} | " + " | ".join(cells) + f" | {pubcell} | {gap} |")
     for name, runs in sorted(unfinished.items()):
-        reached = ", ".join(f"{r['epochs']} (best {r['best_epoch']}: valid {r['best_valid_ndcg@20']:.4f})"
-                            for r in runs)
-        lines.append(f"| {name} (unfinished) | {len(runs)} | {reached} |" + " |" * len(METRICS) + " | |")
-    lines += ["", "epochs: epochs trained (best validation epoch); `*` = ended by early stopping; "
+        reached = ", ".join(f"{r['epochs']} ({r['best_epoch']})" for r in runs)
+        valid = ", ".join(f"{r['best_valid_ndcg@20']:.4f}" for r in runs)
+        lines.append(f"| {name} (unfinished) | {len(runs)} | {reached} | {valid} |" + " |" * len(METRICS) + " | |")
+    lines += ["", "epochs: epochs trained (best validation epoch); `*` = ended by early stopping; valid ndcg@20: "
+              "at the best epoch (of an unfinished run: so far, no test figures); "
               "`-lbN`: trained on batches bucketed by length (`train.length_buckets=N`)."]
     return "\n".join(lines)
 
