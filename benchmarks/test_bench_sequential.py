@@ -5,7 +5,8 @@ auxiliary loss), with and without length-bucketed batches, and IDCLRec with its 
 partners encoded in one pass instead of in groups of similar length, or in one pass together
 with the input (``cl1_length_groups=0``, the fewest operations), and the backbone and IDCLRec with
 every encoder pass in length groups (``train.encoder_length_groups=4``), and IDCLRec with its partners
-paired inside the batch (``pair_partners``: no second view to encode), and the baselines trained the same
+paired inside the batch (``pair_partners``: no second view to encode; ``pair_by_length``: each target's rows
+paired in order of length), and the baselines trained the same
 way (ICSRec, DuoRec) with drawn and with paired partners. ``extra_info`` holds the batches per epoch and the
 seconds of the per-epoch work outside the steps (ICSRec's k-means), so ``mean * batches_per_epoch +
 epoch_start_s`` is the epoch time.
@@ -50,6 +51,9 @@ MODELS = {
     "idclrec_encoder_groups": lambda d: encoder_groups(IDCLRec.from_data(d, IDCLRecConfig()), 4),
     # pair_partners: the L_CL1 partners are rows of the same batch (a paired loader), no second view encoded
     "idclrec_paired": lambda d: IDCLRec.from_data(d, IDCLRecConfig(pair_partners=True)),
+    # ... with each target's rows paired in order of length: less padding in bucketed batches
+    "idclrec_paired_by_length": lambda d: IDCLRec.from_data(d, IDCLRecConfig(pair_partners=True,
+                                                                             pair_by_length=True)),
     # the two baselines trained like IDCLRec (every prefix, a same-target partner), as their authors ran
     # them (the partner drawn and encoded) and with the partner paired inside the batch
     "icsrec": lambda d: ICSRec.from_data(d, ICSRecConfig()),
@@ -88,7 +92,8 @@ def test_training_step(benchmark, beauty, device, name, buckets):
     hist, n = train_history(beauty), beauty["item"].num_nodes
     loader = (SequenceLoader(hist, n, 50, 256, generator=gen, length_buckets=buckets) if name == "sasrec"
               else SubsequenceLoader(hist, n, 50, 256, generator=gen, length_buckets=buckets,
-                                     pair_partners=model.train_inputs().pair_partners))
+                                     pair_partners=model.train_inputs().pair_partners,
+                                     pair_by_length=model.train_inputs().pair_by_length))
     batches = itertools.cycle([{k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
                                for b in itertools.islice(iter(loader), 40)])
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

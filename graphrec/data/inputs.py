@@ -241,6 +241,7 @@ class SubsequenceInputs(TrainInputs):
     min_len: int = 2
     partners: bool = True
     pair_partners: bool = False
+    pair_by_length: bool = False
 
     def loader(self, data: HeteroData, split: LoaderSplit = "train", *, batch_size: int,
                generator: torch.Generator | None = None, length_buckets: int = 0) -> Batches:
@@ -249,7 +250,8 @@ class SubsequenceInputs(TrainInputs):
         if split == "train":
             return SubsequenceLoader(train_history(data), num_items, max_len=self.max_len, batch_size=batch_size,
                                      min_len=self.min_len, partners=self.partners, generator=generator,
-                                     length_buckets=length_buckets, pair_partners=self.pair_partners)
+                                     length_buckets=length_buckets, pair_partners=self.pair_partners,
+                                     pair_by_length=self.pair_by_length)
         users, rows = history_with_valid_item(data)
         return SubsequenceLoader(rows, num_items, max_len=self.max_len, batch_size=batch_size, min_len=1,
                                  shuffle=False, partners=False, generator=generator, last_only=True,

@@ -77,9 +77,11 @@ class DuoRec(SASRec):
         self.cl_weight, self.temperature, self.similarity = cfg.cl_weight, cfg.temperature, cfg.similarity
         self.mask_false_negatives, self.min_input_len = cfg.mask_false_negatives, cfg.min_input_len
         self.separate_anchor, self.pair_partners = cfg.separate_anchor, cfg.pair_partners
+        self.pair_by_length = cfg.pair_by_length
 
     def train_inputs(self) -> SubsequenceInputs:
-        return SubsequenceInputs(max_len=self.max_len, min_len=self.min_input_len, pair_partners=self.pair_partners)
+        return SubsequenceInputs(max_len=self.max_len, min_len=self.min_input_len, pair_partners=self.pair_partners,
+                                 pair_by_length=self.pair_by_length)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         seq, target = batch["input"], batch["target"]

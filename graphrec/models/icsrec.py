@@ -117,7 +117,8 @@ class ICSRec(SASRec):
 
     def train_inputs(self) -> SubsequenceInputs:
         return SubsequenceInputs(max_len=self.max_len, min_len=self.config.min_input_len, partners=True,
-                                 pair_partners=self.config.pair_partners)
+                                 pair_partners=self.config.pair_partners,
+                                 pair_by_length=self.config.pair_by_length)
 
     @torch.no_grad()
     def subsequence_representations(self, loader: SubsequenceLoader) -> Tensor:

@@ -256,6 +256,7 @@ class IDCLRec(RecModel):
         self.temperature, self.similarity = cfg.temperature, cfg.similarity
         self.mask_false_negatives, self.centroid_items = cfg.mask_false_negatives, cfg.centroid_items
         self.cl1_length_groups, self.pair_partners = cfg.cl1_length_groups, cfg.pair_partners
+        self.pair_by_length = cfg.pair_by_length
         self.ld_fn = ld_fn or SIMILARITY_ADJUSTMENT[cfg.ld_form]
         # same attribute names as SASRec, so SASRec weights load into IDCLRec and back
         self.item_emb, self.encoder = sasrec_backbone(cfg, num_items, adj)
@@ -380,7 +381,7 @@ class IDCLRec(RecModel):
 
     def train_inputs(self) -> SubsequenceInputs:
         return SubsequenceInputs(max_len=self.max_len, min_len=self.min_input_len,
-                                 pair_partners=self.pair_partners)
+                                 pair_partners=self.pair_partners, pair_by_length=self.pair_by_length)
 
     def sequence_representation(self, history: Ragged) -> Tensor:
         r"""``(B, d)``: :math:`\mathbf{h} = \mathbf{r}_N + \mathbf{i}` of each history."""

@@ -74,11 +74,16 @@ class SameTargetContrastConfig(SASRecConfig):
             step. Each view then also stands among the other's in-batch candidates, which
             ``mask_false_negatives`` removes (so it is required). Off by default (the
             papers' drawn partner, encoded).
+        pair_by_length: with ``pair_partners``, pair each target's rows in order of input
+            length, so that a row's partner is the one of its target nearest in length: less
+            padding in length-bucketed batches (``SubsequenceLoader`` ``pair_by_length``), a
+            partner no longer uniform over the target's rows. Off by default.
     """
 
     mask_false_negatives: bool = True
     min_input_len: int = 1
     pair_partners: bool = False
+    pair_by_length: bool = False
 
     def partners_unused(self) -> str | None:
         """Why no loss would read the partners (a setting named), or ``None`` when one does."""
@@ -88,6 +93,8 @@ class SameTargetContrastConfig(SASRecConfig):
         super().validate()
         self.require_positive("min_input_len")
         if not self.pair_partners:
+            if self.pair_by_length:
+                self._fail("pair_by_length", "False unless pair_partners=True (it orders the rows that are paired)")
             return
         if not self.mask_false_negatives:
             self._fail("pair_partners", "False, or mask_false_negatives=True (a pair's rows would be each "

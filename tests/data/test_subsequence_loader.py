@@ -121,6 +121,41 @@ def test_paired_epoch_covers_every_row_once_with_same_target_mates(buckets, batc
         assert len({int(ld.target[r]) for r in unit[:n]}) == 1
 
 
+def test_pairs_by_length_take_each_targets_rows_in_order_of_length():
+    # item 9 ends prefixes of input lengths 1, 1, 2, 3, 3, 3, 3 (max_len=3); item 4 of 2, 2, 3, 3, 3
+    hist = paired_world()
+    by_len = SubsequenceLoader(hist, 12, max_len=3, batch_size=4, min_len=1, pair_partners=True, pair_by_length=True,
+                               generator=torch.Generator().manual_seed(0))
+    uniform = SubsequenceLoader(hist, 12, max_len=3, batch_size=4, min_len=1, pair_partners=True,
+                                generator=torch.Generator().manual_seed(0))
+
+    def spread(ld):  # summed length gap inside the units of many epochs
+        gap = 0
+        for _ in range(50):
+            units = ld.partner_units()
+            lengths = torch.where(units >= 0, ld.input_lengths(units.clamp(min=0)), -1)
+            for row, n in zip(lengths.tolist(), (units >= 0).sum(1).tolist()):
+                gap += max(row[:n]) - min(row[:n])
+        return gap
+
+    for _ in range(5):
+        units = by_len.partner_units()
+        assert sorted(units[units >= 0].tolist()) == list(range(by_len.num_rows))  # still every row once
+        ranges: dict[int, list[tuple[int, int]]] = {}
+        for unit in units.tolist():
+            rows = torch.tensor([r for r in unit if r >= 0])
+            assert by_len.target[rows].unique().numel() == 1
+            lengths = by_len.input_lengths(rows)
+            ranges.setdefault(int(by_len.target[rows[0]]), []).append((int(lengths.min()), int(lengths.max())))
+        # a target's units cover disjoint runs of its rows sorted by length: no unit's range straddles another's
+        for spans in ranges.values():
+            spans.sort()
+            assert all(hi <= lo for (_, hi), (lo, _) in zip(spans, spans[1:]))
+    assert spread(by_len) < spread(uniform)
+    with pytest.raises(ValueError, match="pair_by_length"):
+        SubsequenceLoader(hist, 12, pair_by_length=True)
+
+
 def test_pair_partners_needs_a_shuffled_loader_with_partners():
     with pytest.raises(ValueError, match="pair_partners"):
         SubsequenceLoader(HIST, 40, pair_partners=True, shuffle=False)

@@ -13,6 +13,7 @@ from graphrec.models import (
     ICLRecConfig,
     ICSRec,
     ICSRecConfig,
+    IDCLRec,
     IDCLRecConfig,
     Popularity,
 )
@@ -290,3 +291,13 @@ def test_pair_partners_is_refused_where_no_contrast_reads_the_partners(cls, cont
     with pytest.raises(ConfigError, match=f"pair_partners.*{named}"):
         cls(mask_false_negatives=True, pair_partners=True, **contrast_off)
     assert issubclass(cls, SameTargetContrastConfig)
+
+
+@pytest.mark.parametrize("cls", [DuoRecConfig, ICSRecConfig, IDCLRecConfig])
+def test_pair_by_length_reaches_the_loader_and_needs_pairs(cls, toy_data):
+    with pytest.raises(ConfigError, match="pair_by_length"):
+        cls(mask_false_negatives=True, pair_by_length=True)
+    model = {DuoRecConfig: DuoRec, ICSRecConfig: ICSRec, IDCLRecConfig: IDCLRec}[cls].from_data(
+        toy_data, cls(mask_false_negatives=True, pair_partners=True, pair_by_length=True))
+    loader = model.train_inputs().loader(toy_data, batch_size=8, generator=torch.Generator().manual_seed(0))
+    assert loader.pair_partners and loader.pair_by_length
