@@ -363,6 +363,17 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
     assert curves[("beauty", "duorec-fair-s1")] == [(1, 0.03), (2, 0.02)]  # unfinished: from its log
     assert ("beauty", "icsrec-s2") not in curves  # no history, no log: nothing to draw
     assert (tmp_path / "curves.png").stat().st_size > 0
+    # equal epochs: seeds pooled, an epoch a run has not reached left empty, rows as asked
+    (tmp_path / "logs" / "beauty_duorec-fair-s2.log").write_text(
+        "Epoch: 001, Loss: 9.0, ndcg@20: 0.0500, 1.0s\nEpoch: 002, Loss: 8.0, ndcg@20: 0.0400, 1s\n"
+        "Epoch: 003, Loss: 8.0, ndcg@20: 0.0450, 1s\n")
+    text = tables.at_epochs(tables.curves(str(tmp_path)), "beauty", [1, 3], ["duorec-fair", "icsrec-lb16"])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "seeds" not in line]
+    assert rows == ["| duorec-fair | 2 | 0.0400 ± 0.0141 |  |", "| icsrec-lb16 | 1 | 0.0200 |  |"]
+    with pytest.raises(SystemExit):
+        tables.main([str(tmp_path), "--runs", "icsrec"])  # --runs without --at-epochs means nothing
+    with pytest.raises(SystemExit):
+        tables.main([str(tmp_path), "--at-epochs", "0,10"])
 
 
 def test_clardrec_tables_protocols_groups_and_unfinished_runs(tmp_path, capsys):

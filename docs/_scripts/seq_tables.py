@@ -1,10 +1,11 @@
 """The tables of issue 14's sequential grid: one per dataset, every model's test HR / NDCG at 5, 10 and
 20 as mean ± std over its seeds, the epochs it trained and whether early stopping ended it, beside the
 published figures, and the best validation NDCG@20 (what model selection saw, and all there is of
-an unfinished run).
+an unfinished run). ``--at-epochs`` adds, per dataset, every run's validation NDCG@20 at those epochs (mean
+± std over its seeds): the comparison at equal training that unfinished runs allow.
 
     python docs/_scripts/seq_tables.py GRID_DIR [--published docs/results/sequential_published.json] [--json OUT.json]
-        [--curves OUT.png]
+        [--curves OUT.png] [--at-epochs 10,20,40 [--runs NAME,...]]
 
 GRID_DIR is the ``--output`` of ``docs/_scripts/seq_grid.py`` (``DATASET/RUN/MODEL/seed-S/results.json``).
 A run with no ``results.json`` (stopped before its end) is listed from its log: the epochs it reached
@@ -103,6 +104,34 @@ def plot_curves(runs: dict[tuple[str, str], list[tuple[int, float]]], path: str)
     os.replace(path + ".tmp.png", path)
 
 
+def at_epochs(runs: dict[tuple[str, str], list[tuple[int, float]]], dataset: str, epochs: list[int],
+              names: list[str] | None = None) -> str:
+    """Validation NDCG@20 of each run (seeds pooled: mean ± std) at the given epochs; a cell is
+    empty where a seed had not reached the epoch, and ``names`` (runs without ``-sSEED``)
+    picks and orders the rows."""
+    pooled: dict[str, list[dict[int, float]]] = defaultdict(list)
+    for (d, run), curve in sorted(runs.items()):
+        if d == dataset:
+            pooled[re.sub(r"-s\d+$", "", run)].append(dict(curve))
+    order = names if names is not None else sorted(pooled)
+    head = "| run | seeds | " + " | ".join(f"epoch {e}" for e in epochs) + " |"
+    lines = [f"### {dataset}: validation NDCG@20 at equal epochs", "", head, "|" + "---|" * (head.count("|") - 1)]
+    for name in order:
+        seeds = pooled.get(name, [])
+        if not seeds:
+            continue
+        cells = []
+        for e in epochs:
+            vals = [c[e] for c in seeds if e in c]
+            if len(vals) < len(seeds):  # a seed has not reached the epoch: no mean of the others
+                cells.append("")
+                continue
+            spread = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            cells.append(mean_std({"mean": statistics.fmean(vals), "std": spread}, len(vals)))
+        lines.append(f"| {name} | {len(seeds)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def summarise(runs: list[dict]) -> dict:
     row: dict = {"seeds": [r["seed"] for r in runs], "epochs": [r["epochs"] for r in runs],
                  "best_epoch": [r["best_epoch"] for r in runs],
@@ -178,7 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--published", default="docs/results/sequential_published.json")
     p.add_argument("--json", help="write the summaries here")
     p.add_argument("--curves", help="plot every run's validation NDCG@20 by epoch here (PNG)")
+    p.add_argument("--at-epochs", help="comma-separated epochs: every run's validation NDCG@20 there")
+    p.add_argument("--runs", help="with --at-epochs: these runs (names without -sSEED), in this order")
     args = p.parse_args(argv)
+    try:
+        epochs = [int(e) for e in args.at_epochs.split(",")] if args.at_epochs else []
+    except ValueError:
+        p.error(f"--at-epochs wants comma-separated epochs, got {args.at_epochs!r}")
+    if any(e < 1 for e in epochs):
+        p.error(f"--at-epochs: epochs count from 1, got {args.at_epochs!r}")
+    if args.runs and not epochs:
+        p.error("--runs only picks the rows of --at-epochs")
     done, todo, published = finished_runs(args.grid), unfinished_runs(args.grid), published_rows(args.published)
     summary: dict[str, dict] = defaultdict(dict)
     for (dataset, name), runs in done.items():
@@ -191,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             json.dump({"finished": summary, "unfinished": {f"{d}/{n}": r for (d, n), r in todo.items()}},
                       f, indent=1)
         os.replace(args.json + ".tmp", args.json)
+    if epochs:
+        runs = curves(args.grid)
+        for dataset in sorted({d for d, _ in runs}):
+            print(at_epochs(runs, dataset, epochs, args.runs.split(",") if args.runs else None), end="\n\n")
     if args.curves:
         plot_curves(curves(args.grid), args.curves)
     return 0
