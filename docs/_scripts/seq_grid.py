@@ -71,7 +71,8 @@ def grid() -> list[Job]:
     one-row-per-user models (ICLRec, CL4SRec: a seventh of the every-prefix models' steps per epoch),
     then of the others; Sports and Toys with one seed; the Beauty ablations; DuoRec as its authors
     stop it (50 epochs, patience 10 on MRR); IDCLRec, ICSRec and DuoRec with ``pair_partners``; IDCLRec's
-    parts removed one at a time on paired batches, and its pairs by length."""
+    parts removed one at a time on paired batches, its pairs by length, and L_CL1 in the spec's proposed
+    form (dot product, tau = 1)."""
     beauty = _models("beauty")
     cheap = [m for m in beauty if m[1] in ("iclrec", "cl4srec")]
     jobs = [Job("beauty", c, lab, 1, sets, n) for c, lab, sets, n in beauty]
@@ -91,7 +92,7 @@ def grid() -> list[Job]:
     jobs.append(Job("beauty", f"{CONFIGS}/duorec.yaml", "duorec-paired", 1, FAIR, "duorec-fair-paired"))
     # where IDCLRec's gap to its backbone comes from, part by part, on paired batches; and pairs by length
     jobs += [Job("beauty", f"{CONFIGS}/idclrec.yaml", f"idclrec-paired-{v}", 1)
-             for v in ("current", "cl1-only", "no-Ld", "no-CL2", "by-length")]
+             for v in ("current", "cl1-only", "no-Ld", "no-CL2", "by-length", "cl1-dot")]
     return jobs
 
 
