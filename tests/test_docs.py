@@ -234,6 +234,45 @@ def test_sequential_grid_length_buckets_only_every_prefix_models():
         grid.main(["--root", "DATA", "--output", "OUT", "--length-buckets", "-1", "--list"])
 
 
+def test_sequential_grid_runs_chosen_runs_with_threads(tmp_path, monkeypatch):
+    """``--runs`` keeps the named runs in the given order and refuses an unknown one; ``--threads``
+    reaches each run as ``train.num_threads`` and ``OMP_NUM_THREADS`` (a 2-core session trains one
+    run on both cores)."""
+    grid = _script("seq_grid")
+    jobs = grid.bucketed(grid.grid(), 16)
+    keys = ["toys/cl4srec-s1", "beauty/duorec-fair-paired-lb16-s1"]
+    picked = grid.select(jobs, ",".join(keys))
+    assert [f"{j.dataset}/{j.run_name}" for j in picked] == keys
+    for bad in ("beauty/nope", "toys/cl4srec-s1,cl4srec-s1", ""):
+        with pytest.raises(ValueError, match="no such run"):
+            grid.select(jobs, bad)
+    assert "train.num_threads=2" in grid.command(picked[0], "DATA", "OUT", "cpu", threads=2)
+    assert not any("num_threads" in a for a in grid.command(picked[0], "DATA", "OUT", "cpu"))
+
+    started = []
+
+    class Done:
+        returncode = 0
+
+        def __init__(self, cmd, stdout, stderr, env):
+            started.append((cmd, env))
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(grid.subprocess, "Popen", Done)
+    monkeypatch.setattr(grid.time, "sleep", lambda s: None)
+    status = grid.run(picked, "DATA", str(tmp_path), "cpu", workers=1, threads=2)
+    assert [s["rc"] for s in status.values()] == [0, 0]
+    assert [c[c.index("--output") + 1] for c, _ in started] == [str(tmp_path / k) for k in keys]
+    assert all(env["OMP_NUM_THREADS"] == "2" and "train.num_threads=2" in c for c, env in started)
+    started.clear()
+    grid.run(picked[:1], "DATA", str(tmp_path), "cpu", workers=1)
+    assert started[0][1] is None  # no --threads: the runs inherit the environment
+    with pytest.raises(SystemExit):
+        grid.main(["--root", "DATA", "--output", "OUT", "--threads", "-1", "--list"])
+
+
 def test_clardrec_grid_names_runs_its_config_defines():
     """Every run of issue 15's grid names a model of clardrec.yaml (or a registered one), has its
     own folder, and beauty-search's three seeds of both settings come first."""
