@@ -242,7 +242,7 @@ def test_sequential_grid_runs_chosen_runs_with_threads(tmp_path, monkeypatch):
     jobs = grid.bucketed(grid.grid(), 16)
     keys = ["toys/cl4srec-s1", "beauty/duorec-fair-paired-lb16-s1"]
     picked = grid.select(jobs, ",".join(keys))
-    assert [f"{j.dataset}/{j.run_name}" for j in picked] == keys
+    assert [j.key for j in picked] == keys
     for bad in ("beauty/nope", "toys/cl4srec-s1,cl4srec-s1", ""):
         with pytest.raises(ValueError, match="no such run"):
             grid.select(jobs, bad)
