@@ -269,6 +269,11 @@ def test_sequential_grid_runs_chosen_runs_with_threads(tmp_path, monkeypatch):
     started.clear()
     grid.run(picked[:1], "DATA", str(tmp_path), "cpu", workers=1)
     assert started[0][1] is None  # no --threads: the runs inherit the environment
+    started.clear()
+    assert grid.main(["--root", "DATA", "--output", str(tmp_path), "--device", "cpu", "--smoke",
+                      "--length-buckets", "16", "--threads", "2", "--runs", ",".join(keys)]) == 0
+    assert len(started) == 2 and all(env["OMP_NUM_THREADS"] == "2" and "train.max_batches=2" in c
+                                      for c, env in started)
     with pytest.raises(SystemExit):
         grid.main(["--root", "DATA", "--output", "OUT", "--threads", "-1", "--list"])
 

@@ -249,9 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         for j in jobs:
             first.setdefault(j.dataset, j)
         # the first run of each dataset alone writes its cache; then the rest together
-        status = run(list(first.values()), args.root, args.output, args.device, len(first))
+        status = run(list(first.values()), args.root, args.output, args.device, len(first),
+                     threads=args.threads)
         status |= run([j for j in jobs if j not in first.values()], args.root, args.output, args.device,
-                      args.workers)
+                      args.workers, threads=args.threads)
         failed = [k for k, v in status.items() if v.get("rc") != 0]
         print("smoke:", "all passed" if not failed else f"failed: {failed}", flush=True)
         return 1 if failed else 0
