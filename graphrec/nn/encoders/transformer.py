@@ -49,6 +49,10 @@ def length_groups(valid: Tensor, groups: int) -> tuple[list[Tensor], Tensor]:
     return list(order.tensor_split(min(groups, valid.size(0)))), order.argsort()
 
 
+#: what :class:`SequenceTransformer` computes at a padding position
+PADDING_OUTPUTS = ("zero", "attend_all")
+
+
 class TransformerBlock(nn.Module):
     r"""One self-attention block (multi-head attention + position-wise GELU FFN).
 
@@ -114,7 +118,7 @@ class SequenceTransformer(nn.Module):
     Positions are right-aligned: the last column always gets :math:`P_{L_{max}-1}`, so
     an input with fewer than ``max_len`` columns (e.g. after :func:`trim_left_padding`)
     encodes its real items exactly as its full-width left-padded form would. Outputs
-    at padding positions are zero.
+    at padding positions are zero (see ``padding_outputs``).
     The item embeddings :math:`E` are passed in, so they can be a graph's ``item``
     node embeddings (e.g. after LightGCN propagation).
 
@@ -132,6 +136,13 @@ class SequenceTransformer(nn.Module):
             pays on a CPU when a batch mixes short and long rows; on a GPU the extra
             launches cost more. ``1``: one pass. The trainer sets it from
             ``train.encoder_length_groups``. (default: ``1``)
+        padding_outputs (str, optional): what a padding position encodes. ``"zero"``:
+            zero, and no work is spent on it. ``"attend_all"``: what the SASRec code of
+            ICLRec / ICSRec computes with its additive :math:`-10^4` mask: a query with no
+            allowed key (padding before the first item) attends to every position of the
+            row, and its output is kept. Outputs at real positions are the same either
+            way; only a representation pooled over padding (ICLRec's mean and
+            concatenation) differs. (default: ``"zero"``)
 
     Shapes:
         - **input:** item embeddings of the sequence :math:`(B, L, d)`, validity mask
@@ -141,11 +152,13 @@ class SequenceTransformer(nn.Module):
 
     def __init__(self, dim: int, max_len: int, num_layers: int = 2, num_heads: int = 1,
                  dropout: float = 0.2, norm_first: bool = False, inner_dropout: bool = True,
-                 length_groups: int = 1) -> None:
+                 length_groups: int = 1, padding_outputs: str = "zero") -> None:
         super().__init__()
         if length_groups < 1:
             raise ValueError(f"length_groups must be >= 1, got {length_groups}")
-        self.length_groups = length_groups
+        if padding_outputs not in PADDING_OUTPUTS:
+            raise ValueError(f"padding_outputs must be one of {PADDING_OUTPUTS}, got {padding_outputs!r}")
+        self.length_groups, self.padding_outputs = length_groups, padding_outputs
         self.pos = nn.Embedding(max_len, dim)
         self.norm = nn.LayerNorm(dim, eps=1e-12)
         self.drop = Dropout(dropout)
@@ -171,12 +184,14 @@ class SequenceTransformer(nn.Module):
         if L > self.pos.num_embeddings:
             raise ValueError(f"sequence length {L} exceeds max_len={self.pos.num_embeddings}")
         groups = self.length_groups if groups is None else groups
-        if groups > 1 and item_emb.size(0) > 1:
+        if groups > 1 and item_emb.size(0) > 1 and self.padding_outputs == "zero":
             rows, inverse = length_groups(valid, groups)
             return torch.cat([self._encode(item_emb[idx], valid[idx]) for idx in rows])[inverse]
         return self._encode(item_emb, valid)
 
     def _encode(self, item_emb: Tensor, valid: Tensor) -> Tensor:
+        if self.padding_outputs == "attend_all":
+            return self._encode_attend_all(item_emb, valid)
         # skip columns that are padding in every row (outputs there are zero anyway)
         cut = leading_padding(valid)
         x, v = item_emb[:, cut:], valid[:, cut:]
@@ -187,6 +202,17 @@ class SequenceTransformer(nn.Module):
             x = block(x, mask)
         x = self.final_norm(x) * v.unsqueeze(-1).to(x.dtype)
         return F.pad(x, (0, 0, cut, 0)) if cut else x
+
+    def _encode_attend_all(self, item_emb: Tensor, valid: Tensor) -> Tensor:
+        x = item_emb + self.pos.weight[self.pos.num_embeddings - item_emb.size(1):].unsqueeze(0)
+        x = self.drop(self.norm(x))
+        L = valid.size(1)
+        mask = torch.ones(L, L, dtype=torch.bool, device=valid.device).tril() & valid[:, None, :]
+        # -1e4 on every key of such a row shifts all its scores alike: softmax over all keys
+        mask = mask | ~mask.any(-1, keepdim=True)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.final_norm(x)
 
 
 __all__ = ["TransformerBlock", "SequenceTransformer", "causal_mask", "trim_left_padding", "length_groups"]

@@ -71,3 +71,38 @@ def test_length_groups_give_the_same_outputs_and_gradients(setup, groups):
     assert torch.allclose(grouped, one, atol=1e-6) and torch.allclose(g_grouped, g_one, atol=1e-6)
     with pytest.raises(ValueError, match="length_groups"):
         SequenceTransformer(8, max_len=6, length_groups=0)
+
+
+def additive_mask_forward(model, x, seq):
+    """The reference SASRec code's forward (post-LN): learned positions, a causal and
+    padding mask added as ``-10000`` to the scores, every output kept."""
+    B, L, D = x.shape
+    x = model.norm(x + model.pos.weight[-L:])
+    allowed = torch.ones(L, L).tril().bool() & (seq > 0)[:, None, :]
+    add = (1.0 - allowed.float())[:, None] * -10000.0
+    for blk in model.blocks:
+        q, k, v = blk.qkv(x).view(B, L, 3, blk.num_heads, D // blk.num_heads).unbind(2)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        p = torch.softmax(q @ k.transpose(-1, -2) / (D // blk.num_heads) ** 0.5 + add, -1)
+        x = blk.norm1(x + blk.out((p @ v).transpose(1, 2).reshape(B, L, D)))
+        x = blk.norm2(x + blk.ffn(x))
+    return x
+
+
+def test_attend_all_padding_outputs_follow_the_additive_mask(setup):
+    model, emb = setup
+    zero = encode(model, emb, SEQ)
+    model.padding_outputs = "attend_all"
+    out = encode(model, emb, SEQ)
+    assert torch.allclose(out, additive_mask_forward(model, emb(SEQ), SEQ), atol=1e-5)
+    real = SEQ > 0
+    assert torch.allclose(out[real], zero[real], atol=1e-5)  # real positions never see padding
+    assert out[~real].abs().sum(-1).min() > 0
+    # a padding query attends to every position, the most recent item included
+    other = SEQ.clone()
+    other[:, -1] = 9
+    assert not torch.allclose(encode(model, emb, other)[~real], out[~real])
+    model.length_groups = 3  # grouping would trim the padding whose outputs are wanted: it is skipped
+    assert torch.allclose(encode(model, emb, SEQ), out, atol=1e-6)
+    with pytest.raises(ValueError, match="padding_outputs"):
+        SequenceTransformer(8, max_len=6, padding_outputs="keep")
