@@ -82,7 +82,7 @@ def grid() -> list[Job]:
     then of the others; Sports and Toys with one seed; the Beauty ablations; DuoRec as its authors
     stop it (50 epochs, patience 10 on MRR); IDCLRec, ICSRec and DuoRec with ``pair_partners``; IDCLRec's
     parts removed one at a time on paired batches, its pairs by length, and L_CL1 in the spec's proposed
-    form (dot product, tau = 1)."""
+    form (dot product, tau = 1); ICLRec with every switch of its authors' code."""
     beauty = _models("beauty")
     cheap = [m for m in beauty if m[1] in ("iclrec", "cl4srec")]
     jobs = [Job("beauty", c, lab, 1, sets, n) for c, lab, sets, n in beauty]
@@ -103,6 +103,9 @@ def grid() -> list[Job]:
     # where IDCLRec's gap to its backbone comes from, part by part, on paired batches; and pairs by length
     jobs += [Job("beauty", f"{CONFIGS}/idclrec.yaml", f"idclrec-paired-{v}", 1)
              for v in ("current", "cl1-only", "no-Ld", "no-CL2", "by-length", "cl1-dot")]
+    # ICLRec with the last two differences from its authors' code switched off (padding in its
+    # representations, windows that spare the last item): does its -8% gap close?
+    jobs.append(Job("beauty", f"{CONFIGS}/iclrec.yaml", "iclrec-exact", 1))
     return jobs
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -27,13 +27,17 @@ def _rand(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | Non
         like.device)
 
 
-def crop(seq: Tensor, ratio: float = 0.2, generator: torch.Generator | None = None) -> Tensor:
+def crop(seq: Tensor, ratio: float = 0.2, generator: torch.Generator | None = None,
+         spare_last: bool = False) -> Tensor:
     """Item crop: a random contiguous window of ``max(1, floor(ratio * n))`` of the
-    ``n`` items of each left-padded row, left-padded again."""
+    ``n`` items of each left-padded row, left-padded again. ``spare_last``: a window of
+    ``floor(ratio * n) >= 1`` items ends before the most recent item (the ICLRec code's
+    ``Crop`` draws its start from ``[0, n - c - 1]``)."""
     B, L = seq.shape
     n = _lengths(seq)
     c = torch.minimum((ratio * n).long().clamp(min=1), n)
-    s = (_rand((B,), seq, generator) * (n - c + 1)).long()
+    starts = n - c + 1 - (spare_last & ((ratio * n).long() >= 1)).long()
+    s = (_rand((B,), seq, generator) * starts).long()
     j = torch.arange(L, device=seq.device)
     src = (j[None, :] + (s + c - n)[:, None]).clamp(0, L - 1)
     return torch.where(j[None, :] >= (L - c)[:, None], seq.gather(1, src), torch.zeros_like(seq))
@@ -49,12 +53,16 @@ def mask(seq: Tensor, ratio: float = 0.7, generator: torch.Generator | None = No
     return seq.masked_fill(rank < k[:, None], mask_id)
 
 
-def reorder(seq: Tensor, ratio: float = 0.2, generator: torch.Generator | None = None) -> Tensor:
-    """Item reorder: a random contiguous window of ``floor(ratio * n)`` items is shuffled."""
+def reorder(seq: Tensor, ratio: float = 0.2, generator: torch.Generator | None = None,
+            spare_last: bool = False) -> Tensor:
+    """Item reorder: a random contiguous window of ``floor(ratio * n)`` items is shuffled.
+    ``spare_last``: the window ends before the most recent item (the ICLRec code's
+    ``Reorder`` draws its start from ``[0, n - w - 1]``)."""
     B, L = seq.shape
     n = _lengths(seq)
     w = (ratio * n).long()
-    ws = (L - n) + (_rand((B,), seq, generator) * (n - w + 1)).long()
+    starts = (n - w + 1 - int(spare_last)).clamp(min=0)
+    ws = (L - n) + (_rand((B,), seq, generator) * starts).long()
     j = torch.arange(L, device=seq.device)[None, :].expand(B, L)
     inside = (j >= ws[:, None]) & (j < (ws + w)[:, None])
     keys = torch.where(inside, ws[:, None] + _rand((B, L), seq, generator) * w[:, None], j.to(torch.float32))
@@ -62,12 +70,15 @@ def reorder(seq: Tensor, ratio: float = 0.2, generator: torch.Generator | None =
 
 
 def random_augment(seq: Tensor, crop_ratio: float = 0.2, mask_ratio: float = 0.7, reorder_ratio: float = 0.2,
-                   generator: torch.Generator | None = None, mask_id: int = MASK_ID) -> Tensor:
+                   generator: torch.Generator | None = None, mask_id: int = MASK_ID,
+                   spare_last: bool = False) -> Tensor:
     """One of crop / mask / reorder, drawn uniformly per row (CL4SRec); masked items
-    become ``mask_id`` (0: padding, dropped from attention, as the ICLRec code)."""
+    become ``mask_id`` (0: padding, dropped from attention, as the ICLRec code);
+    ``spare_last`` as in :func:`crop` and :func:`reorder`."""
     choice = (_rand((seq.size(0),), seq, generator) * 3).long()[:, None]
-    out = torch.where(choice == 0, crop(seq, crop_ratio, generator), mask(seq, mask_ratio, generator, mask_id))
-    return torch.where(choice == 2, reorder(seq, reorder_ratio, generator), out)
+    out = torch.where(choice == 0, crop(seq, crop_ratio, generator, spare_last),
+                      mask(seq, mask_ratio, generator, mask_id))
+    return torch.where(choice == 2, reorder(seq, reorder_ratio, generator, spare_last), out)
 
 
 def pool(h: Tensor, valid: Tensor, how: str = "last") -> Tensor:
@@ -100,6 +111,13 @@ class CL4SRecConfig(SASRecConfig):
         mask_token: what a masked item becomes: ``"learned"`` -- a learned vector that is
             attended (graphrec's default; DuoRec's CL4SRec has a dedicated item id) -- or
             ``"padding"`` -- id 0, so the item drops out of attention (the ICLRec code).
+        spare_last_item: crop and reorder windows end before the most recent item, as the
+            ICLRec code draws them (``False``: any window of the row).
+        pool_padding: the mean and concatenated representations run over all ``max_len``
+            positions, padding included, and padding is encoded as the ICLRec code's
+            encoder does (:class:`~graphrec.nn.encoders.SequenceTransformer`'s
+            ``padding_outputs="attend_all"``): every row is encoded at full width.
+            ``False``: real positions only, padding is zero (graphrec's default).
     """
 
     cl_weight: float = 0.1
@@ -110,6 +128,11 @@ class CL4SRecConfig(SASRecConfig):
     reorder_ratio: float = 0.2
     cl_pooling: str = "last"
     mask_token: str = "learned"
+    spare_last_item: bool = False
+    pool_padding: bool = False
+
+    #: whether the model pools sequences over padding elsewhere than in the contrast
+    pools_beyond_contrast: ClassVar[bool] = False
 
     def validate(self) -> None:
         super().validate()
@@ -119,6 +142,8 @@ class CL4SRecConfig(SASRecConfig):
         self.require_fraction("crop_ratio", "mask_ratio", "reorder_ratio")
         self.require_choice("cl_pooling", ("last", "mean", "concat"))
         self.require_choice("mask_token", ("learned", "padding"))
+        if self.pool_padding and self.cl_pooling == "last" and not self.pools_beyond_contrast:
+            self._fail("pool_padding", "False with cl_pooling='last' (the last position is never padding)")
 
 
 @register_model("cl4srec")
@@ -145,6 +170,9 @@ class CL4SRec(SASRec):
         self.similarity = cfg.similarity
         self.ratios = (cfg.crop_ratio, cfg.mask_ratio, cfg.reorder_ratio)
         self.mask_id = MASK_ID if cfg.mask_token == "learned" else 0
+        self.spare_last_item, self.pool_padding = cfg.spare_last_item, cfg.pool_padding
+        # padding outputs only matter to a representation pooled over them; zero is cheaper
+        self.encoder.padding_outputs = "attend_all" if cfg.pool_padding else "zero"
         self.mask_emb = nn.Parameter(torch.empty(cfg.dim))
         nn.init.normal_(self.mask_emb, std=0.02)
 
@@ -171,17 +199,31 @@ class CL4SRec(SASRec):
         return F.cross_entropy(h[m] @ self.item_emb.table()[1:].t(), target[m] - 1)
 
     def augmented_views(self, seq: Tensor) -> tuple[Tensor, Tensor]:
-        return (random_augment(seq, *self.ratios, mask_id=self.mask_id),
-                random_augment(seq, *self.ratios, mask_id=self.mask_id))
+        return (random_augment(seq, *self.ratios, mask_id=self.mask_id, spare_last=self.spare_last_item),
+                random_augment(seq, *self.ratios, mask_id=self.mask_id, spare_last=self.spare_last_item))
+
+    def pooled(self, h: Tensor, seq: Tensor, how: str) -> Tensor:
+        """:func:`pool` over the real positions of ``seq``, or over all of them with
+        ``pool_padding``."""
+        return pool(h, torch.ones_like(seq, dtype=torch.bool) if self.pool_padding else seq != 0, how)
+
+    def full_width(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``batch`` with its ``(B, L)`` tensors left-padded to ``max_len`` columns when
+        representations pool over padding (a length-bucketed batch is narrower)."""
+        extra = self.max_len - batch["input"].size(1)
+        if not self.pool_padding or extra <= 0:
+            return batch
+        return {k: F.pad(v, (extra, 0)) if k in ("input", "target", "neg") else v for k, v in batch.items()}
 
     def cl_loss(self, seq: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
         """NT-Xent between two augmented views; also returns ``(view, encoding)`` of both."""
         v1, v2 = self.augmented_views(seq)
         h1, h2 = self.encode(v1), self.encode(v2)
-        z1, z2 = pool(h1, v1 != 0, self.cl_pooling), pool(h2, v2 != 0, self.cl_pooling)
+        z1, z2 = self.pooled(h1, v1, self.cl_pooling), self.pooled(h2, v2, self.cl_pooling)
         return info_nce(z1, z2, self.temperature, self.similarity), (v1, h1), (v2, h2)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        batch = self.full_width(batch)
         h = self.encode(batch["input"])
         rec = self.rec_loss(h, batch)
         cl, _, _ = self.cl_loss(batch["input"])

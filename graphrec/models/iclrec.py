@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +13,7 @@ from graphrec.data.hetero import train_history
 from graphrec.data.loader import item_windows
 from graphrec.data.ragged import Ragged
 from graphrec.models.base import resolve_config
-from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig, pool
+from graphrec.models.cl4srec import CL4SRec, CL4SRecConfig
 from graphrec.nn.cluster import intent_centroids, nearest_centroid
 from graphrec.nn.losses import info_nce
 from graphrec.ops import CSRAdjacency
@@ -54,6 +54,9 @@ class ICLRecConfig(CL4SRecConfig):
     mask_same_intent: bool = False
     warm_up_epochs: int = 0
 
+    # the intent mean pools over padding with pool_padding, whatever cl_pooling is
+    pools_beyond_contrast: ClassVar[bool] = True
+
     def validate(self) -> None:
         super().validate()
         self.require_positive("num_intents", "kmeans_iters", "kmeans_restarts")
@@ -78,7 +81,8 @@ class ICLRec(CL4SRec):
         + \beta\,\tfrac12\big[\mathcal{L}_{ICL}(\tilde{\mathbf{h}}_1, \mathbf{c}(s))
         + \mathcal{L}_{ICL}(\tilde{\mathbf{h}}_2, \mathbf{c}(s))\big]
 
-    Difference from the reference code: the mean pooling ignores padding positions.
+    The mean pooling ignores padding positions unless ``pool_padding`` (the reference
+    code's mean runs over all ``max_len`` positions).
     """
 
     Config = ICLRecConfig
@@ -101,7 +105,7 @@ class ICLRec(CL4SRec):
         """Mean-pooled encodings ``(num_rows, d)`` of the given histories."""
         dev = self.item_emb.weight.device
         seq = item_windows(history, self.max_len)
-        out = [pool(self.encode(s.to(dev)), s.to(dev) != 0, "mean") for s in seq.split(chunk)]
+        out = [self.pooled(self.encode(s.to(dev)), s.to(dev), "mean") for s in seq.split(chunk)]
         return torch.cat(out) if out else torch.empty(0, self.item_emb.embedding_dim, device=dev)
 
     def on_epoch_start(self, data: HeteroData) -> None:
@@ -122,6 +126,7 @@ class ICLRec(CL4SRec):
         return nearest_centroid(z, self.centroids)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        batch = self.full_width(batch)
         seq = batch["input"]
         h = self.encode(seq)
         rec = self.rec_loss(h, batch)
@@ -129,12 +134,12 @@ class ICLRec(CL4SRec):
         total = rec + self.cl_weight * cl
         out = {"rec": rec.detach(), "cl": cl.detach()}
         if self.intent_weight > 0 and self.centroids.numel():
-            ids = self.intents(pool(h, seq != 0, "mean").detach())
+            ids = self.intents(self.pooled(h, seq, "mean").detach())
             c = self.centroids[ids]
             if self.normalize_centroids:
                 c = F.normalize(c, dim=-1)
             labels = ids if self.mask_same_intent else None
-            z1, z2 = pool(h1, v1 != 0, "mean"), pool(h2, v2 != 0, "mean")
+            z1, z2 = self.pooled(h1, v1, "mean"), self.pooled(h2, v2, "mean")
             icl = 0.5 * (info_nce(z1, c, self.temperature, self.similarity, labels)
                          + info_nce(z2, c, self.temperature, self.similarity, labels))
             total = total + self.intent_weight * icl

@@ -63,6 +63,22 @@ def test_reorder_shuffles_one_window_only():
                 assert int(cols.max() - cols.min()) < int(0.5 * n)
 
 
+def test_spare_last_item_windows_end_before_the_most_recent_item():
+    last = SEQ[:, -1]
+    touched = {False: 0, True: 0}
+    reached = False
+    for seed in range(40):
+        for spare in (False, True):
+            cropped, shuffled = crop(SEQ, 0.4, gen(seed), spare), reorder(SEQ, 0.5, gen(seed), spare)
+            # rows 0 and 1 crop floor(0.4 n) >= 1 items; row 2 (one item) keeps its only one
+            touched[spare] += int((cropped[:2, -1] == last[:2]).sum()) + int((shuffled[:, -1] != last).sum())
+            if spare:
+                assert torch.equal(cropped[2], SEQ[2]) and torch.equal(shuffled[:, -1], last)
+                reached |= bool((cropped[:2, -1] == SEQ[:2, -2]).any())
+    assert touched[False] > 0 and touched[True] == 0
+    assert reached  # the window still may end just before the most recent item
+
+
 def test_random_augment_and_pool():
     out = random_augment(SEQ, generator=gen(3))
     assert out.shape == SEQ.shape and (out[SEQ == 0] == 0).all()
@@ -197,6 +213,40 @@ def test_iclrec_published_switches(toy_data, monkeypatch):
     assert torch.allclose(seen[0].norm(dim=1), torch.ones(seen[0].size(0)))  # unit-norm centroids in the contrast
     with pytest.raises(ValueError, match="kmeans_seed"):
         ICLRecConfig(kmeans_seed=-2).validate()
+
+
+def test_pool_padding_pools_all_positions_as_the_reference_encoder_encodes_them(toy_data):
+    from graphrec.config import ConfigError
+
+    torch.manual_seed(0)
+    # longer than any toy history, so that every row has padding
+    flags = dict(dim=16, max_len=64, num_intents=4, dropout=0.0, loss="bce", mask_ratio=0.0, crop_ratio=0.0)
+    plain = ICLRec.from_data(toy_data, ICLRecConfig(**flags))
+    ref = ICLRec.from_data(toy_data, ICLRecConfig(**flags, pool_padding=True))
+    ref.load_state_dict(plain.state_dict())
+    assert ref.encoder.padding_outputs == "attend_all" and plain.encoder.padding_outputs == "zero"
+    batch = min(SequenceLoader(train_history(toy_data), toy_data["item"].num_nodes, max_len=64, batch_size=8,
+                               negatives=True, generator=gen(), length_buckets=4), key=lambda b: b["input"].size(1))
+    assert batch["input"].size(1) < 64  # a length-bucketed batch narrower than max_len
+    wide = ref.full_width(batch)
+    assert wide["input"].size(1) == 64 and torch.equal(wide["input"][:, -batch["input"].size(1):], batch["input"])
+    assert plain.full_width(batch) is batch
+    # the mean runs over all max_len positions, padding included, and padding is not zero
+    h = ref.encode(wide["input"])
+    assert torch.allclose(ref.pooled(h, wide["input"], "mean"), h.mean(1))
+    assert h[wide["input"] == 0].abs().sum() > 0
+    for m in (plain, ref):
+        m.on_epoch_start(toy_data)
+    torch.manual_seed(1)
+    out_plain = plain.loss(batch)
+    torch.manual_seed(1)
+    out_ref = ref.loss(batch)
+    assert torch.allclose(out_plain["rec"], out_ref["rec"], atol=1e-5)  # real positions never see padding
+    assert not torch.allclose(out_plain["icl"], out_ref["icl"])
+    with pytest.raises(ConfigError, match="pool_padding"):
+        CL4SRecConfig(pool_padding=True).validate()  # the last position is never padding
+    CL4SRecConfig(pool_padding=True, cl_pooling="mean").validate()
+    ICLRecConfig(pool_padding=True, cl_pooling="last").validate()  # its intent mean still reads padding
 
 
 def test_duorec_separate_anchor_is_a_second_forward(toy_data):
