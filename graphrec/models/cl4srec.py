@@ -114,7 +114,8 @@ class CL4SRecConfig(SASRecConfig):
         spare_last_item: crop and reorder windows end before the most recent item, as the
             ICLRec code draws them (``False``: any window of the row).
         pool_padding: the mean and concatenated representations run over all ``max_len``
-            positions, padding included, and padding is encoded as the ICLRec code's
+            positions, padding included; padding embeds to a fixed ``N(0, 0.02)`` vector
+            (the reference code's untrained row 0) and is encoded as the ICLRec code's
             encoder does (:class:`~graphrec.nn.encoders.SequenceTransformer`'s
             ``padding_outputs="attend_all"``): every row is encoded at full width.
             ``False``: real positions only, padding is zero (graphrec's default).
@@ -175,17 +176,27 @@ class CL4SRec(SASRec):
         self.encoder.padding_outputs = "attend_all" if cfg.pool_padding else "zero"
         self.mask_emb = nn.Parameter(torch.empty(cfg.dim))
         nn.init.normal_(self.mask_emb, std=0.02)
+        # what padding (id 0) embeds to with pool_padding: the reference code draws its whole item
+        # table, row 0 included, from N(0, 0.02) after building it, and row 0 gets no gradient
+        self.register_buffer("pad_emb", torch.zeros(cfg.dim))
+        if self.pool_padding:
+            nn.init.normal_(self.pad_emb, std=0.02)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
         if hasattr(self, "mask_emb"):
             nn.init.normal_(self.mask_emb, std=0.02)
+            if self.pool_padding:
+                nn.init.normal_(self.pad_emb, std=0.02)
 
     def encode(self, seq: Tensor) -> Tensor:
-        """Like SASRec's, with ``MASK_ID`` positions embedded by the mask vector."""
+        """Like SASRec's, with ``MASK_ID`` positions embedded by the mask vector (and, with
+        ``pool_padding``, padding by the fixed padding vector)."""
         e = self.item_emb(seq.clamp(min=0))
         masked = seq == MASK_ID
         e = torch.where(masked.unsqueeze(-1), self.mask_emb.to(e.dtype), e)
+        if self.pool_padding:
+            e = torch.where((seq == 0).unsqueeze(-1), self.pad_emb.to(e.dtype), e)
         return self.encoder(e, seq != 0)
 
     def rec_loss(self, h: Tensor, batch: dict[str, Tensor]) -> Tensor:

@@ -224,6 +224,8 @@ def test_pool_padding_pools_all_positions_as_the_reference_encoder_encodes_them(
     plain = ICLRec.from_data(toy_data, ICLRecConfig(**flags))
     ref = ICLRec.from_data(toy_data, ICLRecConfig(**flags, pool_padding=True))
     ref.load_state_dict(plain.state_dict())
+    assert not plain.pad_emb.any()
+    ref.pad_emb.normal_(0, 0.02)  # the reference code's padding row: drawn once, never trained
     assert ref.encoder.padding_outputs == "attend_all" and plain.encoder.padding_outputs == "zero"
     batch = min(SequenceLoader(train_history(toy_data), toy_data["item"].num_nodes, max_len=64, batch_size=8,
                                negatives=True, generator=gen(), length_buckets=4), key=lambda b: b["input"].size(1))
@@ -234,7 +236,14 @@ def test_pool_padding_pools_all_positions_as_the_reference_encoder_encodes_them(
     # the mean runs over all max_len positions, padding included, and padding is not zero
     h = ref.encode(wide["input"])
     assert torch.allclose(ref.pooled(h, wide["input"], "mean"), h.mean(1))
-    assert h[wide["input"] == 0].abs().sum() > 0
+    pad = wide["input"] == 0
+    assert h[pad].abs().sum() > 0
+    with torch.no_grad():  # padding embeds to the fixed padding vector; real positions never see it
+        kept = ref.pad_emb.clone()
+        ref.pad_emb.normal_(0, 0.02)
+        h2 = ref.encode(wide["input"])
+        ref.pad_emb.copy_(kept)
+    assert not torch.allclose(h2[pad], h[pad]) and torch.allclose(h2[~pad], h[~pad], atol=1e-5)
     for m in (plain, ref):
         m.on_epoch_start(toy_data)
     torch.manual_seed(1)
