@@ -262,7 +262,11 @@ def test_sequential_grid_runs_chosen_runs_with_threads(tmp_path, monkeypatch):
 
     monkeypatch.setattr(grid.subprocess, "Popen", Done)
     monkeypatch.setattr(grid.time, "sleep", lambda s: None)
+    (tmp_path / "logs").mkdir()
+    earlier = tmp_path / "logs" / "toys_cl4srec-s1.log"
+    earlier.write_text("Epoch: 001, Loss: 9.0, ndcg@20: 0.0100, 1.0s\n")
     status = grid.run(picked, "DATA", str(tmp_path), "cpu", workers=1, threads=2)
+    assert earlier.read_text().startswith("Epoch: 001")  # a resumed run's log is appended to, never emptied
     assert [s["rc"] for s in status.values()] == [0, 0]
     assert [c[c.index("--output") + 1] for c, _ in started] == [str(tmp_path / k) for k in keys]
     assert all(env["OMP_NUM_THREADS"] == "2" and "train.num_threads=2" in c for c, env in started)
@@ -418,6 +422,19 @@ def test_sequential_tables_finished_and_unfinished_runs(tmp_path, capsys):
         tables.main([str(tmp_path), "--runs", "icsrec"])  # --runs without --at-epochs means nothing
     with pytest.raises(SystemExit):
         tables.main([str(tmp_path), "--at-epochs", "0,10"])
+
+
+def test_sequential_log_curve_reads_resumed_and_restarted_runs(tmp_path):
+    """seq_grid.py appends to a run's log: a resume continues the curve from its checkpoint's
+    epoch, a restart from scratch replaces it."""
+    tables = _script("seq_tables")
+    line = "Epoch: {:03d}, Loss: 9.0, ndcg@20: {:.4f}, 1.0s\n".format
+    log = tmp_path / "beauty_x-s1.log"
+    log.write_text(line(1, 0.01) + line(2, 0.02) + line(3, 0.03) + "resumed\n" + line(3, 0.031) + line(4, 0.04))
+    assert tables.log_curve(str(log)) == [(1, 0.01), (2, 0.02), (3, 0.031), (4, 0.04)]
+    with open(log, "a") as f:
+        f.write("training again\n" + line(1, 0.05) + line(2, 0.06))
+    assert tables.log_curve(str(log)) == [(1, 0.05), (2, 0.06)]
 
 
 def test_clardrec_tables_protocols_groups_and_unfinished_runs(tmp_path, capsys):

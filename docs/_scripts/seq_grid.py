@@ -186,7 +186,9 @@ def run(jobs: list[Job], root: str, output: str, device: str, workers: int,
                                                       or time.monotonic() - t0 < start_deadline):
             job = pending.pop(0)
             key = job.key
-            log = open(os.path.join(output, "logs", f"{job.dataset}_{job.run_name}.log"), "w")
+            # appended, never truncated: a resumed run's earlier epochs stay (seq_tables.log_curve
+            # reads a restart from scratch as replacing them)
+            log = open(os.path.join(output, "logs", f"{job.dataset}_{job.run_name}.log"), "a")
             cmd = command(job, root, output, device, threads)
             running[key] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
             status[key] = {"cmd": " ".join(cmd), "started_s": round(time.monotonic() - t0, 1)}

@@ -42,9 +42,16 @@ def finished_runs(grid: str) -> dict[tuple[str, str], list[dict]]:
 
 
 def log_curve(log: str) -> list[tuple[int, float]]:
-    """``[(epoch, valid NDCG@20), ...]`` as a run's log printed them."""
+    """``[(epoch, valid NDCG@20), ...]`` as a run's log printed them. ``seq_grid.py`` appends
+    to a run's log, so an epoch at or before the last one seen starts the run's history over
+    from there: a resume from a checkpoint continues it, a restart from scratch replaces it."""
     with open(log) as f:
-        return [(int(e), float(v)) for e, v in EPOCH_LINE.findall(f.read())]
+        curve: list[tuple[int, float]] = []
+        for e, v in EPOCH_LINE.findall(f.read()):
+            while curve and curve[-1][0] >= int(e):
+                curve.pop()
+            curve.append((int(e), float(v)))
+        return curve
 
 
 def unfinished_runs(grid: str) -> dict[tuple[str, str], list[dict]]:
