@@ -24,7 +24,8 @@ from collections import defaultdict
 METRICS = ["hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20"]
 # which published row a run is compared with (the model family, without the per-dataset suffix)
 FAMILY = {"iclrec-sports": "iclrec", "iclrec-toys": "iclrec", "icsrec-toys": "icsrec", "icsrec-paired": "icsrec",
-          "duorec-fair": "duorec", "duorec-fair-paired": "duorec"}
+          "duorec-fair": "duorec", "duorec-fair-paired": "duorec", "iclrec-exact": "iclrec",
+          "iclrec-exact-sports": "iclrec", "iclrec-exact-toys": "iclrec", "cl4srec-exact": "cl4srec"}
 # a run of length-bucketed batches (seq_grid.py --length-buckets N) is named NAME-lbN
 BUCKETED = re.compile(r"-lb\d+$")
 EPOCH_LINE = re.compile(r"Epoch: (\d+),.*?ndcg@20: ([0-9.]+)")
