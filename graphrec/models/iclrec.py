@@ -104,8 +104,8 @@ class ICLRec(CL4SRec):
     def sequence_representations(self, history: Ragged, chunk: int = 2048) -> Tensor:
         """Mean-pooled encodings ``(num_rows, d)`` of the given histories."""
         dev = self.item_emb.weight.device
-        seq = item_windows(history, self.max_len)
-        out = [self.pooled(self.encode(s.to(dev)), s.to(dev), "mean") for s in seq.split(chunk)]
+        seq = item_windows(history, self.max_len).to(dev)
+        out = [self.pooled(self.encode(s), s, "mean") for s in seq.split(chunk)]
         return torch.cat(out) if out else torch.empty(0, self.item_emb.embedding_dim, device=dev)
 
     def on_epoch_start(self, data: HeteroData) -> None:

@@ -190,29 +190,24 @@ class SequenceTransformer(nn.Module):
         return self._encode(item_emb, valid)
 
     def _encode(self, item_emb: Tensor, valid: Tensor) -> Tensor:
-        if self.padding_outputs == "attend_all":
-            return self._encode_attend_all(item_emb, valid)
-        # skip columns that are padding in every row (outputs there are zero anyway)
-        cut = leading_padding(valid)
+        attend_all = self.padding_outputs == "attend_all"
+        # skip columns that are padding in every row (outputs there are zero anyway), unless
+        # padding outputs are wanted
+        cut = 0 if attend_all else leading_padding(valid)
         x, v = item_emb[:, cut:], valid[:, cut:]
         x = x + self.pos.weight[self.pos.num_embeddings - x.size(1):].unsqueeze(0)
         x = self.drop(self.norm(x))
-        mask = causal_mask(v)
+        if attend_all:
+            mask = torch.ones(v.size(1), v.size(1), dtype=torch.bool, device=v.device).tril() & v[:, None, :]
+            # -1e4 on every key of such a row shifts all its scores alike: softmax over all keys
+            mask = mask | ~mask.any(-1, keepdim=True)
+        else:
+            mask = causal_mask(v)
         for block in self.blocks:
             x = block(x, mask)
+        if attend_all:
+            return self.final_norm(x)
         x = self.final_norm(x) * v.unsqueeze(-1).to(x.dtype)
         return F.pad(x, (0, 0, cut, 0)) if cut else x
-
-    def _encode_attend_all(self, item_emb: Tensor, valid: Tensor) -> Tensor:
-        x = item_emb + self.pos.weight[self.pos.num_embeddings - item_emb.size(1):].unsqueeze(0)
-        x = self.drop(self.norm(x))
-        L = valid.size(1)
-        mask = torch.ones(L, L, dtype=torch.bool, device=valid.device).tril() & valid[:, None, :]
-        # -1e4 on every key of such a row shifts all its scores alike: softmax over all keys
-        mask = mask | ~mask.any(-1, keepdim=True)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.final_norm(x)
-
 
 __all__ = ["TransformerBlock", "SequenceTransformer", "causal_mask", "trim_left_padding", "length_groups"]
